@@ -1,0 +1,192 @@
+//! Broker-wide limits and defaults, and per-topic configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::auth::{AllowAll, Authorizer};
+use super::history::{HistoryStoreFactory, MemoryHistoryFactory, Retention};
+use crate::error::{Error, Result};
+
+/// Limits and defaults of a [`super::Broker`].
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// History capacity of a topic that does not set its own (messages).
+    pub history_length: usize,
+    /// History bound in payload bytes per topic, unless the topic sets its own.
+    pub history_bytes: Option<u64>,
+    /// History bound by age per topic, unless the topic sets its own.
+    pub history_max_age: Option<Duration>,
+    /// Largest accepted message payload.
+    pub max_message_bytes: usize,
+    /// Longest accepted topic name, in bytes.
+    pub max_topic_name_bytes: usize,
+    /// Topics the broker holds at most.
+    pub max_topics: usize,
+    /// Subscriptions the broker holds at most.
+    pub max_subscriptions: usize,
+    /// A subscriber may fall this many messages behind before it is slow.
+    pub queue_messages: usize,
+    /// A subscriber may fall this many payload bytes behind before it is slow.
+    pub queue_bytes: u64,
+    /// Refuse to create topics implicitly (publish/subscribe then need `PUT`).
+    pub require_create: bool,
+    /// Authorises every operation.
+    pub authorizer: Arc<dyn Authorizer>,
+    /// Creates each topic's history store.
+    pub history_store: Arc<dyn HistoryStoreFactory>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            history_length: 1000,
+            history_bytes: Some(64 << 20),
+            history_max_age: None,
+            max_message_bytes: 1 << 20,
+            max_topic_name_bytes: 256,
+            max_topics: 100_000,
+            max_subscriptions: 250_000,
+            queue_messages: 1024,
+            queue_bytes: 8 << 20,
+            require_create: false,
+            authorizer: Arc::new(AllowAll),
+            history_store: Arc::new(MemoryHistoryFactory),
+        }
+    }
+}
+
+/// Largest `historyLength` a topic may ask for.
+pub const MAX_HISTORY_LENGTH: usize = 1_000_000;
+
+/// The JSON body of `PUT /v1/t/{topic}`; every field optional. Unknown fields
+/// are rejected so a typo never goes unnoticed.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TopicConfigRequest {
+    /// Keep history at all (default true).
+    pub history: Option<bool>,
+    /// History capacity in messages.
+    pub history_length: Option<usize>,
+    /// History bound in seconds of age.
+    pub max_age: Option<u64>,
+    /// History bound in payload bytes.
+    pub max_bytes: Option<u64>,
+}
+
+/// A topic's effective configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicConfig {
+    /// Whether the topic keeps history.
+    pub history: bool,
+    /// History bounds (all zero when `history` is false).
+    pub retention: Retention,
+}
+
+impl TopicConfigRequest {
+    /// Parses a `PUT` body; an empty body means all defaults.
+    pub fn from_json(body: &[u8]) -> Result<TopicConfigRequest> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(TopicConfigRequest::default());
+        }
+        serde_json::from_slice(body)
+            .map_err(|e| Error::invalid(format!("invalid topic config: {e}")))
+    }
+
+    /// Fills unset fields from the broker's defaults and checks bounds.
+    pub fn resolve(&self, cfg: &BrokerConfig) -> Result<TopicConfig> {
+        let history = self.history.unwrap_or(true);
+        let length = self.history_length.unwrap_or(cfg.history_length);
+        if length > MAX_HISTORY_LENGTH {
+            return Err(Error::invalid(format!(
+                "historyLength {length} exceeds the maximum of {MAX_HISTORY_LENGTH}"
+            )));
+        }
+        if self.max_age == Some(0) || self.max_bytes == Some(0) {
+            return Err(Error::invalid("maxAge and maxBytes must be positive"));
+        }
+        let retention = if history {
+            Retention {
+                max_messages: length,
+                max_bytes: self.max_bytes.or(cfg.history_bytes),
+                max_age: self
+                    .max_age
+                    .map(Duration::from_secs)
+                    .or(cfg.history_max_age),
+            }
+        } else {
+            Retention {
+                max_messages: 0,
+                max_bytes: None,
+                max_age: None,
+            }
+        };
+        Ok(TopicConfig { history, retention })
+    }
+}
+
+/// Checks a (percent-decoded) topic name.
+pub fn validate_topic_name(name: &str, max_bytes: usize) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid("topic name is empty"));
+    }
+    if name.len() > max_bytes {
+        return Err(Error::invalid(format!(
+            "topic name is longer than {max_bytes} bytes"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid("topic name contains a control character"));
+    }
+    if name.contains('/') {
+        return Err(Error::invalid("topic name contains '/'"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_json_is_strict() {
+        let r = TopicConfigRequest::from_json(br#"{"history":false,"historyLength":5}"#).unwrap();
+        assert_eq!(r.history, Some(false));
+        assert!(TopicConfigRequest::from_json(br#"{"histroy":true}"#).is_err());
+        assert!(TopicConfigRequest::from_json(b"[1]").is_err());
+        assert_eq!(
+            TopicConfigRequest::from_json(b" \n").unwrap(),
+            TopicConfigRequest::default()
+        );
+    }
+
+    #[test]
+    fn resolve_applies_defaults_and_bounds() {
+        let cfg = BrokerConfig::default();
+        let t = TopicConfigRequest::default().resolve(&cfg).unwrap();
+        assert!(t.history);
+        assert_eq!(t.retention.max_messages, 1000);
+        let off = TopicConfigRequest {
+            history: Some(false),
+            ..Default::default()
+        }
+        .resolve(&cfg)
+        .unwrap();
+        assert_eq!(off.retention.max_messages, 0);
+        let big = TopicConfigRequest {
+            history_length: Some(MAX_HISTORY_LENGTH + 1),
+            ..Default::default()
+        };
+        assert!(big.resolve(&cfg).is_err());
+    }
+
+    #[test]
+    fn topic_names() {
+        assert!(validate_topic_name("a b", 10).is_ok());
+        assert!(validate_topic_name("", 10).is_err());
+        assert!(validate_topic_name("a\nb", 10).is_err());
+        assert!(validate_topic_name("a/b", 10).is_err());
+        assert!(validate_topic_name("abcdefghijk", 10).is_err());
+    }
+}

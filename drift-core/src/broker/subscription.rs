@@ -1,0 +1,200 @@
+//! A subscriber's view of a topic: first the gap (if any) and history it
+//! asked for, then live messages, then one end event.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, ready};
+
+use futures_core::Stream;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use super::SubscriptionSlot;
+use super::topic::{Joined, Topic};
+use crate::event::{EndReason, Event, Gap, GapReason};
+use crate::message::{Message, MessageId};
+use crate::protocol::SlowPolicy;
+
+/// A live subscription to one topic incarnation; a `Stream` of [`Event`]s.
+///
+/// It holds no queue of its own: it reads the topic's shared ring, and it is
+/// "full" when it has fallen `queue_messages` messages or `queue_bytes` bytes
+/// behind the newest message. Dropping it unsubscribes.
+pub struct Subscription {
+    topic: Arc<Topic>,
+    replay: std::vec::IntoIter<Arc<Message>>,
+    pending_gap: Option<Gap>,
+    initial_gap: Option<Gap>,
+    live: BroadcastStream<Arc<Message>>,
+    /// Seq of the last message handed out (or the starting point).
+    delivered: u64,
+    start_last_seq: u64,
+    policy: SlowPolicy,
+    queue_messages: u64,
+    queue_bytes: u64,
+    done: bool,
+    _slot: SubscriptionSlot,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("topic", &self.topic.name)
+            .field("epoch", &self.topic.epoch)
+            .field("delivered", &self.delivered)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+// ===== impl Subscription =====
+
+impl Subscription {
+    pub(crate) fn new(
+        topic: Arc<Topic>,
+        joined: Joined,
+        policy: SlowPolicy,
+        queue_messages: usize,
+        queue_bytes: u64,
+        slot: SubscriptionSlot,
+    ) -> Subscription {
+        let delivered = joined
+            .replay
+            .first()
+            .map_or(joined.last_seq, |m| m.seq.saturating_sub(1));
+        Subscription {
+            topic,
+            replay: joined.replay.into_iter(),
+            pending_gap: joined.gap,
+            initial_gap: joined.gap,
+            live: BroadcastStream::new(joined.live),
+            delivered,
+            start_last_seq: joined.last_seq,
+            policy,
+            queue_messages: queue_messages.max(1) as u64,
+            queue_bytes,
+            done: false,
+            _slot: slot,
+        }
+    }
+
+    /// The topic's name.
+    pub fn topic(&self) -> &str {
+        &self.topic.name
+    }
+
+    /// The topic incarnation this subscription reads.
+    pub fn epoch(&self) -> u64 {
+        self.topic.epoch
+    }
+
+    /// Whether the topic keeps history.
+    pub fn history_enabled(&self) -> bool {
+        self.topic.config.history
+    }
+
+    /// The gap found while resolving the history request, if any (it is also
+    /// the first event of the stream).
+    pub fn initial_gap(&self) -> Option<Gap> {
+        self.initial_gap
+    }
+
+    /// The topic's newest seq when the subscription started (0 for none).
+    pub fn start_last_seq(&self) -> u64 {
+        self.start_last_seq
+    }
+
+    /// Seq of the last message handed out so far.
+    pub fn last_delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// The id of `msg` in this subscription's epoch.
+    pub fn id_of(&self, msg: &Message) -> MessageId {
+        MessageId {
+            epoch: self.topic.epoch,
+            seq: msg.seq,
+        }
+    }
+
+    /// The next event; `None` after the end event.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    fn finish(&mut self, reason: EndReason) -> Poll<Option<Event>> {
+        self.done = true;
+        Poll::Ready(Some(Event::End(reason)))
+    }
+
+    /// The subscriber fell behind from `first_missing` on.
+    fn on_slow(&mut self, first_missing: u64) -> Poll<Option<Event>> {
+        match self.policy {
+            SlowPolicy::Disconnect => self.finish(EndReason::SlowConsumer),
+            SlowPolicy::Drop => match self.topic.rejoin() {
+                Some((rx, head)) => {
+                    self.live = BroadcastStream::new(rx);
+                    self.delivered = head.max(self.delivered);
+                    Poll::Ready(Some(Event::Gap(Gap {
+                        from: first_missing,
+                        to: head,
+                        reason: GapReason::Dropped,
+                    })))
+                }
+                None => {
+                    let reason = self.topic.end_reason();
+                    self.finish(reason)
+                }
+            },
+        }
+    }
+
+    fn is_too_far_behind(&self, msg: &Message) -> bool {
+        let newest = self.topic.last_seq.load(Ordering::Acquire);
+        let total = self.topic.total_bytes.load(Ordering::Acquire);
+        let behind_messages = newest.saturating_sub(msg.seq);
+        let behind_bytes = total.saturating_sub(msg.offset + msg.payload.len() as u64);
+        behind_messages >= self.queue_messages || behind_bytes > self.queue_bytes
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(gap) = this.pending_gap.take() {
+            return Poll::Ready(Some(Event::Gap(gap)));
+        }
+        if let Some(msg) = this.replay.next() {
+            this.delivered = msg.seq;
+            return Poll::Ready(Some(Event::Message(msg)));
+        }
+        loop {
+            match ready!(Pin::new(&mut this.live).poll_next(cx)) {
+                Some(Ok(msg)) => {
+                    if msg.seq <= this.delivered {
+                        continue; // already replayed from history
+                    }
+                    if this.is_too_far_behind(&msg) {
+                        return this.on_slow(msg.seq);
+                    }
+                    this.delivered = msg.seq;
+                    return Poll::Ready(Some(Event::Message(msg)));
+                }
+                Some(Err(BroadcastStreamRecvError::Lagged(_))) => {
+                    let first_missing = this.delivered + 1;
+                    return this.on_slow(first_missing);
+                }
+                None => {
+                    let reason = this.topic.end_reason();
+                    return this.finish(reason);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Messages and their identity.
+//!
+//! A message is published once and shared by every subscriber and by the
+//! history store through one `Arc<Message>`: the payload is a single `Bytes`
+//! and each framing's encoding is computed at most once, on first use.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::error::Error;
+
+/// Identifies one message: the topic incarnation (`epoch`) and its position
+/// in that incarnation (`seq`, from 1). Written `EPOCH-SEQ` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId {
+    /// The topic incarnation the message belongs to.
+    pub epoch: u64,
+    /// Position in the incarnation, starting at 1.
+    pub seq: u64,
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.epoch, self.seq)
+    }
+}
+
+impl FromStr for MessageId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || Error::invalid(format!("malformed message id {s:?}: expected EPOCH-SEQ"));
+        let (epoch, seq) = s.trim().split_once('-').ok_or_else(bad)?;
+        let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if !digits(epoch) || !digits(seq) {
+            return Err(bad());
+        }
+        Ok(MessageId {
+            epoch: epoch.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// One published message as the broker stores and fans it out.
+pub struct Message {
+    /// Sequence number within the topic's epoch, from 1.
+    pub seq: u64,
+    /// Publish time, microseconds since the Unix epoch (server clock).
+    pub time_us: u64,
+    /// The user's bytes, untouched.
+    pub payload: Bytes,
+    /// Total payload bytes published on the topic before this message; lets a
+    /// subscriber measure how far behind it is in bytes without a counter of
+    /// its own.
+    pub(crate) offset: u64,
+    sse: OnceLock<Bytes>,
+    frame: OnceLock<Bytes>,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print payloads: they are the user's data.
+        f.debug_struct("Message")
+            .field("seq", &self.seq)
+            .field("time_us", &self.time_us)
+            .field("len", &self.payload.len())
+            .finish()
+    }
+}
+
+impl Message {
+    /// A message as the broker creates it.
+    pub(crate) fn new(seq: u64, time_us: u64, payload: Bytes, offset: u64) -> Self {
+        Message {
+            seq,
+            time_us,
+            payload,
+            offset,
+            sse: OnceLock::new(),
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// The message's SSE event, encoded once and shared.
+    pub fn sse_encoded(&self, epoch: u64) -> Bytes {
+        self.sse
+            .get_or_init(|| crate::protocol::sse::encode_message(epoch, self))
+            .clone()
+    }
+
+    /// The message's Drift binary frame, encoded once and shared.
+    pub fn frame_encoded(&self) -> Bytes {
+        self.frame
+            .get_or_init(|| {
+                crate::protocol::frames::Frame::message(
+                    self.seq,
+                    self.time_us,
+                    self.payload.clone(),
+                )
+                .encode()
+            })
+            .clone()
+    }
+}
+
+/// Now, in microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_round_trips() {
+        let id = MessageId { epoch: 17, seq: 42 };
+        assert_eq!(id.to_string(), "17-42");
+        assert_eq!("17-42".parse::<MessageId>().unwrap(), id);
+        assert_eq!(" 17-42 ".parse::<MessageId>().unwrap(), id);
+    }
+
+    #[test]
+    fn malformed_ids_are_rejected() {
+        for bad in [
+            "",
+            "17",
+            "-1",
+            "1-",
+            "a-1",
+            "1-b",
+            "1-2-3",
+            "1--2",
+            "+1-2",
+            "99999999999999999999-1",
+        ] {
+            assert!(bad.parse::<MessageId>().is_err(), "{bad:?} parsed");
+        }
+    }
+}
