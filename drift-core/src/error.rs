@@ -98,10 +98,6 @@ impl Error {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::InvalidInput, message)
     }
-
-    pub(crate) fn internal(message: impl Into<String>) -> Self {
-        Error::new(ErrorKind::Internal, message)
-    }
 }
 
 impl fmt::Debug for Error {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod event;
 pub mod message;
 pub mod protocol;
+pub mod server;
 pub mod tls;
 
 pub use error::{Error, ErrorKind, Result};

@@ -187,12 +187,13 @@ impl Broker {
         }
         let slot = self.take_subscription_slot()?;
         loop {
-            let (t, _) = self.topic_for_use(topic)?;
+            let (t, created) = self.topic_for_use(topic)?;
             if let Some(joined) = t.join(&history) {
                 let cfg = &self.inner.config;
                 return Ok(Subscription::new(
                     t,
                     joined,
+                    created,
                     policy,
                     cfg.queue_messages,
                     cfg.queue_bytes,

@@ -30,6 +30,7 @@ pub struct Subscription {
     /// Seq of the last message handed out (or the starting point).
     delivered: u64,
     start_last_seq: u64,
+    created: bool,
     policy: SlowPolicy,
     queue_messages: u64,
     queue_bytes: u64,
@@ -54,6 +55,7 @@ impl Subscription {
     pub(crate) fn new(
         topic: Arc<Topic>,
         joined: Joined,
+        created: bool,
         policy: SlowPolicy,
         queue_messages: usize,
         queue_bytes: u64,
@@ -71,6 +73,7 @@ impl Subscription {
             live: BroadcastStream::new(joined.live),
             delivered,
             start_last_seq: joined.last_seq,
+            created,
             policy,
             queue_messages: queue_messages.max(1) as u64,
             queue_bytes,
@@ -98,6 +101,11 @@ impl Subscription {
     /// the first event of the stream).
     pub fn initial_gap(&self) -> Option<Gap> {
         self.initial_gap
+    }
+
+    /// True when this subscription created the topic.
+    pub fn created_topic(&self) -> bool {
+        self.created
     }
 
     /// The topic's newest seq when the subscription started (0 for none).

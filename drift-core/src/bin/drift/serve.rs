@@ -1,0 +1,184 @@
+//! `drift serve`: run a server until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use drift_core::broker::BrokerConfig;
+use drift_core::server::{Server, ServerConfig, ServiceConfig, TlsMode};
+
+/// Arguments of `drift serve`. Every option can also be set by the
+/// environment variable named in its help.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "DRIFT_LISTEN", default_value = "127.0.0.1:5500")]
+    listen: SocketAddr,
+    /// TLS certificate chain (PEM). Without --cert/--key a self-signed
+    /// certificate for localhost is generated.
+    #[arg(long, env = "DRIFT_CERT", requires = "key", conflicts_with = "h2c")]
+    cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "DRIFT_KEY", requires = "cert", conflicts_with = "h2c")]
+    key: Option<PathBuf>,
+    /// Serve cleartext HTTP/2 (prior knowledge) and HTTP/1.1 instead of TLS.
+    #[arg(long, env = "DRIFT_H2C")]
+    h2c: bool,
+    /// Where the generated certificate is written (and reused from).
+    #[arg(long, env = "DRIFT_CERT_DIR", default_value = ".drift")]
+    cert_dir: PathBuf,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long, env = "DRIFT_LOG", default_value = "info")]
+    log: String,
+    /// History capacity per topic, in messages.
+    #[arg(long, env = "DRIFT_HISTORY_LENGTH", default_value_t = 1000)]
+    history_length: usize,
+    /// History bound per topic, in payload bytes.
+    #[arg(long, env = "DRIFT_HISTORY_BYTES", default_value_t = 64 << 20)]
+    history_bytes: u64,
+    /// History bound per topic, in seconds of age (0: none).
+    #[arg(long, env = "DRIFT_HISTORY_MAX_AGE", default_value_t = 0)]
+    history_max_age: u64,
+    /// Largest message accepted, in bytes.
+    #[arg(long, env = "DRIFT_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    max_message_bytes: usize,
+    /// Most topics held at once.
+    #[arg(long, env = "DRIFT_MAX_TOPICS", default_value_t = 100_000)]
+    max_topics: usize,
+    /// Most subscriptions held at once.
+    #[arg(long, env = "DRIFT_MAX_SUBSCRIPTIONS", default_value_t = 250_000)]
+    max_subscriptions: usize,
+    /// How many messages a subscriber may fall behind before it is slow.
+    #[arg(long, env = "DRIFT_QUEUE_MESSAGES", default_value_t = 1024)]
+    queue_messages: usize,
+    /// How many payload bytes a subscriber may fall behind before it is slow.
+    #[arg(long, env = "DRIFT_QUEUE_BYTES", default_value_t = 8 << 20)]
+    queue_bytes: u64,
+    /// Seconds between heartbeats on idle SSE and Drift-frames streams (0: none).
+    #[arg(long, env = "DRIFT_HEARTBEAT", default_value_t = 15)]
+    heartbeat: u64,
+    /// Require `PUT` before a topic can be published to or subscribed to.
+    #[arg(long, env = "DRIFT_REQUIRE_CREATE")]
+    require_create: bool,
+    /// Largest request header block, in bytes.
+    #[arg(long, env = "DRIFT_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    max_header_bytes: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    #[arg(long, env = "DRIFT_MAX_STREAMS", default_value_t = 1024)]
+    max_streams: u32,
+    /// Worker threads (0: one per core).
+    #[arg(long, env = "DRIFT_THREADS", default_value_t = 0)]
+    threads: usize,
+}
+
+impl ServeArgs {
+    fn server_config(&self) -> ServerConfig {
+        let tls = match (&self.cert, &self.key, self.h2c) {
+            (_, _, true) => TlsMode::H2c,
+            (Some(cert), Some(key), _) => TlsMode::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => TlsMode::Generated,
+        };
+        let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+        ServerConfig {
+            listen: self.listen,
+            tls,
+            cert_dir: Some(self.cert_dir.clone()),
+            broker: BrokerConfig {
+                history_length: self.history_length,
+                history_bytes: Some(self.history_bytes),
+                history_max_age: secs(self.history_max_age),
+                max_message_bytes: self.max_message_bytes,
+                max_topics: self.max_topics,
+                max_subscriptions: self.max_subscriptions,
+                queue_messages: self.queue_messages,
+                queue_bytes: self.queue_bytes,
+                require_create: self.require_create,
+                ..BrokerConfig::default()
+            },
+            service: ServiceConfig {
+                heartbeat: secs(self.heartbeat),
+            },
+            max_header_bytes: self.max_header_bytes,
+            max_concurrent_streams: self.max_streams,
+            ..ServerConfig::default()
+        }
+    }
+}
+
+pub fn run(args: ServeArgs) -> drift_core::Result<ExitCode> {
+    init_logging(&args.log)?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if args.threads > 0 {
+        runtime.worker_threads(args.threads);
+    }
+    let runtime = runtime.enable_all().build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> drift_core::Result<ExitCode> {
+    let server = Server::bind(args.server_config()).await?;
+    let protocols = if args.h2c {
+        "h2c and HTTP/1.1, cleartext"
+    } else {
+        "HTTP/2 and HTTP/1.1 over TLS"
+    };
+    tracing::info!(
+        "drift {} listening on {} ({protocols})",
+        env!("CARGO_PKG_VERSION"),
+        server.url()
+    );
+    if let (Some(path), Some(fingerprint)) = (server.cert_path(), server.cert_fingerprint())
+        && args.cert.is_none()
+    {
+        tracing::info!(
+            "self-signed certificate at {} (SHA-256 {fingerprint}); trust it with: curl --cacert {}",
+            path.display(),
+            path.display()
+        );
+    }
+    server.run(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn init_logging(filter: &str) -> drift_core::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| {
+        drift_core::Error::new(
+            drift_core::ErrorKind::InvalidInput,
+            format!("invalid --log filter: {e}"),
+        )
+    })?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}

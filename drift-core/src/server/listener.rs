@@ -1,0 +1,341 @@
+//! The listener: binds, accepts, terminates TLS (or not), serves each
+//! connection with HTTP/2 or HTTP/1.1, and shuts down gracefully.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::service::DriftService;
+use super::{ServerConfig, TlsMode};
+use crate::broker::Broker;
+use crate::error::{Error, ErrorKind, Result};
+use crate::tls::{ServerIdentity, tls_acceptor};
+
+/// What a client that speaks plain HTTP to the TLS port gets (as Go's server says).
+const PLAIN_HTTP_TO_TLS: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound Drift server, ready to [`run`](Server::run) or [`spawn`](Server::spawn).
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    acceptor: Option<TlsAcceptor>,
+    identity: Option<ServerIdentity>,
+    cert_path: Option<PathBuf>,
+    service: DriftService,
+    config: ServerConfig,
+}
+
+/// A server running on the tokio runtime; shut it down with
+/// [`ServerHandle::shutdown`]. Dropping the handle also starts a shutdown.
+#[derive(Debug)]
+pub struct ServerHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<()>>>,
+    broker: Broker,
+    local_addr: SocketAddr,
+    url: String,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("tls", &self.acceptor.is_some())
+            .field("cert_path", &self.cert_path)
+            .finish()
+    }
+}
+
+// ===== impl Server =====
+
+impl Server {
+    /// Loads or generates the certificate, then binds. Fails with a clear
+    /// message when the port is taken or the certificate is unusable.
+    pub async fn bind(config: ServerConfig) -> Result<Server> {
+        let (identity, cert_path) = load_identity(&config)?;
+        let acceptor = match &identity {
+            Some(id) => Some(tls_acceptor(id.server_config()?)),
+            None => None,
+        };
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Connect,
+                format!("cannot listen on {}: {e}", config.listen),
+            )
+            .with_source(e)
+        })?;
+        let local_addr = listener.local_addr()?;
+        let broker = Broker::new(config.broker.clone());
+        let service = DriftService::new(broker, config.service.clone());
+        Ok(Server {
+            listener,
+            local_addr,
+            acceptor,
+            identity,
+            cert_path,
+            service,
+            config,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The base URL clients use: `https://…` or, for h2c, `http://…`.
+    pub fn url(&self) -> String {
+        base_url(self.local_addr, self.acceptor.is_some())
+    }
+
+    /// The PEM certificate clients should trust (TLS modes only).
+    pub fn ca_cert_pem(&self) -> Option<&str> {
+        self.identity.as_ref().map(|i| i.cert_pem.as_str())
+    }
+
+    /// Where the generated certificate was written, if it was.
+    pub fn cert_path(&self) -> Option<&Path> {
+        self.cert_path.as_deref()
+    }
+
+    /// SHA-256 fingerprint of the served certificate (TLS modes only).
+    pub fn cert_fingerprint(&self) -> Option<String> {
+        self.identity
+            .as_ref()
+            .and_then(|i| i.fingerprint_sha256().ok())
+    }
+
+    /// The broker, for in-process publishing and subscribing.
+    pub fn broker(&self) -> &Broker {
+        self.service.broker()
+    }
+
+    /// Runs the server on the current tokio runtime.
+    pub fn spawn(self) -> ServerHandle {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let broker = self.broker().clone();
+        let local_addr = self.local_addr;
+        let url = self.url();
+        let task = tokio::spawn(self.run(async move {
+            let _ = stopped.await;
+        }));
+        ServerHandle {
+            stop: Some(stop),
+            task: Some(task),
+            broker,
+            local_addr,
+            url,
+        }
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, ends every
+    /// subscription with reason "shutdown", sends GOAWAY and waits (up to the
+    /// configured grace period) for requests in flight.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let builder = Arc::new(connection_builder(&self.config));
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let conn = Connection {
+                            builder: builder.clone(),
+                            acceptor: self.acceptor.clone(),
+                            service: self.service.with_peer(peer),
+                            watcher: graceful.watcher(),
+                        };
+                        tokio::spawn(conn.serve(stream, peer));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off a
+                        // little instead of spinning on the error.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: ending subscriptions, finishing requests in flight");
+        self.service.broker().shutdown();
+        if tokio::time::timeout(self.config.shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+        Ok(())
+    }
+}
+
+// ===== impl ServerHandle =====
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The base URL clients use.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server's broker.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// Shuts down gracefully and waits until the server has stopped.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task
+                .await
+                .map_err(|e| Error::new(ErrorKind::Internal, format!("server task failed: {e}")))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+// ===== connections =====
+
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    acceptor: Option<TlsAcceptor>,
+    service: DriftService,
+    watcher: Watcher,
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let result = match self.acceptor.clone() {
+            None => self.serve_io(stream).await,
+            Some(acceptor) => match accept_tls(acceptor, stream).await {
+                Ok(Some(tls)) => self.serve_io(tls).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = result {
+            tracing::info!(%peer, "connection error: {e}");
+        }
+    }
+
+    async fn serve_io<IO>(self, io: IO) -> std::result::Result<(), String>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let conn = self
+            .builder
+            .serve_connection(TokioIo::new(io), self.service);
+        self.watcher.watch(conn).await.map_err(|e| e.to_string())
+    }
+}
+
+/// Completes the TLS handshake; answers a plain-HTTP client with a 400 and
+/// `Ok(None)`.
+async fn accept_tls(
+    acceptor: TlsAcceptor,
+    mut stream: TcpStream,
+) -> std::result::Result<Option<tokio_rustls::server::TlsStream<TcpStream>>, String> {
+    let mut first = [0u8; 1];
+    let n = stream.peek(&mut first).await.map_err(|e| e.to_string())?;
+    // Every TLS connection starts with a handshake record (content type 22).
+    if n == 1 && first[0] != 0x16 {
+        let _ = stream.write_all(PLAIN_HTTP_TO_TLS).await;
+        let _ = stream.shutdown().await;
+        return Ok(None);
+    }
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Ok(Some(tls)),
+        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+        Err(_) => Err("TLS handshake timed out".to_string()),
+    }
+}
+
+fn connection_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .max_buf_size(config.max_header_bytes.max(8192))
+        .header_read_timeout(Duration::from_secs(30));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(config.max_concurrent_streams)
+        .max_header_list_size(config.max_header_bytes as u32)
+        // Publishers send up to a whole message before we answer: let them.
+        .initial_stream_window_size(1 << 20)
+        .initial_connection_window_size(16 << 20)
+        .keep_alive_interval(config.keepalive)
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+fn load_identity(config: &ServerConfig) -> Result<(Option<ServerIdentity>, Option<PathBuf>)> {
+    match &config.tls {
+        TlsMode::H2c => Ok((None, None)),
+        TlsMode::Identity(id) => Ok((Some(id.clone()), None)),
+        TlsMode::Files { cert, key } => Ok((
+            Some(ServerIdentity::from_files(cert, key)?),
+            Some(cert.clone()),
+        )),
+        TlsMode::Generated => {
+            let Some(dir) = &config.cert_dir else {
+                return Ok((Some(ServerIdentity::generate_self_signed()?), None));
+            };
+            // Reuse a certificate generated before, so clients that trust it
+            // keep working across restarts.
+            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            if cert.exists()
+                && key.exists()
+                && let Ok(id) = ServerIdentity::from_files(&cert, &key)
+                && id.server_config().is_ok()
+            {
+                return Ok((Some(id), Some(cert)));
+            }
+            let id = ServerIdentity::generate_self_signed()?;
+            let (cert, _) = id.write_to_dir(dir)?;
+            Ok((Some(id), Some(cert)))
+        }
+    }
+}
+
+fn base_url(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        ip => ip.to_string(),
+    };
+    format!("{scheme}://{ip}:{}", addr.port())
+}

@@ -1,0 +1,75 @@
+//! Small response builders shared by the routes.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::body::DriftBody;
+use crate::error::{Error, ErrorKind};
+
+/// An empty response with `status`.
+pub(crate) fn empty(status: StatusCode) -> Response<DriftBody> {
+    let mut res = Response::new(DriftBody::empty());
+    *res.status_mut() = status;
+    res
+}
+
+/// A `text/plain` response.
+pub(crate) fn text(
+    status: StatusCode,
+    body: impl Into<Bytes>,
+    content_type: &'static str,
+) -> Response<DriftBody> {
+    let mut res = Response::new(DriftBody::full(body.into()));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+/// An error response: status and a one-line reason.
+pub(crate) fn error(status: StatusCode, reason: &str) -> Response<DriftBody> {
+    let mut line = reason.replace(['\r', '\n'], " ");
+    line.push('\n');
+    let mut res = text(status, line, "text/plain; charset=utf-8");
+    res.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+/// The HTTP status for a drift-core error.
+pub(crate) fn status_of(e: &Error) -> StatusCode {
+    match e.kind() {
+        ErrorKind::InvalidInput | ErrorKind::Protocol => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Timeout => StatusCode::REQUEST_TIMEOUT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The error response for a drift-core error.
+pub(crate) fn from_error(e: &Error) -> Response<DriftBody> {
+    error(status_of(e), &e.to_string())
+}
+
+/// 405 with the `Allow` header.
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response<DriftBody> {
+    let mut res = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("method not allowed; allowed: {allow}"),
+    );
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    res
+}
+
+/// A header value from a number.
+pub(crate) fn num(n: u64) -> HeaderValue {
+    HeaderValue::from(n)
+}

@@ -1,0 +1,106 @@
+//! Request routing: path and method to handler.
+
+use http::{Method, Request, Response, StatusCode, header};
+use http_body::Body;
+use percent_encoding::percent_decode_str;
+
+use super::body::DriftBody;
+use super::service::DriftService;
+use super::{reference, response, subscribe, topics};
+use crate::broker::Access;
+
+const TOPIC_PREFIX: &str = "/v1/t/";
+const TOPIC_METHODS: &str = "GET, HEAD, PUT, POST, DELETE";
+
+pub(crate) async fn route<B>(svc: &DriftService, req: Request<B>) -> Response<DriftBody>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: std::fmt::Display,
+{
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    match path.as_str() {
+        "/" | "/v1" | "/v1/" => match method {
+            Method::GET => reference::page(),
+            _ => response::method_not_allowed("GET"),
+        },
+        "/ping" => match method {
+            Method::GET => response::text(StatusCode::OK, "pong", "text/plain; charset=utf-8"),
+            _ => response::method_not_allowed("GET"),
+        },
+        "/v1/time" => match method {
+            Method::GET => {
+                let secs = crate::message::now_us() / 1_000_000;
+                response::text(StatusCode::OK, secs.to_string(), "text/plain")
+            }
+            _ => response::method_not_allowed("GET"),
+        },
+        p if p.starts_with(TOPIC_PREFIX) => {
+            let topic = match topic_name(&p[TOPIC_PREFIX.len()..]) {
+                Ok(Some(t)) => t,
+                Ok(None) => return not_found(),
+                Err(reason) => return response::error(StatusCode::BAD_REQUEST, reason),
+            };
+            let credentials = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let access = Access {
+                credentials: credentials.as_deref(),
+                peer: svc.peer,
+            };
+            match method {
+                Method::GET => subscribe::subscribe(svc, &req, &topic, &access),
+                Method::HEAD => topics::inspect(svc, &topic, &access),
+                Method::PUT => topics::create(svc, req, &topic, &access).await,
+                Method::POST => topics::publish(svc, req, &topic, &access).await,
+                Method::DELETE => topics::delete(svc, &topic, &access),
+                _ => response::method_not_allowed(TOPIC_METHODS),
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+/// The original server's 404, byte for byte.
+fn not_found() -> Response<DriftBody> {
+    response::text(
+        StatusCode::NOT_FOUND,
+        "404 page not found\n",
+        "text/plain; charset=utf-8",
+    )
+}
+
+/// Decodes the topic segment. `Ok(None)` means "no such route" (a `/` inside,
+/// raw or percent-encoded, as the original server treats it).
+fn topic_name(raw: &str) -> Result<Option<String>, &'static str> {
+    if raw.contains('/') {
+        return Ok(None);
+    }
+    if raw.is_empty() {
+        return Err("topic name is empty");
+    }
+    let decoded = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| "topic name is not valid UTF-8 after percent-decoding")?;
+    if decoded.contains('/') {
+        return Ok(None);
+    }
+    Ok(Some(decoded.into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_segments() {
+        assert_eq!(topic_name("a%20b"), Ok(Some("a b".to_string())));
+        assert_eq!(topic_name("a/b"), Ok(None));
+        assert_eq!(topic_name("a%2Fb"), Ok(None));
+        assert!(topic_name("").is_err());
+        assert!(topic_name("%FF").is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! [`DriftService`]: the Drift API as a hyper `Service`, mountable in any
+//! hyper (or, through hyper-util, tower) application.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use http::{Request, Response};
+use http_body::Body;
+
+use super::body::DriftBody;
+use super::routes;
+use crate::broker::Broker;
+
+/// Behaviour of the HTTP layer (the broker has its own limits).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Heartbeat interval on idle SSE and Drift-frames subscriptions.
+    pub heartbeat: Option<Duration>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            heartbeat: Some(Duration::from_secs(15)),
+        }
+    }
+}
+
+/// The Drift API over a [`Broker`]. Cheap to clone (one per connection).
+#[derive(Debug, Clone)]
+pub struct DriftService {
+    pub(crate) broker: Broker,
+    pub(crate) config: ServiceConfig,
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+impl DriftService {
+    /// A service over `broker`.
+    pub fn new(broker: Broker, config: ServiceConfig) -> DriftService {
+        DriftService {
+            broker,
+            config,
+            peer: None,
+        }
+    }
+
+    /// The same service, noting the peer's address for the authoriser.
+    pub fn with_peer(&self, peer: SocketAddr) -> DriftService {
+        DriftService {
+            peer: Some(peer),
+            ..self.clone()
+        }
+    }
+
+    /// The broker behind the service.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// Answers one request.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<DriftBody>
+    where
+        B: Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: std::fmt::Display,
+    {
+        routes::route(self, req).await
+    }
+}
+
+impl<B> hyper::service::Service<Request<B>> for DriftService
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: std::fmt::Display,
+{
+    type Response = Response<DriftBody>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<DriftBody>, Self::Error>> + Send>>;
+
+    fn call(&self, req: Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req).await) })
+    }
+}

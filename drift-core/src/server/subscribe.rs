@@ -1,0 +1,88 @@
+//! `GET /v1/t/{topic}`: a subscription, answered at once with its headers and
+//! then streamed for as long as the topic lives and the peer listens.
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+
+use super::body::DriftBody;
+use super::response;
+use super::service::DriftService;
+use super::topics::history_enabled;
+use crate::broker::Access;
+use crate::protocol::history::SubscribeParams;
+use crate::protocol::{Framing, HistoryRequest, headers};
+
+pub(crate) fn subscribe<B>(
+    svc: &DriftService,
+    req: &Request<B>,
+    topic: &str,
+    access: &Access<'_>,
+) -> Response<DriftBody> {
+    let h = req.headers();
+    // A header that is not visible ASCII is as malformed as a bad number.
+    let get = |name: &str| -> Result<Option<&str>, String> {
+        h.get(name)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| format!("malformed {name}: not visible ASCII"))
+            })
+            .transpose()
+    };
+    let parsed = (|| -> Result<_, String> {
+        let params = SubscribeParams {
+            history_length: get(headers::HISTORY_LENGTH)?,
+            history_since: get(headers::HISTORY_SINCE)?,
+            last_event_id: get(headers::LAST_EVENT_ID)?,
+            on_slow: get(headers::ON_SLOW)?,
+            query: req.uri().query(),
+        };
+        let (history, policy) = HistoryRequest::parse(params).map_err(|e| e.to_string())?;
+        let format = query_value(req.uri().query(), "format");
+        let framing = Framing::negotiate(get(header::ACCEPT.as_str())?, format.as_deref())
+            .map_err(|e| e.to_string())?;
+        Ok((history, policy, framing))
+    })();
+    let (history, policy, framing) = match parsed {
+        Ok(p) => p,
+        Err(reason) => return response::error(StatusCode::BAD_REQUEST, &reason),
+    };
+
+    let sub = match svc.broker.subscribe(topic, history, policy, access) {
+        Ok(s) => s,
+        Err(e) => return response::from_error(&e),
+    };
+
+    let mut res = Response::new(DriftBody::empty());
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(framing.content_type().unwrap_or("application/octet-stream")),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tells buffering reverse proxies (nginx) to pass each message through.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    h.insert(headers::EPOCH, response::num(sub.epoch()));
+    h.insert(headers::LAST_SEQ, response::num(sub.start_last_seq()));
+    // As the original: only a topic that existed before says whether it keeps history.
+    if !sub.created_topic() {
+        h.insert(
+            headers::HISTORY_ENABLED,
+            history_enabled(sub.history_enabled()),
+        );
+    }
+    if let Some(gap) = sub.initial_gap()
+        && let Ok(v) = HeaderValue::from_str(&gap.to_string())
+    {
+        h.insert(headers::GAP, v);
+    }
+    *res.body_mut() = DriftBody::subscription(sub, framing, svc.config.heartbeat);
+    res
+}
+
+/// The (undecoded) value of `key` in a query string.
+fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_string())
+}

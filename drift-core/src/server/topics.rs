@@ -1,0 +1,246 @@
+//! Topic routes other than subscribe: publish (`POST`), create (`PUT`),
+//! delete (`DELETE`) and exists (`HEAD`).
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body::Body;
+use http_body_util::BodyExt;
+
+use super::body::DriftBody;
+use super::response;
+use super::service::DriftService;
+use crate::broker::{Access, Created, Published, TopicConfigRequest};
+use crate::error::{Error, ErrorKind};
+use crate::protocol::{FRAMES_MEDIA_TYPE, FrameDecoder, FrameKind, headers};
+
+/// `HEAD /v1/t/{topic}`: 200 with the topic's state, or 404. Never creates.
+pub(crate) fn inspect(svc: &DriftService, topic: &str, access: &Access<'_>) -> Response<DriftBody> {
+    match svc.broker.inspect(topic, access) {
+        Ok(Some(info)) => {
+            let mut res = response::empty(StatusCode::OK);
+            let h = res.headers_mut();
+            h.insert(headers::EPOCH, response::num(info.epoch));
+            h.insert(headers::LAST_SEQ, response::num(info.last_seq));
+            h.insert(
+                headers::HISTORY_ENABLED,
+                history_enabled(info.config.history),
+            );
+            res
+        }
+        Ok(None) => response::empty(StatusCode::NOT_FOUND),
+        Err(e) => response::from_error(&e),
+    }
+}
+
+/// `PUT /v1/t/{topic}`: 201 when created, 200 when it exists with the same
+/// configuration, 409 when it exists with another.
+pub(crate) async fn create<B>(
+    svc: &DriftService,
+    req: Request<B>,
+    topic: &str,
+    access: &Access<'_>,
+) -> Response<DriftBody>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Error: std::fmt::Display,
+{
+    // A topic config is tiny; refuse anything that is not.
+    let body = match read_body(req.into_body(), 64 * 1024).await {
+        Ok(b) => b,
+        Err(e) => return response::from_error(&e),
+    };
+    let config = match TopicConfigRequest::from_json(&body) {
+        Ok(c) => c,
+        Err(e) => return response::from_error(&e),
+    };
+    match svc.broker.create(topic, &config, access) {
+        Ok(Created::New(epoch)) => with_epoch(StatusCode::CREATED, epoch),
+        Ok(Created::Existing(epoch)) => with_epoch(StatusCode::OK, epoch),
+        Err(e) => response::from_error(&e),
+    }
+}
+
+/// `DELETE /v1/t/{topic}`: 200, or 404 when there is no such topic.
+pub(crate) fn delete(svc: &DriftService, topic: &str, access: &Access<'_>) -> Response<DriftBody> {
+    match svc.broker.delete(topic, access) {
+        Ok(()) => response::empty(StatusCode::OK),
+        Err(e) => response::from_error(&e),
+    }
+}
+
+/// `POST /v1/t/{topic}`: the body is one message, or with the Drift frames
+/// content type, a stream of message frames published one by one.
+pub(crate) async fn publish<B>(
+    svc: &DriftService,
+    req: Request<B>,
+    topic: &str,
+    access: &Access<'_>,
+) -> Response<DriftBody>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Error: std::fmt::Display,
+{
+    let max = svc.broker.config().max_message_bytes;
+    let streamed = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(FRAMES_MEDIA_TYPE));
+    if streamed {
+        return publish_stream(svc, req.into_body(), topic, access, max).await;
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return response::from_error(&too_large(max));
+    }
+    let payload = match read_body(req.into_body(), max).await {
+        Ok(b) => b,
+        Err(e) => return response::from_error(&e),
+    };
+    match svc.broker.publish(topic, payload, access) {
+        Ok(p) => published(&p),
+        Err(e) => response::from_error(&e),
+    }
+}
+
+async fn publish_stream<B>(
+    svc: &DriftService,
+    mut body: B,
+    topic: &str,
+    access: &Access<'_>,
+    max: usize,
+) -> Response<DriftBody>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Error: std::fmt::Display,
+{
+    let mut decoder = FrameDecoder::new(max);
+    let mut ids = String::new();
+    let mut count = 0u64;
+    let mut epoch = None;
+    let outcome: Result<(), Error> = async {
+        loop {
+            while let Some(frame) = decoder.next_frame()? {
+                if frame.kind != FrameKind::Message {
+                    return Err(Error::invalid(
+                        "a streamed publish may contain only message frames",
+                    ));
+                }
+                let p = svc.broker.publish(topic, frame.payload, access)?;
+                ids.push_str(&p.id.to_string());
+                ids.push('\n');
+                count += 1;
+                epoch = Some(p.id.epoch);
+            }
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(mut data) = frame.into_data() {
+                        while data.has_remaining() {
+                            let chunk = data.chunk();
+                            decoder.extend(chunk);
+                            let n = chunk.len();
+                            data.advance(n);
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    return Err(Error::invalid(format!(
+                        "reading the request body failed: {e}"
+                    )));
+                }
+                None if decoder.buffered() > 0 => {
+                    return Err(Error::invalid("the request body ends inside a frame"));
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+    .await;
+    // Messages published before an error stay published; the count says how many.
+    let mut res = match outcome {
+        Ok(()) => response::text(StatusCode::OK, ids, "text/plain; charset=utf-8"),
+        Err(e) => response::from_error(&e),
+    };
+    res.headers_mut()
+        .insert(headers::COUNT, response::num(count));
+    if let Some(epoch) = epoch {
+        res.headers_mut()
+            .insert(headers::EPOCH, response::num(epoch));
+    }
+    res
+}
+
+fn published(p: &Published) -> Response<DriftBody> {
+    // Always 200, as the original; `Drift-Seq: 1` tells a caller it started the topic.
+    let mut res = response::empty(StatusCode::OK);
+    let h = res.headers_mut();
+    h.insert(headers::EPOCH, response::num(p.id.epoch));
+    h.insert(headers::SEQ, response::num(p.id.seq));
+    h.insert(headers::TIME, response::num(p.time_us));
+    if let Ok(v) = HeaderValue::from_str(&p.id.to_string()) {
+        h.insert(headers::ID, v);
+    }
+    res
+}
+
+fn with_epoch(status: StatusCode, epoch: u64) -> Response<DriftBody> {
+    let mut res = response::empty(status);
+    res.headers_mut()
+        .insert(headers::EPOCH, response::num(epoch));
+    res
+}
+
+pub(crate) fn history_enabled(on: bool) -> HeaderValue {
+    HeaderValue::from_static(if on { "True" } else { "False" })
+}
+
+fn too_large(max: usize) -> Error {
+    Error::new(
+        ErrorKind::TooLarge,
+        format!("message exceeds the limit of {max} bytes"),
+    )
+}
+
+/// Reads a whole body of at most `max` bytes without copying when it came
+/// in one piece.
+async fn read_body<B>(mut body: B, max: usize) -> Result<Bytes, Error>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Error: std::fmt::Display,
+{
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<BytesMut> = None;
+    let mut len = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| Error::invalid(format!("reading the request body failed: {e}")))?;
+        let Ok(mut data) = frame.into_data() else {
+            continue;
+        };
+        len += data.remaining();
+        if len > max {
+            return Err(too_large(max));
+        }
+        let chunk = data.copy_to_bytes(data.remaining());
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(chunk),
+            (Some(f), None) => {
+                let mut buf = BytesMut::with_capacity(len);
+                buf.extend_from_slice(f);
+                buf.extend_from_slice(&chunk);
+                rest = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&chunk),
+        }
+    }
+    Ok(match (first, rest) {
+        (_, Some(buf)) => buf.freeze(),
+        (Some(f), None) => f,
+        (None, None) => Bytes::new(),
+    })
+}
