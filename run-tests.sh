@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project: formatting, lints, Rust tests
+# (drift-core, drift-ffi), the C programs (also under valgrind) and the Python
+# package (installed into .venv). Needs only cargo, cc and python3; installs
+# what else it needs. Usage: ./run-tests.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (drift-core, drift-ffi)"
+cargo test --workspace --exclude drift-py
+
+if [ -x drift-ffi/tests/c/valgrind.sh ]; then
+  step "C tests under valgrind"
+  drift-ffi/tests/c/valgrind.sh
+fi
+
+if [ -x drift-py/tests/run.sh ]; then
+  step "Python package"
+  drift-py/tests/run.sh
+fi
+
+step "all tests passed"
