@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::auth::{AllowAll, Authorizer};
 use super::history::{HistoryStoreFactory, MemoryHistoryFactory, Retention};
@@ -62,16 +62,20 @@ pub const MAX_HISTORY_LENGTH: usize = 1_000_000;
 
 /// The JSON body of `PUT /v1/t/{topic}`; every field optional. Unknown fields
 /// are rejected so a typo never goes unnoticed.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TopicConfigRequest {
     /// Keep history at all (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<bool>,
     /// History capacity in messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub history_length: Option<usize>,
     /// History bound in seconds of age.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u64>,
     /// History bound in payload bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
 }
 

@@ -400,3 +400,6 @@ impl Broker {
         self.inner.topics.write().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests;
