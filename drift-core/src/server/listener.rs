@@ -147,6 +147,10 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let builder = Arc::new(connection_builder(&self.config));
         let graceful = GracefulShutdown::new();
+        // Connection tasks are kept so that shutdown can close the ones that
+        // outlive the grace period (a peer that stopped reading, say) even
+        // when the runtime itself keeps running, as in an embedding program.
+        let mut connections = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -158,7 +162,8 @@ impl Server {
                             service: self.service.with_peer(peer),
                             watcher: graceful.watcher(),
                         };
-                        tokio::spawn(conn.serve(stream, peer));
+                        connections.spawn(conn.serve(stream, peer));
+                        while connections.try_join_next().is_some() {}
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off a
