@@ -1,0 +1,143 @@
+//! The README's curl examples, run as written (only the port is swapped for
+//! an ephemeral one) against the real `drift serve` with its defaults.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the server when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The shell commands of the README section `heading`, continuation lines
+/// joined, comments dropped.
+fn commands(readme: &str, heading: &str) -> Vec<String> {
+    let section = readme.split(heading).nth(1).expect("section missing");
+    let block = section
+        .split("```sh")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in block.lines() {
+        let line = line.trim_end();
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(head) => current.push_str(head),
+            None => {
+                current.push_str(line);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    out
+}
+
+fn start_server(dir: &Path, port: u16) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("DRIFT_LISTEN")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start drift serve");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "server did not start");
+        let line = lines.next().expect("server exited").unwrap();
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Running(child)
+}
+
+#[test]
+fn curl_examples_run_verbatim() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let dir = std::env::temp_dir().join(format!("drift-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let _server = start_server(&dir, port);
+
+    let mut outputs = Vec::new();
+    for cmd in commands(&readme, "## Try it with curl") {
+        let cmd = cmd.replace(":5500", &format!(":{port}"));
+        // Subscriptions stream forever: give each a few seconds, then stop it.
+        let streaming = cmd.contains(" -N ");
+        let script = if streaming {
+            format!("timeout 3 {cmd}")
+        } else {
+            cmd.clone()
+        };
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let code = out.status.code();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if streaming {
+            assert_eq!(
+                code,
+                Some(124),
+                "{cmd}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        } else {
+            assert_eq!(
+                code,
+                Some(0),
+                "{cmd}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        outputs.push((cmd, stdout));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // What the examples promise: an id on publish, history replayed as SSE,
+    // an explicit gap for a foreign resume id, create/exists/delete answers.
+    let find = |needle: &str| {
+        outputs
+            .iter()
+            .find(|(c, _)| c.contains(needle))
+            .map(|(_, o)| o.as_str())
+            .unwrap()
+    };
+    assert!(find("-d 'hello'").contains("drift-id: "));
+    assert!(find("X-History-Length: 10").contains("data: hello"));
+    assert!(find("X-History-Since").contains("data: hello"));
+    assert!(find("Last-Event-ID").contains("event: gap"));
+    assert!(find("-X PUT").starts_with("HTTP/2 201"));
+    assert!(find("-I ").starts_with("HTTP/2 200"));
+    assert!(find("-X DELETE").starts_with("HTTP/2 200"));
+}
