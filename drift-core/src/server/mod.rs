@@ -17,6 +17,7 @@
 //! ```
 
 mod body;
+mod cors;
 mod listener;
 mod reference;
 mod response;
@@ -29,6 +30,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use body::DriftBody;
+pub use cors::Cors;
 pub use listener::{Server, ServerHandle};
 pub use service::{DriftService, ServiceConfig};
 

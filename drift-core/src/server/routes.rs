@@ -18,6 +18,32 @@ where
     B::Data: Send,
     B::Error: std::fmt::Display,
 {
+    let head = req.method() == Method::HEAD;
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    if let (Some(cors), Some(allow)) = (&svc.config.cors, methods_of(req.uri().path()))
+        && let Some(res) = cors.preflight(req.method(), req.headers(), allow)
+    {
+        return res;
+    }
+    let mut res = dispatch(svc, req).await;
+    if let Some(cors) = &svc.config.cors {
+        cors.decorate(origin.as_ref(), &mut res);
+    }
+    if head {
+        // A response to HEAD has no content. hyper's HTTP/1.1 server drops
+        // it, but its HTTP/2 server would send DATA frames, which an HTTP/2
+        // client must treat as a protocol error (RFC 9113 §8.1.1).
+        *res.body_mut() = DriftBody::empty();
+    }
+    res
+}
+
+async fn dispatch<B>(svc: &DriftService, req: Request<B>) -> Response<DriftBody>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: std::fmt::Display,
+{
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     match path.as_str() {
@@ -61,6 +87,15 @@ where
             }
         }
         _ => not_found(),
+    }
+}
+
+/// The methods a known path answers, `None` for unknown paths.
+fn methods_of(path: &str) -> Option<&'static str> {
+    match path {
+        "/" | "/v1" | "/v1/" | "/ping" | "/v1/time" => Some("GET"),
+        p if p.starts_with(TOPIC_PREFIX) => Some(TOPIC_METHODS),
+        _ => None,
     }
 }
 

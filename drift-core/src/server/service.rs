@@ -10,6 +10,7 @@ use http::{Request, Response};
 use http_body::Body;
 
 use super::body::DriftBody;
+use super::cors::Cors;
 use super::routes;
 use crate::broker::Broker;
 
@@ -18,12 +19,15 @@ use crate::broker::Broker;
 pub struct ServiceConfig {
     /// Heartbeat interval on idle SSE and Drift-frames subscriptions.
     pub heartbeat: Option<Duration>,
+    /// Cross-origin access for browsers; `None` sends no CORS headers.
+    pub cors: Option<Cors>,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             heartbeat: Some(Duration::from_secs(15)),
+            cors: None,
         }
     }
 }

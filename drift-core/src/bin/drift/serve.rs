@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use drift_core::broker::BrokerConfig;
-use drift_core::server::{Server, ServerConfig, ServiceConfig, TlsMode};
+use drift_core::server::{Cors, Server, ServerConfig, ServiceConfig, TlsMode};
 
 /// Arguments of `drift serve`. Every option can also be set by the
 /// environment variable named in its help.
@@ -67,6 +67,14 @@ pub struct ServeArgs {
     /// Concurrent HTTP/2 streams per connection.
     #[arg(long, env = "DRIFT_MAX_STREAMS", default_value_t = 1024)]
     max_streams: u32,
+    /// Origins allowed to call the API from a browser (`*` for any;
+    /// comma-separated in the environment). None by default.
+    #[arg(
+        long = "cors-origin",
+        env = "DRIFT_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
     /// Worker threads (0: one per core).
     #[arg(long, env = "DRIFT_THREADS", default_value_t = 0)]
     threads: usize,
@@ -101,6 +109,9 @@ impl ServeArgs {
             },
             service: ServiceConfig {
                 heartbeat: secs(self.heartbeat),
+                cors: (!self.cors_origins.is_empty()).then(|| Cors {
+                    allow_origins: self.cors_origins.clone(),
+                }),
             },
             max_header_bytes: self.max_header_bytes,
             max_concurrent_streams: self.max_streams,

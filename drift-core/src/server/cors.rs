@@ -1,0 +1,80 @@
+//! Cross-origin access for browsers (`EventSource` and `fetch` from pages on
+//! another origin). Off unless origins are configured.
+
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+
+use super::body::DriftBody;
+use super::response;
+
+/// Response headers a page's script may read.
+const EXPOSED: &str = "drift-id, drift-seq, drift-epoch, drift-time, drift-count, drift-gap, drift-last-seq, x-history-enabled";
+/// Request headers a page may send.
+const ALLOWED_HEADERS: &str =
+    "authorization, content-type, last-event-id, x-history-length, x-history-since, drift-on-slow";
+
+/// Which origins may call the API from a browser.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cors {
+    /// Allowed origins (`https://app.example`), or `*` for any.
+    pub allow_origins: Vec<String>,
+}
+
+impl Cors {
+    fn allowed<'a>(&self, origin: &'a str) -> Option<&'a str> {
+        let any = self.allow_origins.iter().any(|o| o == "*");
+        (any || self.allow_origins.iter().any(|o| o == origin)).then_some(origin)
+    }
+
+    /// Answers a preflight (`OPTIONS` with `Access-Control-Request-Method`),
+    /// or `None` when the request is not one this configuration allows.
+    pub(crate) fn preflight(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        allow: &'static str,
+    ) -> Option<Response<DriftBody>> {
+        if method != Method::OPTIONS || !headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return None;
+        }
+        let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+        let origin = HeaderValue::from_str(self.allowed(origin)?).ok()?;
+        let mut res = response::empty(StatusCode::NO_CONTENT);
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(allow),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(ALLOWED_HEADERS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        h.insert(header::VARY, HeaderValue::from_static("origin"));
+        Some(res)
+    }
+
+    /// Adds the CORS headers to an answer for a request from `origin`.
+    pub(crate) fn decorate(&self, origin: Option<&HeaderValue>, res: &mut Response<DriftBody>) {
+        let Some(origin) = origin
+            .and_then(|o| o.to_str().ok())
+            .and_then(|o| self.allowed(o))
+        else {
+            return;
+        };
+        let Ok(origin) = HeaderValue::from_str(origin) else {
+            return;
+        };
+        let h = res.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED),
+        );
+        h.append(header::VARY, HeaderValue::from_static("origin"));
+    }
+}
