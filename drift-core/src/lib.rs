@@ -11,6 +11,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod broker;
+pub mod client;
 pub mod error;
 pub mod event;
 pub mod message;

@@ -1,14 +1,153 @@
-//! `drift pub` (owned by the client work; placeholder until it lands).
+//! `drift pub`: publish a message, each line of standard input, or a file.
 
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use drift_core::client::{Client, ClientBuilder, Publish};
+use drift_core::{Error, ErrorKind, Result};
+
+/// Connection options shared by `drift pub` and `drift sub`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnArgs {
+    /// Server URL: https://HOST:PORT, or http://HOST:PORT for a cleartext
+    /// (h2c) server.
+    #[arg(long, env = "DRIFT_URL", default_value = "https://127.0.0.1:5500")]
+    pub url: String,
+    /// Trust only the CA certificate(s) in this PEM file (for example the
+    /// certificate `drift serve` generated) instead of the system's roots.
+    #[arg(long, env = "DRIFT_CACERT", value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
+    /// Accept any server certificate. For development servers only.
+    #[arg(long, env = "DRIFT_INSECURE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub insecure: bool,
+    /// Extra request header, "Name: value" (repeatable), e.g.
+    /// "Authorization: Bearer TOKEN".
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Seconds allowed to connect (TCP, TLS and HTTP/2 set-up).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub connect_timeout: f64,
+}
+
+impl ConnArgs {
+    /// The client these options describe.
+    pub fn client(&self) -> Result<Client> {
+        self.builder()?.build()
+    }
+
+    /// A builder with these options, for further settings.
+    pub fn builder(&self) -> Result<ClientBuilder> {
+        let timeout = Duration::try_from_secs_f64(self.connect_timeout).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                "--connect-timeout must be a positive number",
+            )
+        })?;
+        let mut builder = Client::builder(&self.url)
+            .insecure(self.insecure)
+            .connect_timeout(timeout);
+        if let Some(path) = &self.cacert {
+            builder = builder.ca_file(path);
+        }
+        for header in &self.headers {
+            let (name, value) = header.split_once(':').ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("--header {header:?} is not \"Name: value\""),
+                )
+            })?;
+            builder = builder.header(name.trim(), value.trim());
+        }
+        Ok(builder)
+    }
+}
 
 /// Arguments of `drift pub`.
 #[derive(Debug, clap::Args)]
-pub struct PubArgs {}
+pub struct PubArgs {
+    /// Topic to publish to.
+    pub topic: String,
+    /// The message. Without it (and without --file) each line of standard
+    /// input is published as one message, without its line ending.
+    #[arg(conflicts_with = "file")]
+    pub message: Option<String>,
+    /// Publish the contents of this file as one message.
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Print the id (EPOCH-SEQ) of each published message.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
 
-pub fn run(_args: PubArgs) -> drift_core::Result<ExitCode> {
-    Err(drift_core::Error::new(
-        drift_core::ErrorKind::Internal,
-        "drift pub is not built yet",
-    ))
+pub fn run(args: PubArgs) -> Result<ExitCode> {
+    let client = args.conn.client()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(publish_all(&client, &args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn publish_all(client: &Client, args: &PubArgs) -> Result<()> {
+    if let Some(message) = &args.message {
+        let p = client.publish(&args.topic, message.clone()).await?;
+        return report(args.verbose, &p);
+    }
+    if let Some(path) = &args.file {
+        let data = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        let p = client.publish(&args.topic, data).await?;
+        return report(args.verbose, &p);
+    }
+    // Lines are published one at a time, in order, as they arrive, so that
+    // `tail -f log | drift pub t` works. Reading stdin blocks, which is fine
+    // on this single-purpose runtime.
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = input
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read standard input: {e}")))?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut end = line.len();
+        if line[..end].ends_with(b"\n") {
+            end -= 1;
+            if line[..end].ends_with(b"\r") {
+                end -= 1;
+            }
+        }
+        let payload = Bytes::copy_from_slice(&line[..end]);
+        let p = client.publish(&args.topic, payload).await?;
+        report(args.verbose, &p)?;
+    }
+}
+
+fn report(verbose: bool, p: &Publish) -> Result<()> {
+    if verbose {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", p.id)
+            .and_then(|()| out.flush())
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("cannot write to standard output: {e}"),
+                )
+            })?;
+    }
+    Ok(())
 }

@@ -1,0 +1,201 @@
+//! Publishing and topic management: everything but subscribe.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Method, StatusCode};
+
+use super::body::Chunks;
+use super::request::{header_u64, topic_path};
+use super::{Client, ServerKind};
+use crate::broker::TopicConfigRequest;
+use crate::error::{Error, ErrorKind, Result};
+use crate::message::{MessageId, now_us};
+use crate::protocol::frames::{FrameKind, HEADER_LEN};
+use crate::protocol::{FRAMES_MEDIA_TYPE, headers};
+
+/// What the server said about a published message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publish {
+    /// The message's id. `0-0` from a server that does not assign ids (the
+    /// original Drift server).
+    pub id: MessageId,
+    /// Publish time in µs since the Unix epoch, by the server's clock; by the
+    /// client's clock when the server did not say.
+    pub time_us: u64,
+}
+
+impl Client {
+    /// Publishes one message (a `POST` whose body is `payload`, any bytes,
+    /// possibly empty) and returns its id.
+    ///
+    /// # Errors
+    ///
+    /// The server's answer as an error kind with its reason (e.g.
+    /// [`ErrorKind::TooLarge`], [`ErrorKind::NotFound`] on a server that
+    /// requires topics to be created), or a connection error.
+    pub async fn publish(&self, topic: &str, payload: impl Into<Bytes>) -> Result<Publish> {
+        let mut req = self.request(
+            Method::POST,
+            &topic_path(topic)?,
+            Chunks::one(payload.into()),
+        )?;
+        // Never the frames type: that would make the server parse the payload.
+        req.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        let (parts, _) = self.call(req).await?;
+        let epoch = header_u64(&parts.headers, headers::EPOCH);
+        let seq = header_u64(&parts.headers, headers::SEQ);
+        self.learn_server_kind(epoch.is_some() && seq.is_some());
+        Ok(Publish {
+            id: MessageId {
+                epoch: epoch.unwrap_or(0),
+                seq: seq.unwrap_or(0),
+            },
+            time_us: header_u64(&parts.headers, headers::TIME).unwrap_or_else(now_us),
+        })
+    }
+
+    /// Publishes `payloads` in order in one streamed request (a `POST` of
+    /// Drift message frames) and returns their ids in the same order.
+    ///
+    /// A server that does not speak Drift framing would store such a body as
+    /// a single message, so until this client has seen the server answer
+    /// with Drift headers, the first message goes as a plain publish; against
+    /// a server without them (the original) every message is a plain `POST`
+    /// and every id is `0-0`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::publish`]. When the server fails part-way, the messages
+    /// before the failure stay published.
+    pub async fn publish_many(&self, topic: &str, payloads: Vec<Bytes>) -> Result<Vec<MessageId>> {
+        let mut ids = Vec::with_capacity(payloads.len());
+        let mut rest = payloads.into_iter().peekable();
+        if self.server_kind() == ServerKind::Unknown
+            && let Some(first) = rest.next()
+        {
+            ids.push(self.publish(topic, first).await?.id);
+        }
+        if rest.peek().is_none() {
+            return Ok(ids);
+        }
+        if self.server_kind() != ServerKind::Drift {
+            for payload in rest {
+                ids.push(self.publish(topic, payload).await?.id);
+            }
+            return Ok(ids);
+        }
+        let rest: Vec<Bytes> = rest.collect();
+        ids.extend(self.publish_stream(topic, rest).await?);
+        Ok(ids)
+    }
+
+    async fn publish_stream(&self, topic: &str, payloads: Vec<Bytes>) -> Result<Vec<MessageId>> {
+        let expected = payloads.len();
+        let mut body = Chunks::empty();
+        for payload in payloads {
+            // Frame headers are written by hand so each payload is sent as
+            // the caller's own `Bytes`, never copied; seq and time are 0
+            // because the server assigns them.
+            let len = u32::try_from(payload.len())
+                .map_err(|_| Error::new(ErrorKind::TooLarge, "a message is larger than 4 GiB"))?;
+            let mut head = BytesMut::with_capacity(HEADER_LEN);
+            head.put_u8(FrameKind::Message as u8);
+            head.put_u64(0);
+            head.put_u64(0);
+            head.put_u32(len);
+            body.push(head.freeze());
+            body.push(payload);
+        }
+        let mut req = self.request(Method::POST, &topic_path(topic)?, body)?;
+        req.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(FRAMES_MEDIA_TYPE));
+        let (parts, text) = self.call(req).await?;
+        let bad = |why: String| Error::new(ErrorKind::Protocol, format!("streamed publish: {why}"));
+        let count = header_u64(&parts.headers, headers::COUNT)
+            .ok_or_else(|| bad(format!("the server sent no {} header", headers::COUNT)))?;
+        let text =
+            std::str::from_utf8(&text).map_err(|_| bad("the id list is not UTF-8".into()))?;
+        let ids = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                l.parse::<MessageId>()
+                    .map_err(|_| bad(format!("bad id {l:?}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if ids.len() != expected || count != expected as u64 {
+            return Err(bad(format!(
+                "sent {expected} messages, the server stored {count} and listed {}",
+                ids.len()
+            )));
+        }
+        Ok(ids)
+    }
+
+    /// Creates `topic` with `config` (`PUT`). Returns `true` when it was
+    /// created, `false` when it already existed with the same configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Conflict`] when it exists with another configuration;
+    /// [`ErrorKind::InvalidInput`] for a configuration the server rejects.
+    pub async fn create(&self, topic: &str, config: &TopicConfigRequest) -> Result<bool> {
+        let mut body = Chunks::empty();
+        let has_body = *config != TopicConfigRequest::default();
+        if has_body {
+            let json = serde_json::to_vec(config).map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("cannot encode topic config: {e}"),
+                )
+            })?;
+            body.push(json.into());
+        }
+        let mut req = self.request(Method::PUT, &topic_path(topic)?, body)?;
+        if has_body {
+            req.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let (parts, _) = self.call(req).await?;
+        Ok(parts.status == StatusCode::CREATED)
+    }
+
+    /// Deletes `topic`; its subscribers' streams end with reason "deleted".
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] when there is no such topic.
+    pub async fn delete(&self, topic: &str) -> Result<()> {
+        let req = self.request(Method::DELETE, &topic_path(topic)?, Chunks::empty())?;
+        self.call(req).await.map(|_| ())
+    }
+
+    /// Whether `topic` exists (`HEAD`; never creates it).
+    pub async fn exists(&self, topic: &str) -> Result<bool> {
+        let req = self.request(Method::HEAD, &topic_path(topic)?, Chunks::empty())?;
+        match self.call(req).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(404) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The server's clock, in Unix seconds (`GET /v1/time`).
+    pub async fn server_time(&self) -> Result<u64> {
+        let req = self.request(Method::GET, "/v1/time", Chunks::empty())?;
+        let (_, body) = self.call(req).await?;
+        let text = String::from_utf8_lossy(&body);
+        let text = text.trim();
+        // Only the whole seconds; tolerate a fraction from other servers.
+        let whole = text.split('.').next().unwrap_or("");
+        whole.parse().map_err(|_| {
+            Error::new(
+                ErrorKind::Protocol,
+                format!("the server time {text:?} is not Unix seconds"),
+            )
+        })
+    }
+}
