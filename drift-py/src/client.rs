@@ -1,0 +1,582 @@
+//! `drift.Client` and `drift.Subscription`: the blocking API. Every call
+//! releases the GIL while it waits and stays interruptible by Ctrl-C (see
+//! [`crate::runtime::wait`]).
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use drift_core::MessageId;
+use drift_core::broker::TopicConfigRequest;
+use drift_core::client::{Client, SubscribeOptions, Subscription, SubscriptionEvent};
+use drift_core::protocol::{HistoryRequest, SlowPolicy};
+use drift_core::tls::Trust;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyType};
+use tokio::sync::watch;
+
+use crate::errors::{closed, invalid, to_pyerr};
+use crate::runtime::wait;
+use crate::types::{Item, PyMessageId, item_object, message_id, payload, since_us};
+
+// ===== shared by Client and AsyncClient =====
+
+/// Builds a drift-core client from the constructor arguments of `Client`
+/// and `AsyncClient`.
+pub(crate) fn build_client(
+    url: &str,
+    cafile: Option<PathBuf>,
+    cadata: Option<&Bound<'_, PyAny>>,
+    insecure: bool,
+    headers: Option<&Bound<'_, PyAny>>,
+    timeout: Option<f64>,
+) -> PyResult<Client> {
+    let mut builder = Client::builder(url).insecure(insecure);
+    match (cafile, cadata) {
+        (Some(_), Some(_)) => return Err(invalid("give cafile or cadata, not both")),
+        (Some(path), None) => builder = builder.trust(Trust::CaFile(path)),
+        (None, Some(data)) => {
+            let pem = if let Ok(s) = data.cast::<PyString>() {
+                s.to_cow()?.as_bytes().to_vec()
+            } else if let Ok(b) = data.cast::<PyBytes>() {
+                b.as_bytes().to_vec()
+            } else {
+                return Err(invalid("cadata must be PEM text (str or bytes)"));
+            };
+            builder = builder.trust(Trust::CaPem(pem));
+        }
+        (None, None) => {}
+    }
+    if let Some(headers) = headers {
+        let pairs = if headers.hasattr("items")? {
+            headers.call_method0("items")?
+        } else {
+            headers.clone()
+        };
+        for pair in pairs.try_iter()? {
+            let (name, value): (String, String) = pair?
+                .extract()
+                .map_err(|_| invalid("headers must be a mapping or pairs of str (name, value)"))?;
+            builder = builder.header(name, value);
+        }
+    }
+    if let Some(seconds) = timeout {
+        let limit = Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| invalid("timeout must be a positive number of seconds"))?;
+        builder = builder.connect_timeout(limit).request_timeout(limit);
+    }
+    builder.build().map_err(to_pyerr)
+}
+
+/// The options of `subscribe(...)`, checked.
+pub(crate) fn subscribe_options(
+    history: Option<u64>,
+    since: Option<&Bound<'_, PyAny>>,
+    after: Option<&Bound<'_, PyAny>>,
+    on_slow: &str,
+    resume: bool,
+) -> PyResult<SubscribeOptions> {
+    let on_slow = match on_slow {
+        "disconnect" => SlowPolicy::Disconnect,
+        "drop" => SlowPolicy::Drop,
+        other => {
+            return Err(invalid(format!(
+                "on_slow must be \"disconnect\" or \"drop\", not {other:?}"
+            )));
+        }
+    };
+    Ok(SubscribeOptions {
+        history: HistoryRequest {
+            last: history,
+            since_us: since.map(since_us).transpose()?,
+            after: after.map(message_id).transpose()?,
+        },
+        on_slow,
+        resume,
+        ..SubscribeOptions::default()
+    })
+}
+
+/// The body of `create(...)`.
+pub(crate) fn topic_config(
+    history: Option<bool>,
+    history_length: Option<usize>,
+    max_age: Option<f64>,
+    max_bytes: Option<u64>,
+) -> PyResult<TopicConfigRequest> {
+    let max_age = match max_age {
+        None => None,
+        Some(s) if s.is_finite() && s >= 1.0 => Some(s.ceil() as u64),
+        Some(_) => return Err(invalid("max_age must be at least 1 second")),
+    };
+    Ok(TopicConfigRequest {
+        history,
+        history_length,
+        max_age,
+        max_bytes,
+    })
+}
+
+/// A client slot that `close()` empties.
+pub(crate) struct Slot(Mutex<Option<Client>>);
+
+impl Slot {
+    pub(crate) fn new(client: Client) -> Slot {
+        Slot(Mutex::new(Some(client)))
+    }
+
+    /// The client, or `SubscriptionClosed` after `close()`.
+    pub(crate) fn get(&self) -> PyResult<Client> {
+        lock(&self.0)
+            .clone()
+            .ok_or_else(|| closed("the client is closed"))
+    }
+
+    pub(crate) fn close(&self) {
+        lock(&self.0).take();
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match lock(&self.0).as_ref() {
+            Some(c) => c.server(),
+            None => "closed".to_string(),
+        }
+    }
+}
+
+/// Locks a mutex that is only ever held briefly and never across a wait.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What a subscription knows about itself, readable while another thread
+/// waits for its next event.
+#[derive(Debug, Default)]
+pub(crate) struct Meta {
+    pub(crate) last_id: Option<MessageId>,
+    pub(crate) end_reason: Option<String>,
+}
+
+impl Meta {
+    /// Notes what `item` says about the subscription.
+    pub(crate) fn observe(&mut self, item: &Item) {
+        match item {
+            Item::Message(m) => {
+                if m.id.is_some() {
+                    self.last_id = m.id;
+                }
+            }
+            Item::Gap(_) => {}
+            Item::End(reason) => self.end_reason = Some(reason.to_string()),
+        }
+    }
+}
+
+/// What waiting for the next event produced.
+pub(crate) enum Next {
+    Event(Option<drift_core::Result<SubscriptionEvent>>),
+    /// `close()` was called meanwhile.
+    Closed,
+}
+
+/// Waits for the next event of `sub` unless `closing` becomes true first.
+pub(crate) async fn next_or_closed(
+    sub: &mut Subscription,
+    closing: &mut watch::Receiver<bool>,
+) -> Next {
+    tokio::select! {
+        biased;
+        _ = closing.wait_for(|c| *c) => Next::Closed,
+        event = sub.next_event() => Next::Event(event),
+    }
+}
+
+// ===== Client =====
+
+/// A Drift client with blocking methods (for asyncio use `AsyncClient`).
+///
+/// `url` is `https://host:port` (TLS, HTTP/2) or `http://host:port` (h2c).
+/// Trust: the system's roots by default, `cafile=` (a PEM file) or `cadata=`
+/// (PEM text) instead, or `insecure=True` to accept any certificate
+/// (development only). `headers` are sent with every request. `timeout`
+/// bounds connecting and each request (not the life of a subscription).
+/// Every call releases the GIL and can be interrupted by Ctrl-C.
+#[pyclass(name = "Client", module = "drift", frozen)]
+pub(crate) struct PyClient {
+    client: Slot,
+}
+
+#[pymethods]
+impl PyClient {
+    #[new]
+    #[pyo3(signature = (url, *, cafile = None, cadata = None, insecure = false, headers = None, timeout = None))]
+    fn new(
+        url: &str,
+        cafile: Option<PathBuf>,
+        cadata: Option<Bound<'_, PyAny>>,
+        insecure: bool,
+        headers: Option<Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let client = build_client(
+            url,
+            cafile,
+            cadata.as_ref(),
+            insecure,
+            headers.as_ref(),
+            timeout,
+        )?;
+        Ok(PyClient {
+            client: Slot::new(client),
+        })
+    }
+
+    /// Publishes one message (bytes, or str sent as UTF-8); returns its id.
+    fn publish(
+        &self,
+        py: Python<'_>,
+        topic: &str,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<PyMessageId> {
+        let client = self.client.get()?;
+        let data = payload(data)?;
+        let sent = wait(py, client.publish(topic, data))?.map_err(to_pyerr)?;
+        Ok(PyMessageId(sent.id))
+    }
+
+    /// Publishes several messages in order in one request; returns their ids.
+    fn publish_many(
+        &self,
+        py: Python<'_>,
+        topic: &str,
+        messages: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<PyMessageId>> {
+        let client = self.client.get()?;
+        let payloads = messages
+            .try_iter()?
+            .map(|m| payload(&m?))
+            .collect::<PyResult<Vec<_>>>()?;
+        let ids = wait(py, client.publish_many(topic, payloads))?.map_err(to_pyerr)?;
+        Ok(ids.into_iter().map(PyMessageId).collect())
+    }
+
+    /// Creates a topic; True when created, False when it already existed with
+    /// the same configuration (`Conflict` when with another one).
+    #[pyo3(signature = (topic, *, history = None, history_length = None, max_age = None, max_bytes = None))]
+    fn create(
+        &self,
+        py: Python<'_>,
+        topic: &str,
+        history: Option<bool>,
+        history_length: Option<usize>,
+        max_age: Option<f64>,
+        max_bytes: Option<u64>,
+    ) -> PyResult<bool> {
+        let client = self.client.get()?;
+        let config = topic_config(history, history_length, max_age, max_bytes)?;
+        wait(py, client.create(topic, &config))?.map_err(to_pyerr)
+    }
+
+    /// Deletes a topic (`NotFound` if there is none); its subscriptions end
+    /// with reason "deleted".
+    fn delete(&self, py: Python<'_>, topic: &str) -> PyResult<()> {
+        let client = self.client.get()?;
+        wait(py, client.delete(topic))?.map_err(to_pyerr)
+    }
+
+    /// Whether the topic exists (never creates it).
+    fn exists(&self, py: Python<'_>, topic: &str) -> PyResult<bool> {
+        let client = self.client.get()?;
+        wait(py, client.exists(topic))?.map_err(to_pyerr)
+    }
+
+    /// The server's clock, in Unix seconds.
+    fn time(&self, py: Python<'_>) -> PyResult<u64> {
+        let client = self.client.get()?;
+        wait(py, client.server_time())?.map_err(to_pyerr)
+    }
+
+    /// Subscribes to a topic. Returns once the server has answered, so every
+    /// message published after this returns is delivered.
+    ///
+    /// History to replay first (all given bounds apply together): `history`
+    /// = the newest N retained messages; `since` = those published after a
+    /// time (Unix seconds or a datetime); `after` = those after a message id
+    /// (resume). `on_slow`: "disconnect" (default; resumed automatically) or
+    /// "drop" (skip ahead, reported as a Gap). `resume`: reconnect and
+    /// continue after a disconnect or server restart.
+    #[pyo3(signature = (topic, history = None, since = None, after = None, *, on_slow = "disconnect", resume = true))]
+    #[allow(clippy::too_many_arguments)] // the Python signature
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        topic: &str,
+        history: Option<u64>,
+        since: Option<Bound<'_, PyAny>>,
+        after: Option<Bound<'_, PyAny>>,
+        on_slow: &str,
+        resume: bool,
+    ) -> PyResult<PySubscription> {
+        let client = self.client.get()?;
+        let options = subscribe_options(history, since.as_ref(), after.as_ref(), on_slow, resume)?;
+        let sub = wait(py, client.subscribe(topic, options))?.map_err(to_pyerr)?;
+        Ok(PySubscription::new(topic, sub))
+    }
+
+    /// Closes the client. Subscriptions already made go on; new calls raise
+    /// `SubscriptionClosed`.
+    fn close(&self) {
+        self.client.close();
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (_exc_type = None, _exc = None, _tb = None))]
+    fn __exit__(
+        &self,
+        _exc_type: Option<Bound<'_, PyType>>,
+        _exc: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> bool {
+        self.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<drift.Client {}>", self.client.describe())
+    }
+}
+
+// ===== Subscription =====
+
+enum SubState {
+    Open(Box<Subscription>),
+    /// A thread is waiting for the next event.
+    Busy,
+    /// Over: ended by the server, failed, or closed.
+    Done,
+}
+
+/// A subscription, read by iterating: `for item in sub:` yields `Message`s
+/// and `Gap`s (messages that will not come, see `Gap`). Iteration stops when
+/// the server ends the subscription (`end_reason` then says why, e.g.
+/// "deleted") or after `close()` (`end_reason` "closed"). Failures raise.
+/// Waiting releases the GIL and is interruptible by Ctrl-C. Leaving a
+/// `with` block closes it.
+#[pyclass(name = "Subscription", module = "drift", frozen)]
+pub(crate) struct PySubscription {
+    topic: String,
+    state: Mutex<SubState>,
+    meta: Mutex<Meta>,
+    closing: watch::Sender<bool>,
+}
+
+impl PySubscription {
+    fn new(topic: &str, sub: Subscription) -> PySubscription {
+        PySubscription {
+            topic: topic.to_owned(),
+            state: Mutex::new(SubState::Open(Box::new(sub))),
+            meta: Mutex::new(Meta::default()),
+            closing: watch::channel(false).0,
+        }
+    }
+
+    /// Waits for the next item; `Ok(None)` when over, or when `timeout`
+    /// passed (`timed_out` is then set).
+    fn next_item(
+        &self,
+        py: Python<'_>,
+        timeout: Option<Duration>,
+        timed_out: &mut bool,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let mut sub = {
+            let mut state = lock(&self.state);
+            match std::mem::replace(&mut *state, SubState::Busy) {
+                SubState::Open(sub) => sub,
+                SubState::Busy => {
+                    return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                        "another thread is reading this subscription",
+                    ));
+                }
+                SubState::Done => {
+                    *state = SubState::Done;
+                    return Ok(None);
+                }
+            }
+        };
+        let mut closing = self.closing.subscribe();
+        let waited = wait(py, async {
+            match timeout {
+                None => Some(next_or_closed(&mut sub, &mut closing).await),
+                Some(limit) => tokio::time::timeout(limit, next_or_closed(&mut sub, &mut closing))
+                    .await
+                    .ok(),
+            }
+        });
+        let next = match waited {
+            Ok(Some(next)) => next,
+            Ok(None) => {
+                *timed_out = true;
+                self.put_back(sub);
+                return Ok(None);
+            }
+            Err(interrupted) => {
+                // Ctrl-C: the subscription is intact (reading is cancel-safe).
+                self.put_back(sub);
+                return Err(interrupted);
+            }
+        };
+        let event = match next {
+            Next::Closed => {
+                drop(sub);
+                self.finish(Some("closed"));
+                return Ok(None);
+            }
+            Next::Event(event) => event,
+        };
+        match event {
+            Some(Ok(event)) => {
+                let item = Item::from(event);
+                lock(&self.meta).observe(&item);
+                if let Item::End(_) = item {
+                    drop(sub);
+                    self.finish(None);
+                    return Ok(None);
+                }
+                self.put_back(sub);
+                item_object(py, &item).map(Some)
+            }
+            Some(Err(e)) => {
+                drop(sub);
+                self.finish(None);
+                Err(to_pyerr(e))
+            }
+            None => {
+                drop(sub);
+                self.finish(None);
+                Ok(None)
+            }
+        }
+    }
+
+    fn put_back(&self, sub: Box<Subscription>) {
+        let mut state = lock(&self.state);
+        *state = if *self.closing.borrow() {
+            drop(sub);
+            lock(&self.meta)
+                .end_reason
+                .get_or_insert_with(|| "closed".into());
+            SubState::Done
+        } else {
+            SubState::Open(sub)
+        };
+    }
+
+    fn finish(&self, reason: Option<&str>) {
+        *lock(&self.state) = SubState::Done;
+        if let Some(reason) = reason {
+            lock(&self.meta)
+                .end_reason
+                .get_or_insert_with(|| reason.to_owned());
+        }
+    }
+}
+
+#[pymethods]
+impl PySubscription {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let mut timed_out = false;
+        self.next_item(py, None, &mut timed_out)
+    }
+
+    /// The next `Message` or `Gap`, waiting at most `timeout` seconds (None:
+    /// as long as it takes). Returns None when the time is up; raises
+    /// `SubscriptionClosed` when the subscription is over.
+    #[pyo3(signature = (timeout = None))]
+    fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        let limit = timeout
+            .map(|s| {
+                Duration::try_from_secs_f64(s)
+                    .map_err(|_| invalid("timeout must be a non-negative number of seconds"))
+            })
+            .transpose()?;
+        let mut timed_out = false;
+        match self.next_item(py, limit, &mut timed_out)? {
+            Some(item) => Ok(item),
+            None if timed_out => Ok(py.None()),
+            None => {
+                let reason = self.end_reason().unwrap_or_else(|| "over".into());
+                Err(closed(format!(
+                    "the subscription to {:?} has ended ({reason})",
+                    self.topic
+                )))
+            }
+        }
+    }
+
+    /// Ends the subscription now. A thread blocked iterating it stops
+    /// iterating (`end_reason` "closed").
+    fn close(&self) {
+        self.closing.send_replace(true);
+        let mut state = lock(&self.state);
+        if let SubState::Open(_) = &*state {
+            *state = SubState::Done;
+            drop(state);
+            lock(&self.meta)
+                .end_reason
+                .get_or_insert_with(|| "closed".into());
+        }
+    }
+
+    /// The topic.
+    #[getter]
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The id of the last message received, or None.
+    #[getter]
+    fn last_id(&self) -> Option<PyMessageId> {
+        lock(&self.meta).last_id.map(PyMessageId)
+    }
+
+    /// Why the subscription ended ("deleted", "shutdown", "slow consumer",
+    /// "closed", …), or None while it goes on.
+    #[getter]
+    fn end_reason(&self) -> Option<String> {
+        lock(&self.meta).end_reason.clone()
+    }
+
+    /// Whether the subscription is over.
+    #[getter]
+    fn closed(&self) -> bool {
+        matches!(*lock(&self.state), SubState::Done)
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (_exc_type = None, _exc = None, _tb = None))]
+    fn __exit__(
+        &self,
+        _exc_type: Option<Bound<'_, PyType>>,
+        _exc: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> bool {
+        self.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<drift.Subscription {:?}>", self.topic)
+    }
+}

@@ -1,0 +1,109 @@
+"""drift.Server: start/stop, properties, context manager, graceful stop."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+import drift
+from conftest import client_for
+
+
+def test_tls_server_properties(server: drift.Server) -> None:
+    assert server.running
+    assert server.url == f"https://127.0.0.1:{server.port}"
+    assert server.host == "127.0.0.1"
+    assert server.port > 0
+    assert server.ca_cert is not None
+    assert server.ca_cert.startswith("-----BEGIN CERTIFICATE-----")
+    assert server.ca_cert_path is not None
+    with open(server.ca_cert_path) as f:
+        assert f.read() == server.ca_cert
+    assert "running" in repr(server)
+
+
+def test_h2c_server_properties(h2c_server: drift.Server) -> None:
+    assert h2c_server.url == f"http://127.0.0.1:{h2c_server.port}"
+    assert h2c_server.ca_cert is None
+    assert h2c_server.ca_cert_path is None
+
+
+def test_start_stop_and_context_manager() -> None:
+    s = drift.Server()
+    assert not s.running
+    with pytest.raises(drift.DriftError, match="not running"):
+        _ = s.url
+    s.start()
+    s.start()  # already running: nothing happens
+    port, ca_path = s.port, s.ca_cert_path
+    assert ca_path is not None and os.path.exists(ca_path)
+    with client_for(s) as c:
+        assert c.publish("t", b"x").seq == 1
+    s.stop()
+    s.stop()  # already stopped: nothing happens
+    assert not s.running
+    assert not os.path.exists(ca_path), "the temporary CA file is removed on stop"
+    # The port is released: a new server can bind it.
+    with drift.Server(f"127.0.0.1:{port}", h2c=True) as again:
+        assert again.port == port
+        with client_for(again) as c:
+            assert c.publish("t", b"x").seq == 1
+
+
+def test_restart_after_stop() -> None:
+    s = drift.Server(h2c=True)
+    with s:
+        first = s.port
+    with s:
+        assert s.running
+        with client_for(s) as c:
+            assert c.exists("nothing") is False
+    assert first > 0
+
+
+def test_stop_ends_subscriptions_with_shutdown() -> None:
+    with drift.Server(h2c=True) as s, client_for(s) as c:
+        sub = c.subscribe("t", resume=False)
+        c.publish("t", "before")
+        first = next(sub)
+        assert isinstance(first, drift.Message) and first.text == "before"
+        s.stop()
+        assert list(sub) == []
+        assert sub.end_reason == "shutdown"
+
+
+def test_port_in_use_is_a_connect_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(drift.ConnectError, match="cannot listen"):
+            drift.Server(f"127.0.0.1:{port}", h2c=True).start()
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(drift.InvalidArgument):
+        drift.Server("not an address")
+    with pytest.raises(drift.InvalidArgument):
+        drift.Server(cert="c.pem")  # key missing
+    with pytest.raises(drift.InvalidArgument):
+        drift.Server(h2c=True, cert="c.pem", key="k.pem")
+    with pytest.raises(drift.TLSError):
+        drift.Server(cert=__file__, key=__file__).start()  # not PEM
+
+
+def test_cert_and_key_files(server: drift.Server, tmp_path: "os.PathLike[str]") -> None:
+    # A server started with cert_dir writes its generated identity there; a
+    # second server can then serve the same certificate from the files.
+    cert_dir = os.path.join(str(tmp_path), "certs")
+    with drift.Server(cert_dir=cert_dir) as first:
+        cert = os.path.join(cert_dir, "cert.pem")
+        key = os.path.join(cert_dir, "key.pem")
+        assert first.ca_cert_path == cert
+        pem = first.ca_cert
+    with drift.Server(cert=cert, key=key) as second:
+        assert second.ca_cert == pem
+        with client_for(second) as c:
+            assert c.publish("t", "x").seq == 1
