@@ -1,0 +1,683 @@
+//! `drift_client_options` and `drift_client`: a connection to a Drift
+//! server, with blocking calls.
+
+use std::ffi::c_char;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use drift_core::broker::TopicConfigRequest;
+use drift_core::client::blocking::BlockingClient;
+use drift_core::client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
+use drift_core::tls::Trust;
+
+use crate::boundary::{Failure, FfiResult, bytes_arg, opt_str_arg, out_arg, str_arg, write_out};
+use crate::handle::{self, Handle, Kind};
+use crate::status::drift_status;
+
+/// How a client connects: which server certificates it trusts, extra
+/// headers, timeouts. A builder, filled with defaults by
+/// `drift_client_options_new` and changed by the `drift_client_options_*`
+/// functions; opaque, so that new options can be added without breaking
+/// programs built against an older header.
+///
+/// Defaults: trust the operating system's root certificates, no extra
+/// headers, 10 s to connect, 30 s per request.
+///
+/// Owned by the caller (free it with `drift_client_options_free`; a client
+/// made from it does not need it any more). Use it from one thread at a
+/// time.
+#[derive(Clone)]
+pub struct drift_client_options {
+    trust: Trust,
+    insecure: bool,
+    headers: Vec<(String, String)>,
+    connect_timeout: Duration,
+    request_timeout: Option<Duration>,
+}
+
+impl Handle for drift_client_options {
+    const KIND: Kind = Kind::ClientOptions;
+}
+
+/// A client of one Drift server: one multiplexed HTTP/2 connection (made by
+/// the first request, made again after it breaks), served by the client's
+/// own two runtime threads (named `drift-client`).
+///
+/// Owned by the caller; free it with `drift_client_free`. It is thread-safe:
+/// any number of threads may use one client at once (their requests share
+/// the connection). Every call blocks the calling thread until it is done.
+#[derive(Debug)]
+pub struct drift_client {
+    inner: BlockingClient,
+}
+
+impl Handle for drift_client {
+    const KIND: Kind = Kind::Client;
+}
+
+// ===== impl drift_client_options =====
+
+impl std::fmt::Debug for drift_client_options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values may be credentials: list names only.
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("drift_client_options")
+            .field("trust", &self.trust)
+            .field("insecure", &self.insecure)
+            .field("headers", &names)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+impl Default for drift_client_options {
+    fn default() -> Self {
+        drift_client_options {
+            trust: Trust::System,
+            insecure: false,
+            headers: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
+        }
+    }
+}
+
+impl drift_client_options {
+    fn builder(&self, url: &str) -> ClientBuilder {
+        let mut b = Client::builder(url)
+            .trust(self.trust.clone())
+            .insecure(self.insecure)
+            .connect_timeout(self.connect_timeout);
+        b = match self.request_timeout {
+            Some(t) => b.request_timeout(t),
+            None => b.no_request_timeout(),
+        };
+        for (name, value) in &self.headers {
+            b = b.header(name.clone(), value.clone());
+        }
+        b
+    }
+}
+
+/// Runs `f` on the options handle `opts`.
+///
+/// # Safety
+///
+/// `opts` is NULL or a pointer from libdrift, not used by another thread
+/// during the call.
+unsafe fn with_options(
+    opts: *mut drift_client_options,
+    f: impl FnOnce(&mut drift_client_options) -> FfiResult<()>,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; exclusive use is the caller's
+        // promise.
+        let opts = unsafe { handle::borrow_mut(opts, "options") }?;
+        f(opts)
+    }
+}
+
+/// New client options with the defaults (see `drift_client_options`).
+/// Returns NULL only if libdrift panicked. The caller owns them and frees
+/// them with `drift_client_options_free`. Any thread may call this.
+#[unsafe(no_mangle)]
+pub extern "C" fn drift_client_options_new() -> *mut drift_client_options {
+    ffi_boundary! { handle::into_raw(drift_client_options::default()) }
+}
+
+/// Frees client options. NULL is a no-op; a pointer that is not live
+/// options is left alone (and the last error set).
+///
+/// # Safety
+///
+/// `opts` is NULL or a pointer from libdrift, and no other call on it is
+/// running.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_options_free(opts: *mut drift_client_options) {
+    ffi_boundary! {
+        // SAFETY: the registry only hands back live options.
+        drop(unsafe { handle::take(opts, "drift_client_options_free") });
+    }
+}
+
+/// Trust only the CA certificates in this PEM file (e.g. the `cert.pem` that
+/// `drift serve` generated). The path is copied; the file is read by
+/// `drift_client_new`.
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread; `path` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_options_set_ca_file(
+    opts: *mut drift_client_options,
+    path: *const c_char,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |opts| {
+            let path = str_arg(path, "path")?;
+            opts.trust = Trust::CaFile(PathBuf::from(path));
+            Ok(())
+        })
+    }
+}
+
+/// Trust only the CA certificates in this NUL-terminated PEM text (e.g. from
+/// `drift_server_ca_cert_pem`). The text is copied.
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread; `pem` is NULL or
+/// a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_options_set_ca_pem(
+    opts: *mut drift_client_options,
+    pem: *const c_char,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |opts| {
+            let pem = str_arg(pem, "pem")?;
+            opts.trust = Trust::CaPem(pem.as_bytes().to_vec());
+            Ok(())
+        })
+    }
+}
+
+/// Accept any server certificate (`true`). **For development servers
+/// only**: it gives no protection against an active attacker. Overrides the
+/// CA settings while set. Default `false`.
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_options_set_insecure(
+    opts: *mut drift_client_options,
+    insecure: bool,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |opts| {
+            opts.insecure = insecure;
+            Ok(())
+        })
+    }
+}
+
+/// Adds a header sent with every request (e.g. `"authorization"`,
+/// `"Bearer …"`). May be called several times. Both strings are copied;
+/// they are checked by `drift_client_new`.
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread; `name` and
+/// `value` are NULL or NUL-terminated strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_options_add_header(
+    opts: *mut drift_client_options,
+    name: *const c_char,
+    value: *const c_char,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |opts| {
+            let name = str_arg(name, "name")?;
+            let value = str_arg(value, "value")?;
+            opts.headers.push((name.to_owned(), value.to_owned()));
+            Ok(())
+        })
+    }
+}
+
+/// Time allowed to set up a connection (TCP, TLS, HTTP/2), in milliseconds
+/// (default 10000; must be > 0).
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_options_set_connect_timeout_ms(
+    opts: *mut drift_client_options,
+    ms: u64,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |opts| {
+            if ms == 0 {
+                return Err(Failure::invalid(
+                    "the connect timeout must be greater than 0",
+                ));
+            }
+            opts.connect_timeout = Duration::from_millis(ms);
+            Ok(())
+        })
+    }
+}
+
+/// Time allowed for one request, from sending to the whole response, in
+/// milliseconds (default 30000; 0: no limit). For a subscription it bounds
+/// the wait for the server's answer only, not the stream.
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_options_set_request_timeout_ms(
+    opts: *mut drift_client_options,
+    ms: u64,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |opts| {
+            opts.request_timeout = (ms > 0).then(|| Duration::from_millis(ms));
+            Ok(())
+        })
+    }
+}
+
+// ===== impl drift_client =====
+
+impl drift_client {
+    pub(crate) fn blocking(&self) -> &BlockingClient {
+        &self.inner
+    }
+}
+
+/// Makes a client for the server at `url`: `"https://HOST:PORT"` (TLS,
+/// HTTP/2 by ALPN) or `"http://HOST:PORT"` (cleartext HTTP/2, for an h2c
+/// server). `options` may be NULL for the defaults; it is only read during
+/// the call. It does not connect: the first request does, so a server that
+/// is down shows up as `DRIFT_STATUS_CONNECT` from that request.
+///
+/// On success `*out` receives the client, owned by the caller, who frees it
+/// with `drift_client_free`. Fails with `DRIFT_STATUS_INVALID_ARGUMENT` for
+/// a malformed URL or header, `DRIFT_STATUS_IO` / `DRIFT_STATUS_TLS` when a
+/// CA file cannot be read or holds no certificate. Any thread may call this.
+///
+/// # Safety
+///
+/// `url` is NULL or a NUL-terminated string; `options` is NULL or live
+/// options not changed meanwhile; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_new(
+    url: *const c_char,
+    options: *const drift_client_options,
+    out: *mut *mut drift_client,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: the caller promised a NUL-terminated string.
+        let url = unsafe { str_arg(url, "url") }?;
+        out_arg(out, "out")?;
+        let defaults;
+        let options = if options.is_null() {
+            defaults = drift_client_options::default();
+            &defaults
+        } else {
+            // SAFETY: checked by the registry; the caller keeps it alive.
+            unsafe { handle::borrow(options, "options") }?
+        };
+        crate::signals::ignore_sigpipe();
+        let inner = BlockingClient::new(options.builder(url))?;
+        // SAFETY: checked non-NULL above; the caller promised it is writable.
+        unsafe { write_out(out, handle::into_raw(drift_client { inner })) };
+        Ok(())
+    }
+}
+
+/// Frees a client. Subscriptions made from it stay usable (they keep what
+/// they need of it alive) until they are freed themselves. NULL is a no-op;
+/// a pointer that is not a live client is left alone (and the last error
+/// set). Must be the last call on the client.
+///
+/// # Safety
+///
+/// `client` is NULL or a pointer from libdrift, and no other call on it is
+/// running.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_free(client: *mut drift_client) {
+    ffi_boundary! {
+        // SAFETY: the registry only hands back live clients.
+        drop(unsafe { handle::take(client, "drift_client_free") });
+    }
+}
+
+/// Publishes one message: `len` bytes at `data` (any bytes; `data` may be
+/// NULL when `len` is 0), copied before the call returns. Creates the topic
+/// unless the server requires `drift_client_create` first.
+///
+/// On success `*out_seq` and `*out_epoch` receive the message's id (each
+/// may be NULL when not wanted; both 0 from a server that assigns no ids).
+/// Fails with `DRIFT_STATUS_TOO_LARGE` above the server's message size
+/// limit, `DRIFT_STATUS_INVALID_ARGUMENT` for a bad topic name,
+/// `DRIFT_STATUS_NOT_FOUND` on a server that requires creation, or a
+/// connection status. Any thread may call this, concurrently.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client; `topic` is NULL or a NUL-terminated
+/// string; `data` is NULL or points to `len` readable bytes; `out_seq` and
+/// `out_epoch` are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_publish(
+    client: *const drift_client,
+    topic: *const c_char,
+    data: *const u8,
+    len: usize,
+    out_seq: *mut u64,
+    out_epoch: *mut u64,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let client = unsafe { handle::borrow(client, "client") }?;
+        // SAFETY: the caller promised a NUL-terminated string.
+        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: the caller promised len readable bytes.
+        let payload = unsafe { bytes_arg(data, len, "data") }?;
+        let sent = client.inner.publish(topic, bytes::Bytes::copy_from_slice(payload))?;
+        // SAFETY: each is NULL (skipped) or writable, as promised.
+        unsafe {
+            write_out(out_seq, sent.id.seq);
+            write_out(out_epoch, sent.id.epoch);
+        }
+        Ok(())
+    }
+}
+
+/// Creates `topic`. `json_config` may be NULL for the server's defaults, or
+/// a JSON object such as `{"historyLength": 10}` with the fields `history`
+/// (bool), `historyLength`, `maxAge` (seconds) and `maxBytes`; unknown
+/// fields are refused with `DRIFT_STATUS_INVALID_ARGUMENT`.
+///
+/// On success `*out_created` (may be NULL) receives `true` if the topic was
+/// created, `false` if it existed already with the same configuration. Fails
+/// with `DRIFT_STATUS_CONFLICT` when it exists with another configuration.
+/// Any thread may call this, concurrently.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client; `topic` and `json_config` are NULL or
+/// NUL-terminated strings; `out_created` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_create(
+    client: *const drift_client,
+    topic: *const c_char,
+    json_config: *const c_char,
+    out_created: *mut bool,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let client = unsafe { handle::borrow(client, "client") }?;
+        // SAFETY: the caller promised a NUL-terminated string.
+        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: the caller promised NULL or a NUL-terminated string.
+        let json = unsafe { opt_str_arg(json_config, "json_config") }?;
+        let config = match json {
+            Some(text) => TopicConfigRequest::from_json(text.as_bytes())?,
+            None => TopicConfigRequest::default(),
+        };
+        let created = client.inner.create(topic, &config)?;
+        // SAFETY: NULL (skipped) or writable, as promised.
+        unsafe { write_out(out_created, created) };
+        Ok(())
+    }
+}
+
+/// Deletes `topic`: its history is dropped and every subscription to it
+/// ends with a `DRIFT_KIND_END` message whose reason is `"deleted"`. Fails
+/// with `DRIFT_STATUS_NOT_FOUND` when there is no such topic. Any thread may
+/// call this, concurrently.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client; `topic` is NULL or a NUL-terminated
+/// string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_delete(
+    client: *const drift_client,
+    topic: *const c_char,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let client = unsafe { handle::borrow(client, "client") }?;
+        // SAFETY: the caller promised a NUL-terminated string.
+        let topic = unsafe { str_arg(topic, "topic") }?;
+        Ok(client.inner.delete(topic)?)
+    }
+}
+
+/// Whether `topic` exists (never creates it). On success `*out_exists`
+/// receives the answer. Any thread may call this, concurrently.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client; `topic` is NULL or a NUL-terminated
+/// string; `out_exists` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_exists(
+    client: *const drift_client,
+    topic: *const c_char,
+    out_exists: *mut bool,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let client = unsafe { handle::borrow(client, "client") }?;
+        // SAFETY: the caller promised a NUL-terminated string.
+        let topic = unsafe { str_arg(topic, "topic") }?;
+        out_arg(out_exists, "out_exists")?;
+        let exists = client.inner.exists(topic)?;
+        // SAFETY: checked non-NULL; writable as promised.
+        unsafe { write_out(out_exists, exists) };
+        Ok(())
+    }
+}
+
+/// The server's clock in Unix seconds (to estimate clock skew before asking
+/// for history since a time). On success `*out_unix_secs` receives it. Any
+/// thread may call this, concurrently.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client; `out_unix_secs` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_server_time(
+    client: *const drift_client,
+    out_unix_secs: *mut u64,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let client = unsafe { handle::borrow(client, "client") }?;
+        out_arg(out_unix_secs, "out_unix_secs")?;
+        let secs = client.inner.server_time()?;
+        // SAFETY: checked non-NULL; writable as promised.
+        unsafe { write_out(out_unix_secs, secs) };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ptr::{null, null_mut};
+
+    use super::*;
+    use crate::boundary::{last_error_bytes, last_error_status};
+
+    #[test]
+    fn options_check_their_arguments() {
+        // SAFETY: live options from libdrift, NULLs and valid C strings.
+        unsafe {
+            let o = drift_client_options_new();
+            assert_eq!(
+                drift_client_options_set_ca_file(o, null()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_options_set_ca_pem(o, null()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_options_add_header(o, null(), c"v".as_ptr()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_options_add_header(o, c"n".as_ptr(), null()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_options_add_header(o, c"\xc3\x28".as_ptr(), c"v".as_ptr()),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_client_options_set_connect_timeout_ms(o, 0),
+                drift_status::InvalidArgument
+            );
+            let n = null_mut();
+            for status in [
+                drift_client_options_set_ca_file(n, c"x".as_ptr()),
+                drift_client_options_set_ca_pem(n, c"x".as_ptr()),
+                drift_client_options_set_insecure(n, true),
+                drift_client_options_add_header(n, c"n".as_ptr(), c"v".as_ptr()),
+                drift_client_options_set_connect_timeout_ms(n, 1),
+                drift_client_options_set_request_timeout_ms(n, 1),
+            ] {
+                assert_eq!(status, drift_status::NullArgument);
+            }
+            // A bad header is caught when the client is made.
+            assert_eq!(
+                drift_client_options_add_header(o, c"bad name".as_ptr(), c"v".as_ptr()),
+                drift_status::Ok
+            );
+            let mut c = null_mut();
+            assert_eq!(
+                drift_client_new(c"http://127.0.0.1:1".as_ptr(), o, &mut c),
+                drift_status::InvalidArgument
+            );
+            assert!(c.is_null());
+            drift_client_options_free(o);
+
+            let o = drift_client_options_new();
+            assert_eq!(
+                drift_client_options_set_ca_file(o, c"/nonexistent/ca.pem".as_ptr()),
+                drift_status::Ok
+            );
+            assert_eq!(
+                drift_client_new(c"https://127.0.0.1:1".as_ptr(), o, &mut c),
+                drift_status::Io
+            );
+            drift_client_options_free(o);
+            drift_client_options_free(null_mut());
+        }
+    }
+
+    #[test]
+    fn client_calls_refuse_null_and_bad_utf8() {
+        // SAFETY: NULLs, valid C strings, and a live client.
+        unsafe {
+            let mut c = null_mut();
+            assert_eq!(
+                drift_client_new(null(), null(), &mut c),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_new(c"http://127.0.0.1:1".as_ptr(), null(), null_mut()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_new(c"ftp://x".as_ptr(), null(), &mut c),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_client_new(c"http://127.0.0.1:1".as_ptr(), null(), &mut c),
+                drift_status::Ok
+            );
+            let t = c"t".as_ptr();
+            let bad = c"\xff".as_ptr();
+            let (mut seq, mut b, mut secs) = (0u64, false, 0u64);
+            assert_eq!(
+                drift_client_publish(null(), t, null(), 0, null_mut(), null_mut()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_publish(c, null(), null(), 0, null_mut(), null_mut()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_publish(c, t, null(), 3, null_mut(), null_mut()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_publish(c, bad, null(), 0, &mut seq, null_mut()),
+                drift_status::InvalidArgument
+            );
+            assert!(
+                String::from_utf8(last_error_bytes())
+                    .unwrap()
+                    .contains("topic is not valid UTF-8")
+            );
+            assert_eq!(
+                drift_client_create(null(), t, null(), null_mut()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_create(c, null(), null(), null_mut()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_create(c, bad, null(), null_mut()),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_client_create(c, t, bad, null_mut()),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_client_create(c, t, c"{\"histroy\":1}".as_ptr(), &mut b),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(drift_client_delete(null(), t), drift_status::NullArgument);
+            assert_eq!(drift_client_delete(c, null()), drift_status::NullArgument);
+            assert_eq!(drift_client_delete(c, bad), drift_status::InvalidArgument);
+            assert_eq!(
+                drift_client_exists(null(), t, &mut b),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_exists(c, null(), &mut b),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_exists(c, t, null_mut()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_exists(c, bad, &mut b),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_client_server_time(null(), &mut secs),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_server_time(c, null_mut()),
+                drift_status::NullArgument
+            );
+            // Nothing listens on port 1.
+            assert_eq!(
+                drift_client_server_time(c, &mut secs),
+                drift_status::Connect
+            );
+            assert_eq!(last_error_status(), drift_status::Connect);
+            assert_eq!(
+                (seq, b, secs),
+                (0, false, 0),
+                "out-params untouched on failure"
+            );
+            drift_client_free(c);
+            drift_client_free(c);
+            assert_eq!(last_error_status(), drift_status::InvalidArgument);
+            drift_client_free(null_mut());
+        }
+    }
+}

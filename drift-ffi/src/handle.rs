@@ -1,0 +1,231 @@
+//! Handles: how Rust objects become opaque C pointers and back.
+//!
+//! Every handle libdrift gives out is a `Box` turned into a raw pointer and
+//! entered in a registry of live handles together with its type. Each use
+//! and each free looks the pointer up first, so a wrong-type pointer, a
+//! pointer that was already freed (double free) or one that never came from
+//! libdrift gives `DRIFT_STATUS_INVALID_ARGUMENT` (or, for a `_free`
+//! function, a last error and no effect) instead of undefined behaviour.
+//! (This catches most mistakes, not all: once an address is reused by a new
+//! handle of the same type, a stale pointer looks live again.)
+//!
+//! These helpers are the only places that cast handle pointers.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use crate::boundary::{Failure, FfiResult, set_last_error};
+use crate::status::drift_status;
+
+/// The type of a registered handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    ServerConfig,
+    Server,
+    ClientOptions,
+    Client,
+    SubscribeOptions,
+    Subscription,
+    /// A message the caller owns (from `drift_subscription_next`).
+    Message,
+    /// A message lent to a callback for the duration of the call: readable,
+    /// but `drift_message_free` must refuse it.
+    LentMessage,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::ServerConfig => "drift_server_config",
+            Kind::Server => "drift_server",
+            Kind::ClientOptions => "drift_client_options",
+            Kind::Client => "drift_client",
+            Kind::SubscribeOptions => "drift_subscribe_options",
+            Kind::Subscription => "drift_subscription",
+            Kind::Message | Kind::LentMessage => "drift_message",
+        })
+    }
+}
+
+/// A Rust type that C sees as an opaque handle.
+pub(crate) trait Handle: Sized + 'static {
+    /// The registry tag of handles that C owns.
+    const KIND: Kind;
+
+    /// Whether a handle registered as `kind` may be used as `Self`.
+    fn accepts(kind: Kind) -> bool {
+        kind == Self::KIND
+    }
+}
+
+const SHARDS: usize = 16;
+
+/// Live handles by address. Sharded so that threads working on different
+/// handles rarely wait for each other.
+static REGISTRY: [Mutex<BTreeMap<usize, Kind>>; SHARDS] =
+    [const { Mutex::new(BTreeMap::new()) }; SHARDS];
+
+fn shard(addr: usize) -> &'static Mutex<BTreeMap<usize, Kind>> {
+    // Heap blocks are at least 8-byte aligned: skip the low bits.
+    &REGISTRY[(addr >> 4) % SHARDS]
+}
+
+fn with_shard<R>(addr: usize, f: impl FnOnce(&mut BTreeMap<usize, Kind>) -> R) -> R {
+    // A panic while holding the lock cannot leave the map inconsistent
+    // (single insert/remove calls), so a poisoned lock is still usable.
+    let mut map = shard(addr).lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut map)
+}
+
+/// Registers `addr` as a live handle of `kind`.
+pub(crate) fn register(addr: usize, kind: Kind) {
+    with_shard(addr, |m| m.insert(addr, kind));
+}
+
+/// Removes `addr` from the registry if it is registered as `kind`.
+pub(crate) fn unregister(addr: usize, kind: Kind) -> bool {
+    with_shard(addr, |m| {
+        if m.get(&addr) == Some(&kind) {
+            m.remove(&addr);
+            true
+        } else {
+            false
+        }
+    })
+}
+
+fn lookup(addr: usize) -> Option<Kind> {
+    with_shard(addr, |m| m.get(&addr).copied())
+}
+
+/// Moves `value` to the heap and hands it out as a registered handle that
+/// the caller owns.
+pub(crate) fn into_raw<T: Handle>(value: T) -> *mut T {
+    let p = Box::into_raw(Box::new(value));
+    register(p as usize, T::KIND);
+    p
+}
+
+fn check<T: Handle>(addr: usize, what: &str) -> FfiResult<()> {
+    if addr == 0 {
+        return Err(Failure::null(what));
+    }
+    match lookup(addr) {
+        Some(kind) if T::accepts(kind) => Ok(()),
+        Some(kind) => Err(Failure::invalid(format!(
+            "{what} is a {kind}, not a {}",
+            T::KIND
+        ))),
+        None => Err(Failure::invalid(format!(
+            "{what} is not a live {} (already freed, or not from libdrift)",
+            T::KIND
+        ))),
+    }
+}
+
+/// Borrows a handle argument.
+///
+/// # Safety
+///
+/// If `p` is registered, it points to a live `T` (the registry guarantees
+/// that much); the caller must not free it while the borrow lasts, which the
+/// C API documents as "do not free while another call on it is running".
+pub(crate) unsafe fn borrow<'a, T: Handle>(p: *const T, what: &str) -> FfiResult<&'a T> {
+    check::<T>(p as usize, what)?;
+    // SAFETY: registered as a T (or a kind T accepts, which has the same
+    // type), so it came from Box::into_raw and was not freed yet.
+    Ok(unsafe { &*p })
+}
+
+/// Borrows a handle argument mutably.
+///
+/// # Safety
+///
+/// As for [`borrow`], and no other reference to `*p` may exist; the C API
+/// documents that a handle passed as non-`const` must not be used by another
+/// thread during the call.
+pub(crate) unsafe fn borrow_mut<'a, T: Handle>(p: *mut T, what: &str) -> FfiResult<&'a mut T> {
+    check::<T>(p as usize, what)?;
+    // SAFETY: as in `borrow`; exclusivity is the caller's promise.
+    Ok(unsafe { &mut *p })
+}
+
+/// Takes back ownership of a handle for a `_free` function: NULL is a
+/// no-op; an unknown or wrong-type pointer is reported as the last error and
+/// left alone.
+///
+/// # Safety
+///
+/// If `p` is registered as `T::KIND`, it came from [`into_raw`] for a `T`.
+pub(crate) unsafe fn take<T: Handle>(p: *mut T, function: &str) -> Option<Box<T>> {
+    if p.is_null() {
+        return None;
+    }
+    if !unregister(p as usize, T::KIND) {
+        let why = match lookup(p as usize) {
+            Some(Kind::LentMessage) => "it is lent to a callback and owned by libdrift".to_string(),
+            Some(kind) => format!("it is a {kind}"),
+            None => "it is not live (freed twice, or not from libdrift)".to_string(),
+        };
+        set_last_error(
+            drift_status::InvalidArgument,
+            &format!("{function}: pointer not freed: {why}"),
+        );
+        return None;
+    }
+    // SAFETY: it was registered as T::KIND, so it came from Box::into_raw of
+    // a T, and we just removed it, so nobody else will free it.
+    Some(unsafe { Box::from_raw(p) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Thing(u32);
+    impl Handle for Thing {
+        const KIND: Kind = Kind::ClientOptions;
+    }
+    #[derive(Debug)]
+    struct Other;
+    impl Handle for Other {
+        const KIND: Kind = Kind::ServerConfig;
+    }
+
+    #[test]
+    fn handles_are_checked() {
+        let p = into_raw(Thing(5));
+        // SAFETY: p is live.
+        assert_eq!(unsafe { borrow(p, "t") }.unwrap().0, 5);
+        let wrong = p.cast::<Other>();
+        // SAFETY: the registry refuses a wrong type before any dereference.
+        let e = unsafe { borrow(wrong, "t") }.unwrap_err();
+        assert_eq!(e.status, drift_status::InvalidArgument);
+        assert!(
+            e.message
+                .contains("is a drift_client_options, not a drift_server_config")
+        );
+        // SAFETY: the registry refuses a wrong type; nothing is freed.
+        assert!(unsafe { take(wrong, "f") }.is_none());
+        // SAFETY: p is live and owned here.
+        assert!(unsafe { take(p, "f") }.is_some());
+        // Double free: refused, and p is never dereferenced.
+        // SAFETY: the registry no longer knows p.
+        assert!(unsafe { take(p, "drift_x_free") }.is_none());
+        assert!(
+            String::from_utf8(crate::boundary::last_error_bytes())
+                .unwrap()
+                .contains("not live")
+        );
+        // SAFETY: as above.
+        let e = unsafe { borrow(p, "t") }.unwrap_err();
+        assert!(e.message.contains("not a live"));
+        // SAFETY: NULL.
+        let e = unsafe { borrow(std::ptr::null::<Thing>(), "thing") }.unwrap_err();
+        assert_eq!(e.status, drift_status::NullArgument);
+        // SAFETY: NULL is a no-op.
+        assert!(unsafe { take(std::ptr::null_mut::<Thing>(), "f") }.is_none());
+    }
+}

@@ -1,0 +1,898 @@
+//! `drift_server_config` and `drift_server`: a Drift server running inside
+//! the C program, on its own tokio runtime.
+
+use std::ffi::{CString, c_char};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use drift_core::broker::{BrokerConfig, MAX_HISTORY_LENGTH};
+use drift_core::server::{Server, ServerConfig, ServerHandle, TlsMode};
+
+use crate::boundary::{Failure, FfiResult, out_arg, str_arg, write_out};
+use crate::handle::{self, Handle, Kind};
+use crate::status::drift_status;
+
+/// Worker threads of a server's runtime unless configured otherwise.
+const DEFAULT_WORKER_THREADS: usize = 2;
+
+/// How long `drift_server_free` waits for the runtime's tasks after the
+/// server stopped.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// The settings of an in-process server: a builder, filled with defaults by
+/// `drift_server_config_new` and changed by the `drift_server_config_set_*`
+/// functions. Opaque, so that new settings can be added without breaking
+/// programs built against an older header.
+///
+/// Defaults: listen on `127.0.0.1:0` (a free port; read it back with
+/// `drift_server_port`), TLS with a self-signed certificate for localhost
+/// generated in memory, history of 1000 messages (and 64 MiB) per topic,
+/// messages up to 1 MiB, 2 worker threads; the other limits as `drift serve`.
+///
+/// Owned by the caller (free it with `drift_server_config_free`; a server
+/// started from it does not need it any more). Use it from one thread at a
+/// time.
+#[derive(Debug)]
+pub struct drift_server_config {
+    listen: SocketAddr,
+    h2c: bool,
+    tls_files: Option<(PathBuf, PathBuf)>,
+    cert_dir: Option<PathBuf>,
+    worker_threads: usize,
+    core: ServerConfig,
+}
+
+impl Handle for drift_server_config {
+    const KIND: Kind = Kind::ServerConfig;
+}
+
+/// A Drift server running in this process: it listens, accepts and serves on
+/// its own runtime threads (named `drift-server`) while the C program goes
+/// on. Start it with `drift_server_start`; stop it with `drift_server_stop`
+/// and free it with `drift_server_free` (which also stops it).
+///
+/// Owned by the caller. Every function on it may be called from any thread,
+/// also concurrently, except `drift_server_free`, which must be the last
+/// call. Strings read from it are valid until it is freed.
+#[derive(Debug)]
+pub struct drift_server {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: Mutex<Option<ServerHandle>>,
+    url: CString,
+    port: u16,
+    ca_pem: Option<CString>,
+    cert_path: Option<CString>,
+}
+
+impl Handle for drift_server {
+    const KIND: Kind = Kind::Server;
+}
+
+// ===== impl drift_server_config =====
+
+impl Default for drift_server_config {
+    fn default() -> Self {
+        drift_server_config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            h2c: false,
+            tls_files: None,
+            cert_dir: None,
+            worker_threads: DEFAULT_WORKER_THREADS,
+            core: ServerConfig::default(),
+        }
+    }
+}
+
+impl drift_server_config {
+    fn to_core(&self) -> ServerConfig {
+        let tls = match (&self.tls_files, self.h2c) {
+            (_, true) => TlsMode::H2c,
+            (Some((cert, key)), false) => TlsMode::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            (None, false) => TlsMode::Generated,
+        };
+        ServerConfig {
+            listen: self.listen,
+            tls,
+            cert_dir: self.cert_dir.clone(),
+            ..self.core.clone()
+        }
+    }
+
+    fn broker(&mut self) -> &mut BrokerConfig {
+        &mut self.core.broker
+    }
+}
+
+/// Runs `f` on the config handle `cfg`.
+///
+/// # Safety
+///
+/// `cfg` is NULL or a pointer from libdrift, not used by another thread
+/// during the call.
+unsafe fn with_config(
+    cfg: *mut drift_server_config,
+    f: impl FnOnce(&mut drift_server_config) -> FfiResult<()>,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; exclusive use is the caller's
+        // promise.
+        let cfg = unsafe { handle::borrow_mut(cfg, "config") }?;
+        f(cfg)
+    }
+}
+
+fn positive<T: PartialEq + Default + Copy>(value: T, what: &str) -> FfiResult<T> {
+    if value == T::default() {
+        Err(Failure::invalid(format!("{what} must be greater than 0")))
+    } else {
+        Ok(value)
+    }
+}
+
+fn millis(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// A new server configuration with the defaults (see `drift_server_config`).
+/// Returns NULL only if libdrift panicked. The caller owns it and frees it
+/// with `drift_server_config_free`. Any thread may call this.
+#[unsafe(no_mangle)]
+pub extern "C" fn drift_server_config_new() -> *mut drift_server_config {
+    ffi_boundary! { handle::into_raw(drift_server_config::default()) }
+}
+
+/// Frees a server configuration. NULL is a no-op; a pointer that is not a
+/// live configuration is left alone (and the last error set).
+///
+/// # Safety
+///
+/// `cfg` is NULL or a pointer from libdrift, and no other call on it is
+/// running.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_free(cfg: *mut drift_server_config) {
+    ffi_boundary! {
+        // SAFETY: the registry only hands back live configurations.
+        drop(unsafe { handle::take(cfg, "drift_server_config_free") });
+    }
+}
+
+/// The address to listen on, `"HOST:PORT"`: an IP address (`"0.0.0.0:5500"`,
+/// `"[::1]:0"`) or a name that resolves (`"localhost:5500"`; the first
+/// address is used). Port 0 picks a free port. Default `"127.0.0.1:0"`.
+/// `addr` is copied. Fails with `DRIFT_STATUS_INVALID_ARGUMENT` if it does
+/// not parse or resolve.
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread; `addr` is
+/// NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_listen(
+    cfg: *mut drift_server_config,
+    addr: *const c_char,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            // SAFETY: the caller promised a NUL-terminated string.
+            let text = str_arg(addr, "addr")?;
+            let resolved = match text.parse::<SocketAddr>() {
+                Ok(a) => a,
+                Err(_) => text
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut addrs| addrs.next())
+                    .ok_or_else(|| {
+                        Failure::invalid(format!(
+                            "listen address {text:?} is not HOST:PORT or does not resolve"
+                        ))
+                    })?,
+            };
+            cfg.listen = resolved;
+            Ok(())
+        })
+    }
+}
+
+/// Serve cleartext (`true`): HTTP/2 with prior knowledge (h2c) and
+/// HTTP/1.1, with `http://` URLs; for use behind a proxy that terminates
+/// TLS. `false` (the default) serves TLS.
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_h2c(
+    cfg: *mut drift_server_config,
+    h2c: bool,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            cfg.h2c = h2c;
+            Ok(())
+        })
+    }
+}
+
+/// Serve TLS with this certificate chain and private key (PEM files; both
+/// paths are copied, the files are read by `drift_server_start`). Without
+/// this a self-signed certificate is generated.
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread; `cert` and
+/// `key` are NULL or NUL-terminated strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_tls_files(
+    cfg: *mut drift_server_config,
+    cert: *const c_char,
+    key: *const c_char,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            // SAFETY: the caller promised NUL-terminated strings.
+            let cert = str_arg(cert, "cert")?;
+            // SAFETY: as above.
+            let key = str_arg(key, "key")?;
+            cfg.tls_files = Some((PathBuf::from(cert), PathBuf::from(key)));
+            Ok(())
+        })
+    }
+}
+
+/// Where a generated certificate is written as `cert.pem` and `key.pem`, and
+/// reused from on the next start (so clients that trust it keep working);
+/// NULL (the default) keeps it in memory only (read it with
+/// `drift_server_ca_cert_pem`). `dir` is copied.
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread; `dir` is
+/// NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_cert_dir(
+    cfg: *mut drift_server_config,
+    dir: *const c_char,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            // SAFETY: the caller promised NULL or a NUL-terminated string.
+            let dir = crate::boundary::opt_str_arg(dir, "dir")?;
+            cfg.cert_dir = dir.map(PathBuf::from);
+            Ok(())
+        })
+    }
+}
+
+/// History capacity of a topic that does not set its own, in messages
+/// (default 1000; 0 keeps no history; at most 1000000).
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_history_length(
+    cfg: *mut drift_server_config,
+    messages: usize,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            if messages > MAX_HISTORY_LENGTH {
+                return Err(Failure::invalid(format!(
+                    "history length {messages} exceeds the maximum of {MAX_HISTORY_LENGTH}"
+                )));
+            }
+            cfg.broker().history_length = messages;
+            Ok(())
+        })
+    }
+}
+
+/// History bound per topic in payload bytes (default 64 MiB; 0: no bound).
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_history_bytes(
+    cfg: *mut drift_server_config,
+    bytes: u64,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            cfg.broker().history_bytes = (bytes > 0).then_some(bytes);
+            Ok(())
+        })
+    }
+}
+
+/// History bound per topic by age, in seconds (default 0: no bound).
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_history_max_age_secs(
+    cfg: *mut drift_server_config,
+    secs: u64,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            cfg.broker().history_max_age = (secs > 0).then(|| Duration::from_secs(secs));
+            Ok(())
+        })
+    }
+}
+
+/// Largest message accepted, in bytes (default 1 MiB; must be > 0). Larger
+/// publishes fail with `DRIFT_STATUS_TOO_LARGE`.
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_max_message_bytes(
+    cfg: *mut drift_server_config,
+    bytes: usize,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            cfg.broker().max_message_bytes = positive(bytes, "max message bytes")?;
+            Ok(())
+        })
+    }
+}
+
+/// Most topics held at once (default 100000; must be > 0).
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_max_topics(
+    cfg: *mut drift_server_config,
+    topics: usize,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            cfg.broker().max_topics = positive(topics, "max topics")?;
+            Ok(())
+        })
+    }
+}
+
+/// Most subscriptions held at once (default 250000; must be > 0).
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_max_subscriptions(
+    cfg: *mut drift_server_config,
+    subscriptions: usize,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            cfg.broker().max_subscriptions = positive(subscriptions, "max subscriptions")?;
+            Ok(())
+        })
+    }
+}
+
+/// How far a subscriber may fall behind before it counts as slow: `messages`
+/// (default 1024) and `bytes` of payload (default 8 MiB); both must be > 0.
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_queue_limits(
+    cfg: *mut drift_server_config,
+    messages: usize,
+    bytes: u64,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            let messages = positive(messages, "queue messages")?;
+            let bytes = positive(bytes, "queue bytes")?;
+            let broker = cfg.broker();
+            broker.queue_messages = messages;
+            broker.queue_bytes = bytes;
+            Ok(())
+        })
+    }
+}
+
+/// Refuse to create topics implicitly (`true`): publishing or subscribing
+/// to a topic that was not created with `drift_client_create` fails with
+/// `DRIFT_STATUS_NOT_FOUND`. Default `false`.
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_require_create(
+    cfg: *mut drift_server_config,
+    require: bool,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            cfg.broker().require_create = require;
+            Ok(())
+        })
+    }
+}
+
+/// Interval of heartbeats on idle subscriptions, in milliseconds (default
+/// 15000; 0: none).
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_heartbeat_ms(
+    cfg: *mut drift_server_config,
+    ms: u64,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            cfg.core.service.heartbeat = millis(ms);
+            Ok(())
+        })
+    }
+}
+
+/// How long `drift_server_stop` waits for requests in flight before closing
+/// their connections anyway, in milliseconds (default 10000).
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_shutdown_grace_ms(
+    cfg: *mut drift_server_config,
+    ms: u64,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            cfg.core.shutdown_grace = Duration::from_millis(ms);
+            Ok(())
+        })
+    }
+}
+
+/// Worker threads of the server's runtime (default 2; must be > 0).
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_worker_threads(
+    cfg: *mut drift_server_config,
+    threads: usize,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_config(cfg, |cfg| {
+            cfg.worker_threads = positive(threads, "worker threads")?;
+            Ok(())
+        })
+    }
+}
+
+// ===== impl drift_server =====
+
+impl drift_server {
+    fn start(config: &drift_server_config) -> FfiResult<drift_server> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads)
+            .thread_name("drift-server")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                Failure::new(
+                    drift_status::Io,
+                    format!("cannot start the server runtime: {e}"),
+                )
+            })?;
+        let server = runtime.block_on(Server::bind(config.to_core()))?;
+        let cstring =
+            |s: &str| CString::new(s).map_err(|_| Failure::invalid("NUL in a server string"));
+        let url = cstring(&server.url())?;
+        let ca_pem = server.ca_cert_pem().map(cstring).transpose()?;
+        let cert_path = server
+            .cert_path()
+            .map(|p| cstring(&p.to_string_lossy()))
+            .transpose()?;
+        let port = server.local_addr().port();
+        let handle = {
+            let _enter = runtime.enter();
+            server.spawn()
+        };
+        Ok(drift_server {
+            runtime: Some(runtime),
+            handle: Mutex::new(Some(handle)),
+            url,
+            port,
+            ca_pem,
+            cert_path,
+        })
+    }
+
+    /// Stops the server if it runs and waits until it has.
+    fn stop(&self) -> FfiResult<()> {
+        let handle = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match (handle, &self.runtime) {
+            (Some(handle), Some(runtime)) => Ok(runtime.block_on(handle.shutdown())?),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for drift_server {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            crate::boundary::set_last_error(e.status, &e.message);
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+        }
+    }
+}
+
+/// Starts a server: loads or generates its certificate, binds, and serves
+/// on its own runtime threads until stopped. `config` may be NULL for the
+/// defaults; it is only read during the call (free it whenever you like).
+///
+/// On success `*out` receives the server, owned by the caller, who frees it
+/// with `drift_server_free`. Fails with `DRIFT_STATUS_CONNECT` when the
+/// address cannot be bound (e.g. the port is in use),
+/// `DRIFT_STATUS_IO`/`DRIFT_STATUS_TLS` for an unreadable or unusable
+/// certificate. Any thread may call this.
+///
+/// # Safety
+///
+/// `config` is NULL or a live configuration not being changed by another
+/// thread; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_start(
+    config: *const drift_server_config,
+    out: *mut *mut drift_server,
+) -> drift_status {
+    ffi_status! {
+        out_arg(out, "out")?;
+        let defaults;
+        let config = if config.is_null() {
+            defaults = drift_server_config::default();
+            &defaults
+        } else {
+            // SAFETY: checked by the registry; the caller keeps it alive.
+            unsafe { handle::borrow(config, "config") }?
+        };
+        crate::signals::ignore_sigpipe();
+        let server = drift_server::start(config)?;
+        // SAFETY: checked non-NULL above; the caller promised it is writable.
+        unsafe { write_out(out, handle::into_raw(server)) };
+        Ok(())
+    }
+}
+
+/// The base URL clients use: `"https://127.0.0.1:PORT"` (or `http://` with
+/// h2c), with the port actually bound. NULL if `server` is NULL or invalid.
+/// The string is owned by the server and valid until `drift_server_free`;
+/// it stays readable after `drift_server_stop`. Any thread may call this.
+///
+/// # Safety
+///
+/// `server` is NULL or a pointer from libdrift.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_url(server: *const drift_server) -> *const c_char {
+    ffi_value! { std::ptr::null();
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let server = unsafe { handle::borrow(server, "server") }?;
+        Ok(server.url.as_ptr())
+    }
+}
+
+/// The TCP port the server is bound to (useful after listening on port 0);
+/// 0 if `server` is NULL or invalid. Any thread may call this.
+///
+/// # Safety
+///
+/// `server` is NULL or a pointer from libdrift.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_port(server: *const drift_server) -> u16 {
+    ffi_value! { 0;
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let server = unsafe { handle::borrow(server, "server") }?;
+        Ok(server.port)
+    }
+}
+
+/// The PEM certificate a client must trust to connect to this server (pass
+/// it to `drift_client_options_set_ca_pem`): the generated one, or the chain
+/// from the files. NULL for an h2c server, or if `server` is NULL/invalid.
+/// The string is owned by the server and valid until `drift_server_free`.
+/// Any thread may call this.
+///
+/// # Safety
+///
+/// `server` is NULL or a pointer from libdrift.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_ca_cert_pem(server: *const drift_server) -> *const c_char {
+    ffi_value! { std::ptr::null();
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let server = unsafe { handle::borrow(server, "server") }?;
+        Ok(server.ca_pem.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
+    }
+}
+
+/// The path of the certificate file the server uses (the generated one when
+/// a certificate directory was set, or the configured file); NULL when the
+/// certificate lives in memory only, for h2c, or if `server` is
+/// NULL/invalid. Owned by the server, valid until `drift_server_free`. Any
+/// thread may call this.
+///
+/// # Safety
+///
+/// `server` is NULL or a pointer from libdrift.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_cert_path(server: *const drift_server) -> *const c_char {
+    ffi_value! { std::ptr::null();
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let server = unsafe { handle::borrow(server, "server") }?;
+        Ok(server.cert_path.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
+    }
+}
+
+/// Stops the server gracefully and blocks until it has stopped: it stops
+/// accepting, ends every subscription with reason `"shutdown"`, sends
+/// GOAWAY and waits (up to the shutdown grace period) for requests in
+/// flight. Stopping a stopped server returns `DRIFT_STATUS_OK`. The server
+/// must still be freed. Any thread may call this.
+///
+/// # Safety
+///
+/// `server` is NULL or a pointer from libdrift that is not being freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_stop(server: *mut drift_server) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let server = unsafe { handle::borrow(server.cast_const(), "server") }?;
+        server.stop()
+    }
+}
+
+/// Stops the server if it is running (as `drift_server_stop`), then frees
+/// it and its runtime. Strings read from it become invalid. NULL is a
+/// no-op; a pointer that is not a live server is left alone (and the last
+/// error set). Must be the last call on the server; any thread may make it.
+///
+/// # Safety
+///
+/// `server` is NULL or a pointer from libdrift, and no other call on it is
+/// running.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_free(server: *mut drift_server) {
+    ffi_boundary! {
+        // SAFETY: the registry only hands back live servers.
+        drop(unsafe { handle::take(server, "drift_server_free") });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+    use std::ptr::{null, null_mut};
+
+    use super::*;
+    use crate::boundary::{last_error_bytes, last_error_status};
+
+    #[test]
+    fn config_setters_check_their_arguments() {
+        // SAFETY: a live config from libdrift, NULLs and valid C strings.
+        unsafe {
+            let cfg = drift_server_config_new();
+            assert!(!cfg.is_null());
+            assert_eq!(
+                drift_server_config_set_listen(cfg, c"127.0.0.1:0".as_ptr()),
+                drift_status::Ok
+            );
+            assert_eq!(
+                drift_server_config_set_listen(cfg, c"localhost:0".as_ptr()),
+                drift_status::Ok
+            );
+            assert_eq!(
+                drift_server_config_set_listen(cfg, c"nonsense".as_ptr()),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_server_config_set_listen(cfg, null()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_server_config_set_listen(null_mut(), c"127.0.0.1:0".as_ptr()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_server_config_set_listen(cfg, c"\xff:0".as_ptr()),
+                drift_status::InvalidArgument
+            );
+            assert!(
+                String::from_utf8(last_error_bytes())
+                    .unwrap()
+                    .contains("UTF-8")
+            );
+            assert_eq!(
+                drift_server_config_set_tls_files(cfg, null(), c"k".as_ptr()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_server_config_set_tls_files(cfg, c"c".as_ptr(), null()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_server_config_set_cert_dir(cfg, null()),
+                drift_status::Ok
+            );
+            assert_eq!(
+                drift_server_config_set_history_length(cfg, 5),
+                drift_status::Ok
+            );
+            assert_eq!(
+                drift_server_config_set_history_length(cfg, MAX_HISTORY_LENGTH + 1),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_server_config_set_max_message_bytes(cfg, 0),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_server_config_set_max_topics(cfg, 0),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_server_config_set_max_subscriptions(cfg, 0),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_server_config_set_queue_limits(cfg, 0, 1),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_server_config_set_queue_limits(cfg, 1, 0),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_server_config_set_worker_threads(cfg, 0),
+                drift_status::InvalidArgument
+            );
+            assert_eq!((*cfg).broker().history_length, 5);
+            // Every setter refuses NULL.
+            let n = null_mut();
+            for status in [
+                drift_server_config_set_h2c(n, true),
+                drift_server_config_set_tls_files(n, c"c".as_ptr(), c"k".as_ptr()),
+                drift_server_config_set_cert_dir(n, null()),
+                drift_server_config_set_history_length(n, 1),
+                drift_server_config_set_history_bytes(n, 1),
+                drift_server_config_set_history_max_age_secs(n, 1),
+                drift_server_config_set_max_message_bytes(n, 1),
+                drift_server_config_set_max_topics(n, 1),
+                drift_server_config_set_max_subscriptions(n, 1),
+                drift_server_config_set_queue_limits(n, 1, 1),
+                drift_server_config_set_require_create(n, true),
+                drift_server_config_set_heartbeat_ms(n, 1),
+                drift_server_config_set_shutdown_grace_ms(n, 1),
+                drift_server_config_set_worker_threads(n, 1),
+            ] {
+                assert_eq!(status, drift_status::NullArgument);
+            }
+            drift_server_config_free(cfg);
+            drift_server_config_free(cfg); // refused, not a double free
+            assert_eq!(last_error_status(), drift_status::InvalidArgument);
+            drift_server_config_free(null_mut());
+        }
+    }
+
+    #[test]
+    fn server_starts_reports_and_stops() {
+        // SAFETY: pointers from libdrift and local out-params.
+        unsafe {
+            let cfg = drift_server_config_new();
+            assert_eq!(
+                drift_server_config_set_shutdown_grace_ms(cfg, 1000),
+                drift_status::Ok
+            );
+            assert_eq!(
+                drift_server_start(cfg, null_mut()),
+                drift_status::NullArgument
+            );
+            let mut server = null_mut();
+            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
+            drift_server_config_free(cfg);
+            let port = drift_server_port(server);
+            assert_ne!(port, 0);
+            let url = CStr::from_ptr(drift_server_url(server)).to_str().unwrap();
+            assert_eq!(url, format!("https://127.0.0.1:{port}"));
+            let pem = CStr::from_ptr(drift_server_ca_cert_pem(server))
+                .to_str()
+                .unwrap();
+            assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+            assert!(drift_server_cert_path(server).is_null());
+
+            // The port is taken now.
+            let cfg = drift_server_config_new();
+            let addr = CString::new(format!("127.0.0.1:{port}")).unwrap();
+            assert_eq!(
+                drift_server_config_set_listen(cfg, addr.as_ptr()),
+                drift_status::Ok
+            );
+            let mut second = null_mut();
+            assert_eq!(drift_server_start(cfg, &mut second), drift_status::Connect);
+            assert!(second.is_null(), "out-param untouched on failure");
+            assert!(
+                String::from_utf8(last_error_bytes())
+                    .unwrap()
+                    .contains("cannot listen")
+            );
+            drift_server_config_free(cfg);
+
+            assert_eq!(drift_server_stop(server), drift_status::Ok);
+            assert_eq!(drift_server_stop(server), drift_status::Ok);
+            assert_eq!(drift_server_port(server), port, "readable after stop");
+            drift_server_free(server);
+            drift_server_free(server); // refused, not a double free
+            drift_server_free(null_mut());
+        }
+    }
+
+    #[test]
+    fn h2c_server_has_no_certificate() {
+        // SAFETY: pointers from libdrift and local out-params.
+        unsafe {
+            let cfg = drift_server_config_new();
+            assert_eq!(drift_server_config_set_h2c(cfg, true), drift_status::Ok);
+            let mut server = null_mut();
+            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
+            drift_server_config_free(cfg);
+            let url = CStr::from_ptr(drift_server_url(server)).to_str().unwrap();
+            assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+            assert!(drift_server_ca_cert_pem(server).is_null());
+            // Freeing a running server stops it.
+            drift_server_free(server);
+        }
+    }
+
+    #[test]
+    fn server_readers_refuse_null() {
+        // SAFETY: NULL is the input under test.
+        unsafe {
+            assert!(drift_server_url(null()).is_null());
+            assert_eq!(last_error_status(), drift_status::NullArgument);
+            assert_eq!(drift_server_port(null()), 0);
+            assert!(drift_server_ca_cert_pem(null()).is_null());
+            assert!(drift_server_cert_path(null()).is_null());
+            assert_eq!(drift_server_stop(null_mut()), drift_status::NullArgument);
+            drift_server_free(null_mut());
+        }
+    }
+}

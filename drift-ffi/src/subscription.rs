@@ -1,0 +1,892 @@
+//! `drift_subscribe_options` and `drift_subscription`: subscriptions read by
+//! pulling (`drift_subscription_next`) or pushed to a callback on a Drift
+//! thread.
+
+use std::ffi::{CString, c_char, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle, ThreadId};
+use std::time::Duration;
+
+use drift_core::client::blocking::{BlockingClient, BlockingSubscription};
+use drift_core::client::{Backoff, SubscribeOptions, SubscriptionEvent};
+use drift_core::protocol::SlowPolicy;
+use drift_core::{ErrorKind, MessageId};
+use tokio::sync::Notify;
+
+use crate::boundary::{Failure, FfiResult, out_arg, str_arg, write_out};
+use crate::client::drift_client;
+use crate::handle::{self, Handle, Kind};
+use crate::message::{self, drift_message};
+use crate::status::drift_status;
+
+/// What the server does when a subscriber falls too far behind.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum drift_slow_policy {
+    /// End the stream with reason "slow consumer" (the default). With resume
+    /// on (the default) the subscription resumes from history by itself, so
+    /// nothing is lost while history holds it.
+    Disconnect = 0,
+    /// Skip ahead and report what was skipped as a `DRIFT_GAP_REASON_DROPPED` gap.
+    Drop = 1,
+}
+
+/// How to subscribe: what history to replay first, the slow-subscriber
+/// policy, and resuming. A builder, filled with defaults by
+/// `drift_subscribe_options_new` and changed by the
+/// `drift_subscribe_options_*` functions; opaque, so that new options can be
+/// added without breaking programs built against an older header.
+///
+/// Defaults: no history (live messages only), `DRIFT_SLOW_POLICY_DISCONNECT`,
+/// resume on with retries forever (first at once, then from 100 ms doubling
+/// up to 5 s). The history bounds that are set apply together: messages
+/// after the id, published after the time, then the newest N of those.
+///
+/// Owned by the caller (free it with `drift_subscribe_options_free`; a
+/// subscription made from it does not need it any more). Use it from one
+/// thread at a time.
+#[derive(Debug)]
+pub struct drift_subscribe_options {
+    inner: SubscribeOptions,
+}
+
+impl Handle for drift_subscribe_options {
+    const KIND: Kind = Kind::SubscribeOptions;
+}
+
+/// The type of a subscription callback. It receives the `userdata` given to
+/// `drift_client_subscribe_callback` and one item: a message, a gap, or the
+/// end (after which it is not called again).
+///
+/// It runs on a thread libdrift made for the subscription, one call at a
+/// time, in order. `msg` is lent for the duration of the call: read it with
+/// the accessors, copy what you need, and do not free it or keep pointers
+/// into it. The callback must not unwind (C++ exceptions, longjmp) out of
+/// itself. It may call libdrift functions — even free its own subscription
+/// — but while it runs no other item of this subscription is delivered, so
+/// return quickly, and never wait from a callback for something that
+/// `drift_subscription_free` of the same subscription waits for (deadlock).
+pub type drift_message_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, msg: *const drift_message)>;
+
+/// A subscription to one topic. Made by `drift_client_subscribe` (read it by
+/// pulling with `drift_subscription_next`) or
+/// `drift_client_subscribe_callback` (items are pushed to the callback).
+/// Either way the server's stream is an HTTP/2 stream on the client's
+/// connection; with resume on it is reopened after a break, continuing
+/// after the last message delivered (a gap is reported if anything was
+/// lost meanwhile).
+///
+/// Owned by the caller; `drift_subscription_free` unsubscribes and frees it.
+/// A pull subscription has one consumer: use it from one thread at a time
+/// (it may move between threads). `drift_subscription_end_reason` may be
+/// called from any thread.
+#[derive(Debug)]
+pub struct drift_subscription {
+    shared: Arc<Shared>,
+    mode: Mode,
+}
+
+impl Handle for drift_subscription {
+    const KIND: Kind = Kind::Subscription;
+}
+
+/// State both the handle and a callback thread see.
+#[derive(Debug)]
+struct Shared {
+    /// Why the subscription ended, once it has. Set once, so a pointer into
+    /// it stays valid as long as the subscription.
+    end_reason: OnceLock<CString>,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Pull(Box<Mutex<BlockingSubscription>>),
+    Callback(CallbackThread),
+}
+
+/// The thread that delivers a callback subscription's items.
+#[derive(Debug)]
+struct CallbackThread {
+    stop: Arc<Stop>,
+    thread: Option<JoinHandle<()>>,
+    thread_id: ThreadId,
+}
+
+#[derive(Debug, Default)]
+struct Stop {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+/// The caller's `userdata`, moved to the callback thread.
+struct UserData(*mut c_void);
+
+// SAFETY: the C API documents that the callback runs on a libdrift thread
+// with this userdata; the caller promised that is fine for their data.
+unsafe impl Send for UserData {}
+
+// ===== impl drift_subscribe_options =====
+
+/// Runs `f` on the options handle `opts`.
+///
+/// # Safety
+///
+/// `opts` is NULL or a pointer from libdrift, not used by another thread
+/// during the call.
+unsafe fn with_options(
+    opts: *mut drift_subscribe_options,
+    f: impl FnOnce(&mut SubscribeOptions) -> FfiResult<()>,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; exclusive use is the caller's
+        // promise.
+        let opts = unsafe { handle::borrow_mut(opts, "options") }?;
+        f(&mut opts.inner)
+    }
+}
+
+/// New subscribe options with the defaults (see `drift_subscribe_options`).
+/// Returns NULL only if libdrift panicked. The caller owns them and frees
+/// them with `drift_subscribe_options_free`. Any thread may call this.
+#[unsafe(no_mangle)]
+pub extern "C" fn drift_subscribe_options_new() -> *mut drift_subscribe_options {
+    ffi_boundary! {
+        handle::into_raw(drift_subscribe_options {
+            inner: SubscribeOptions::default(),
+        })
+    }
+}
+
+/// Frees subscribe options. NULL is a no-op; a pointer that is not live
+/// options is left alone (and the last error set).
+///
+/// # Safety
+///
+/// `opts` is NULL or a pointer from libdrift, and no other call on it is
+/// running.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscribe_options_free(opts: *mut drift_subscribe_options) {
+    ffi_boundary! {
+        // SAFETY: the registry only hands back live options.
+        drop(unsafe { handle::take(opts, "drift_subscribe_options_free") });
+    }
+}
+
+/// Replay at most the newest `n` retained messages before live ones
+/// (`X-History-Length`). `n` = 0 asks for none (but still sets the bound).
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscribe_options_set_last(
+    opts: *mut drift_subscribe_options,
+    n: u64,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |o| {
+            o.history.last = Some(n);
+            Ok(())
+        })
+    }
+}
+
+/// Replay retained messages published strictly after `unix_us`
+/// (microseconds since the Unix epoch, server clock).
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscribe_options_set_since_us(
+    opts: *mut drift_subscribe_options,
+    unix_us: u64,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |o| {
+            o.history.since_us = Some(unix_us);
+            Ok(())
+        })
+    }
+}
+
+/// Resume: replay every retained message after the message `(epoch, seq)`
+/// (from `drift_message_epoch` / `drift_message_seq`). If some of them have
+/// left history, or the topic's epoch changed, the subscription starts with
+/// a `DRIFT_KIND_GAP` message saying so.
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscribe_options_set_after(
+    opts: *mut drift_subscribe_options,
+    epoch: u64,
+    seq: u64,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |o| {
+            o.history.after = Some(MessageId { epoch, seq });
+            Ok(())
+        })
+    }
+}
+
+/// Forgets the history bounds set so far (back to live messages only).
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscribe_options_clear_history(
+    opts: *mut drift_subscribe_options,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |o| {
+            o.history = Default::default();
+            Ok(())
+        })
+    }
+}
+
+/// What the server does when this subscriber falls behind: a
+/// `drift_slow_policy` value. Other numbers give
+/// `DRIFT_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscribe_options_set_on_slow(
+    opts: *mut drift_subscribe_options,
+    policy: u32,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |o| {
+            o.on_slow = match policy {
+                0 => SlowPolicy::Disconnect,
+                1 => SlowPolicy::Drop,
+                other => {
+                    return Err(Failure::invalid(format!(
+                        "{other} is not a drift_slow_policy"
+                    )));
+                }
+            };
+            Ok(())
+        })
+    }
+}
+
+/// Whether the subscription reopens its stream by itself after the
+/// connection breaks, the server shuts down or ends it as a slow consumer,
+/// continuing after the last message delivered (default `true`). With
+/// `false` those events end it (`DRIFT_KIND_END` with the reason, or an
+/// error status from `drift_subscription_next`).
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscribe_options_set_resume(
+    opts: *mut drift_subscribe_options,
+    resume: bool,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |o| {
+            o.resume = resume;
+            Ok(())
+        })
+    }
+}
+
+/// Retry timing while resuming: the first retry at once, then after
+/// `initial_ms`, doubling up to `max_ms`; give up after `max_attempts`
+/// consecutive failures (0: never give up). Requires
+/// `0 < initial_ms <= max_ms`.
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscribe_options_set_reconnect(
+    opts: *mut drift_subscribe_options,
+    initial_ms: u64,
+    max_ms: u64,
+    max_attempts: u32,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_options(opts, |o| {
+            if initial_ms == 0 || initial_ms > max_ms {
+                return Err(Failure::invalid(
+                    "reconnect delays need 0 < initial_ms <= max_ms",
+                ));
+            }
+            o.reconnect = Backoff {
+                initial: Duration::from_millis(initial_ms),
+                max: Duration::from_millis(max_ms),
+                max_attempts: (max_attempts > 0).then_some(max_attempts),
+            };
+            Ok(())
+        })
+    }
+}
+
+// ===== impl drift_subscription =====
+
+impl Shared {
+    fn end_with(&self, reason: CString) {
+        let _ = self.end_reason.set(reason);
+    }
+
+    fn end_reason_ptr(&self) -> *const c_char {
+        self.end_reason
+            .get()
+            .map_or(std::ptr::null(), |r| r.as_ptr())
+    }
+}
+
+fn error_reason(failure: &Failure) -> CString {
+    CString::new(format!("error: {}", failure.message).replace('\0', "\\0")).unwrap_or_default()
+}
+
+impl drift_subscription {
+    /// The next item of a pull subscription.
+    fn next(&self, timeout: Option<Duration>) -> FfiResult<drift_message> {
+        let Mode::Pull(sub) = &self.mode else {
+            return Err(Failure::invalid(
+                "a callback subscription delivers to its callback; drift_subscription_next does not apply",
+            ));
+        };
+        let mut sub = sub.lock().unwrap_or_else(|e| e.into_inner());
+        let next = match timeout {
+            Some(timeout) => sub.next_timeout(timeout),
+            None => match sub.next_event() {
+                Some(r) => r.map(Some),
+                None => sub.next_timeout(Duration::ZERO),
+            },
+        };
+        match next {
+            Ok(Some(event)) => {
+                if let SubscriptionEvent::End(reason) = &event {
+                    self.shared.end_with(message::reason_cstring(reason));
+                }
+                Ok(drift_message::from_event(event))
+            }
+            Ok(None) => Err(Failure::new(
+                drift_status::Timeout,
+                "no message arrived within the timeout",
+            )),
+            Err(e) if e.kind() == ErrorKind::Closed => Err(e.into()),
+            Err(e) => {
+                let failure = Failure::from(e);
+                self.shared.end_with(error_reason(&failure));
+                Err(failure)
+            }
+        }
+    }
+}
+
+impl Drop for drift_subscription {
+    fn drop(&mut self) {
+        if let Mode::Callback(cb) = &mut self.mode {
+            cb.stop.flag.store(true, Ordering::SeqCst);
+            // notify_one keeps a permit when the thread is not waiting yet,
+            // so the wake-up is never lost.
+            cb.stop.notify.notify_one();
+            if let Some(thread) = cb.thread.take() {
+                if thread::current().id() == cb.thread_id {
+                    // Freed from its own callback: the thread sees the flag
+                    // when the callback returns and exits by itself, without
+                    // calling it again.
+                    drop(thread);
+                } else {
+                    // Wait until no callback runs, so userdata is never
+                    // touched after drift_subscription_free returns.
+                    let _ = thread.join();
+                }
+            }
+        }
+        // The stream itself is reset when the core subscription drops (here
+        // for a pull subscription, at the end of the thread otherwise).
+    }
+}
+
+/// Delivers a callback subscription's items until it ends or is stopped.
+fn run_callback(
+    client: BlockingClient,
+    mut sub: drift_core::client::Subscription,
+    callback: unsafe extern "C" fn(*mut c_void, *const drift_message),
+    userdata: UserData,
+    stop: Arc<Stop>,
+    shared: Arc<Shared>,
+) {
+    loop {
+        if stop.flag.load(Ordering::SeqCst) {
+            break;
+        }
+        // Wait outside any callback, so that a callback runs with no runtime
+        // context entered and may make blocking libdrift calls.
+        let next = client.handle().block_on(async {
+            tokio::select! {
+                biased;
+                () = stop.notify.notified() => None,
+                next = sub.next_event() => Some(next),
+            }
+        });
+        let (msg, end_reason) = match next {
+            // Stopped, or over without an END item: nothing more to say.
+            None | Some(None) => break,
+            Some(Some(Ok(event))) => {
+                let reason = match &event {
+                    SubscriptionEvent::End(reason) => Some(message::reason_cstring(reason)),
+                    _ => None,
+                };
+                (drift_message::from_event(event), reason)
+            }
+            Some(Some(Err(e))) => {
+                let failure = Failure::from(e);
+                (
+                    drift_message::failed(&failure),
+                    Some(error_reason(&failure)),
+                )
+            }
+        };
+        let last = end_reason.is_some();
+        if let Some(reason) = end_reason {
+            shared.end_with(reason);
+        }
+        if stop.flag.load(Ordering::SeqCst) {
+            break;
+        }
+        message::lend(&msg, |p| {
+            // SAFETY: the caller of drift_client_subscribe_callback gave a
+            // callback with this signature and promised it is safe to call
+            // on this thread with userdata; p is lent and valid for the call.
+            unsafe { callback(userdata.0, p) }
+        });
+        if last {
+            break;
+        }
+    }
+    drop(sub);
+    drop(client);
+}
+
+/// Subscribes to `topic` for pulling with `drift_subscription_next`.
+/// `options` may be NULL for the defaults (live messages only); it is only
+/// read during the call. Returns once the server has answered, so any
+/// message published after this returns is delivered.
+///
+/// On success `*out` receives the subscription, owned by the caller, who
+/// frees it with `drift_subscription_free`. Fails with
+/// `DRIFT_STATUS_INVALID_ARGUMENT` for a bad topic name,
+/// `DRIFT_STATUS_NOT_FOUND` on a server that requires creation, or a
+/// connection status. Any thread may call this, concurrently.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client; `topic` is NULL or a NUL-terminated
+/// string; `options` is NULL or live options not changed meanwhile; `out` is
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_subscribe(
+    client: *const drift_client,
+    topic: *const c_char,
+    options: *const drift_subscribe_options,
+    out: *mut *mut drift_subscription,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let client = unsafe { handle::borrow(client, "client") }?;
+        // SAFETY: the caller promised a NUL-terminated string.
+        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: forwarded from the caller.
+        let options = unsafe { options_arg(options) }?;
+        out_arg(out, "out")?;
+        let sub = client.blocking().subscribe(topic, options)?;
+        let sub = drift_subscription {
+            shared: Arc::new(Shared { end_reason: OnceLock::new() }),
+            mode: Mode::Pull(Box::new(Mutex::new(sub))),
+        };
+        // SAFETY: checked non-NULL; writable as promised.
+        unsafe { write_out(out, handle::into_raw(sub)) };
+        Ok(())
+    }
+}
+
+/// The options behind an options argument (a copy), or the defaults.
+///
+/// # Safety
+///
+/// `options` is NULL or a pointer from libdrift kept alive by the caller.
+unsafe fn options_arg(options: *const drift_subscribe_options) -> FfiResult<SubscribeOptions> {
+    if options.is_null() {
+        return Ok(SubscribeOptions::default());
+    }
+    // SAFETY: checked by the registry; the caller keeps it alive.
+    Ok(unsafe { handle::borrow(options, "options") }?.inner.clone())
+}
+
+/// Subscribes to `topic` with items pushed to `callback` (see
+/// `drift_message_callback`) on a thread libdrift starts for this
+/// subscription, with `userdata` passed through untouched. `options` may be
+/// NULL for the defaults; it is only read during the call. Returns once the
+/// server has answered, so any message published after this returns is
+/// delivered.
+///
+/// On success `*out` receives the subscription, owned by the caller;
+/// `drift_subscription_free` stops the deliveries: it waits until no
+/// callback is running, and `userdata` is never touched after it returns.
+/// A stream that fails for good is reported as a `DRIFT_KIND_END` item
+/// whose reason starts with `"error: "`. Any thread may call this.
+///
+/// # Safety
+///
+/// As `drift_client_subscribe`; in addition `callback` must be safe to call
+/// from another thread with `userdata` until the subscription is freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_subscribe_callback(
+    client: *const drift_client,
+    topic: *const c_char,
+    options: *const drift_subscribe_options,
+    callback: drift_message_callback,
+    userdata: *mut c_void,
+    out: *mut *mut drift_subscription,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let client = unsafe { handle::borrow(client, "client") }?;
+        // SAFETY: the caller promised a NUL-terminated string.
+        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: forwarded from the caller.
+        let options = unsafe { options_arg(options) }?;
+        let callback = callback.ok_or_else(|| Failure::null("callback"))?;
+        out_arg(out, "out")?;
+        let blocking = client.blocking().clone();
+        let sub = blocking
+            .handle()
+            .block_on(blocking.client().subscribe(topic, options))?;
+        let stop = Arc::new(Stop::default());
+        let shared = Arc::new(Shared { end_reason: OnceLock::new() });
+        let userdata = UserData(userdata);
+        let thread = {
+            let (stop, shared) = (stop.clone(), shared.clone());
+            thread::Builder::new()
+                .name("drift-callback".into())
+                .spawn(move || run_callback(blocking, sub, callback, userdata, stop, shared))
+                .map_err(|e| Failure::new(drift_status::Io, format!("cannot start the callback thread: {e}")))?
+        };
+        let thread_id = thread.thread().id();
+        let sub = drift_subscription {
+            shared,
+            mode: Mode::Callback(CallbackThread { stop, thread: Some(thread), thread_id }),
+        };
+        // SAFETY: checked non-NULL; writable as promised.
+        unsafe { write_out(out, handle::into_raw(sub)) };
+        Ok(())
+    }
+}
+
+/// Waits up to `timeout_ms` milliseconds (0: don't wait; negative: wait as
+/// long as it takes) for the next item of a pull subscription.
+///
+/// Returns `DRIFT_STATUS_OK` with `*out` set to a message the caller owns
+/// (free it with `drift_message_free`): a `DRIFT_KIND_MESSAGE`, a
+/// `DRIFT_KIND_GAP`, or, once, a `DRIFT_KIND_END` with the reason;
+/// `DRIFT_STATUS_TIMEOUT` when nothing came in time (the subscription goes
+/// on: call again); `DRIFT_STATUS_CLOSED` once the subscription is over
+/// (after the END item, or after a failure); another status when the stream
+/// failed for good (then `drift_subscription_end_reason` says
+/// `"error: …"`). Fails with `DRIFT_STATUS_INVALID_ARGUMENT` for a callback
+/// subscription.
+///
+/// One thread at a time per subscription (calls on different subscriptions
+/// run in parallel). Never from a callback of the same subscription.
+///
+/// # Safety
+///
+/// `sub` is NULL or a live subscription not being freed; `out` is NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscription_next(
+    sub: *mut drift_subscription,
+    timeout_ms: i64,
+    out: *mut *mut drift_message,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive. A
+        // shared borrow: the pull state has its own lock.
+        let sub = unsafe { handle::borrow(sub.cast_const(), "sub") }?;
+        out_arg(out, "out")?;
+        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        let msg = sub.next(timeout)?;
+        // SAFETY: checked non-NULL; writable as promised.
+        unsafe { write_out(out, handle::into_raw(msg)) };
+        Ok(())
+    }
+}
+
+/// Why the subscription ended: the reason of its `DRIFT_KIND_END` item
+/// (e.g. `"deleted"`), or `"error: …"` when its stream failed for good; NULL
+/// while it goes on (and for NULL `sub`). The string is owned by the
+/// subscription and valid until `drift_subscription_free`. Any thread may
+/// call this.
+///
+/// # Safety
+///
+/// `sub` is NULL or a live subscription.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscription_end_reason(
+    sub: *const drift_subscription,
+) -> *const c_char {
+    ffi_value! { std::ptr::null();
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let sub = unsafe { handle::borrow(sub, "sub") }?;
+        Ok(sub.shared.end_reason_ptr())
+    }
+}
+
+/// Unsubscribes and frees the subscription: the HTTP/2 stream is reset at
+/// once. For a callback subscription this waits until no callback is
+/// running and none will run again; `userdata` is not touched after it
+/// returns. (Called from the subscription's own callback it does not wait:
+/// the current call is the last.) Messages already taken from it stay
+/// valid until freed. NULL is a no-op; a pointer that is not a live
+/// subscription is left alone (and the last error set). Must be the last
+/// call on the subscription.
+///
+/// # Safety
+///
+/// `sub` is NULL or a pointer from libdrift, and no other call on it is
+/// running.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscription_free(sub: *mut drift_subscription) {
+    ffi_boundary! {
+        // SAFETY: the registry only hands back live subscriptions.
+        drop(unsafe { handle::take(sub, "drift_subscription_free") });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+    use std::ptr::{null, null_mut};
+
+    use super::*;
+    use crate::boundary::last_error_status;
+    use crate::client::{drift_client_free, drift_client_new, drift_client_publish};
+    use crate::message::{drift_kind, drift_message_free, drift_message_kind, drift_message_seq};
+    use crate::server::{
+        drift_server_config_free, drift_server_config_new, drift_server_config_set_h2c,
+        drift_server_free, drift_server_start, drift_server_url,
+    };
+
+    unsafe extern "C" fn count(userdata: *mut c_void, msg: *const drift_message) {
+        // SAFETY: the test passes a pointer to an AtomicU64 that outlives
+        // the subscription, and msg is lent for this call.
+        unsafe {
+            if drift_message_kind(msg) == drift_kind::Message {
+                (*userdata.cast::<std::sync::atomic::AtomicU64>()).fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn options_refuse_null_and_bad_values() {
+        // SAFETY: NULLs and live options from libdrift.
+        unsafe {
+            let n = null_mut();
+            for status in [
+                drift_subscribe_options_set_last(n, 1),
+                drift_subscribe_options_set_since_us(n, 1),
+                drift_subscribe_options_set_after(n, 1, 1),
+                drift_subscribe_options_clear_history(n),
+                drift_subscribe_options_set_on_slow(n, 0),
+                drift_subscribe_options_set_resume(n, true),
+                drift_subscribe_options_set_reconnect(n, 1, 2, 0),
+            ] {
+                assert_eq!(status, drift_status::NullArgument);
+            }
+            let o = drift_subscribe_options_new();
+            assert_eq!(
+                drift_subscribe_options_set_on_slow(o, 2),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_subscribe_options_set_on_slow(o, drift_slow_policy::Drop as u32),
+                drift_status::Ok
+            );
+            assert_eq!(
+                drift_subscribe_options_set_reconnect(o, 0, 1, 0),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_subscribe_options_set_reconnect(o, 5, 1, 0),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(
+                drift_subscribe_options_set_reconnect(o, 5, 10, 3),
+                drift_status::Ok
+            );
+            assert_eq!(drift_subscribe_options_set_after(o, 3, 4), drift_status::Ok);
+            assert_eq!(
+                (*o).inner.history.after,
+                Some(MessageId { epoch: 3, seq: 4 })
+            );
+            assert_eq!(drift_subscribe_options_clear_history(o), drift_status::Ok);
+            assert!((*o).inner.history.is_empty());
+            drift_subscribe_options_free(o);
+            drift_subscribe_options_free(o);
+            assert_eq!(last_error_status(), drift_status::InvalidArgument);
+            drift_subscribe_options_free(null_mut());
+        }
+    }
+
+    #[test]
+    fn subscriptions_refuse_null() {
+        // SAFETY: NULLs, valid C strings and a live client.
+        unsafe {
+            let mut c = null_mut();
+            assert_eq!(
+                drift_client_new(c"http://127.0.0.1:1".as_ptr(), null(), &mut c),
+                drift_status::Ok
+            );
+            let mut sub = null_mut();
+            let t = c"t".as_ptr();
+            assert_eq!(
+                drift_client_subscribe(null(), t, null(), &mut sub),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_subscribe(c, null(), null(), &mut sub),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_subscribe(c, t, null(), null_mut()),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_subscribe(c, c"\xff".as_ptr(), null(), &mut sub),
+                drift_status::InvalidArgument
+            );
+            let ud = null_mut();
+            assert_eq!(
+                drift_client_subscribe_callback(null(), t, null(), Some(count), ud, &mut sub),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_subscribe_callback(c, null(), null(), Some(count), ud, &mut sub),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_subscribe_callback(c, t, null(), None, ud, &mut sub),
+                drift_status::NullArgument
+            );
+            assert_eq!(
+                drift_client_subscribe_callback(c, t, null(), Some(count), ud, null_mut()),
+                drift_status::NullArgument
+            );
+            // Nothing listens on port 1.
+            assert_eq!(
+                drift_client_subscribe(c, t, null(), &mut sub),
+                drift_status::Connect
+            );
+            assert!(sub.is_null());
+            let mut msg = null_mut();
+            assert_eq!(
+                drift_subscription_next(null_mut(), 0, &mut msg),
+                drift_status::NullArgument
+            );
+            assert!(drift_subscription_end_reason(null()).is_null());
+            drift_subscription_free(null_mut());
+            drift_client_free(c);
+        }
+    }
+
+    #[test]
+    fn pull_and_callback_subscriptions_deliver() {
+        let received = std::sync::atomic::AtomicU64::new(0);
+        // SAFETY: pointers from libdrift, local out-params; `received`
+        // outlives the callback subscription.
+        unsafe {
+            let cfg = drift_server_config_new();
+            assert_eq!(drift_server_config_set_h2c(cfg, true), drift_status::Ok);
+            let mut server = null_mut();
+            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
+            drift_server_config_free(cfg);
+            let mut c = null_mut();
+            assert_eq!(
+                drift_client_new(drift_server_url(server), null(), &mut c),
+                drift_status::Ok
+            );
+            let t = c"rust".as_ptr();
+            let (mut pull, mut push) = (null_mut(), null_mut());
+            assert_eq!(
+                drift_client_subscribe(c, t, null(), &mut pull),
+                drift_status::Ok
+            );
+            let ud = (&raw const received).cast_mut().cast::<c_void>();
+            assert_eq!(
+                drift_client_subscribe_callback(c, t, null(), Some(count), ud, &mut push),
+                drift_status::Ok
+            );
+            let mut msg = null_mut();
+            assert_eq!(
+                drift_subscription_next(push, 0, &mut msg),
+                drift_status::InvalidArgument
+            );
+            for _ in 0..3 {
+                assert_eq!(
+                    drift_client_publish(c, t, c"x".as_ptr().cast(), 1, null_mut(), null_mut()),
+                    drift_status::Ok
+                );
+            }
+            for seq in 1..=3 {
+                assert_eq!(
+                    drift_subscription_next(pull, 5000, &mut msg),
+                    drift_status::Ok
+                );
+                assert_eq!(drift_message_seq(msg), seq);
+                drift_message_free(msg);
+            }
+            assert_eq!(
+                drift_subscription_next(pull, 10, &mut msg),
+                drift_status::Timeout
+            );
+            for _ in 0..500 {
+                if received.load(Ordering::SeqCst) == 3 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            drift_subscription_free(push);
+            assert_eq!(received.load(Ordering::SeqCst), 3);
+            assert!(drift_subscription_end_reason(pull).is_null());
+            assert_eq!(crate::client::drift_client_delete(c, t), drift_status::Ok);
+            assert_eq!(
+                drift_subscription_next(pull, 5000, &mut msg),
+                drift_status::Ok
+            );
+            assert_eq!(drift_message_kind(msg), drift_kind::End);
+            drift_message_free(msg);
+            assert_eq!(
+                drift_subscription_next(pull, 0, &mut msg),
+                drift_status::Closed
+            );
+            let reason = CStr::from_ptr(drift_subscription_end_reason(pull));
+            assert_eq!(reason.to_str().unwrap(), "deleted");
+            drift_subscription_free(pull);
+            drift_client_free(c);
+            drift_server_free(server);
+        }
+    }
+}
