@@ -1,5 +1,6 @@
-//! The README's curl examples, run as written (only the port is swapped for
-//! an ephemeral one) against the real `drift serve` with its defaults.
+//! The README's shell examples, run as written against the real `drift
+//! serve` with its defaults (only the port differs: an ephemeral one, so the
+//! tests cannot collide with a server already on 5500).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -25,17 +26,29 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The shell commands of the README section `heading`, continuation lines
-/// joined, comments dropped.
-fn commands(readme: &str, heading: &str) -> Vec<String> {
-    let section = readme.split(heading).nth(1).expect("section missing");
-    let block = section
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
+}
+
+/// The first shell block of the README section `heading`.
+fn shell_block<'a>(readme: &'a str, heading: &str) -> &'a str {
+    let section = readme
+        .split(heading)
+        .nth(1)
+        .unwrap_or_else(|| panic!("README has no section {heading:?}"));
+    section
         .split("```sh")
         .nth(1)
         .unwrap()
         .split("```")
         .next()
-        .unwrap();
+        .unwrap()
+}
+
+/// The shell commands of the README section `heading`, continuation lines
+/// joined, comments dropped.
+fn commands(readme: &str, heading: &str) -> Vec<String> {
+    let block = shell_block(readme, heading);
     let mut out = Vec::new();
     let mut current = String::new();
     for line in block.lines() {
@@ -80,8 +93,7 @@ fn start_server(dir: &Path, port: u16) -> Running {
 
 #[test]
 fn curl_examples_run_verbatim() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme = readme();
     let dir = std::env::temp_dir().join(format!("drift-readme-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
@@ -140,4 +152,72 @@ fn curl_examples_run_verbatim() {
     assert!(find("-X PUT").starts_with("HTTP/2 201"));
     assert!(find("-I ").starts_with("HTTP/2 200"));
     assert!(find("-X DELETE").starts_with("HTTP/2 200"));
+}
+
+/// The shell block of `heading` as one script: comments dropped, and each
+/// `drift sub` that would follow forever given 3 seconds (`timeout` exits 124).
+fn script(readme: &str, heading: &str) -> String {
+    let block = shell_block(readme, heading);
+    let mut out = String::from("set -e\n");
+    for line in block.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with("drift sub") && !line.contains("--count") {
+            out.push_str(&format!("timeout 3 {line} || test $? -eq 124\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn cli_examples_run_verbatim() {
+    let script = script(&readme(), "## Publish and subscribe from the command line");
+    let dir = std::env::temp_dir().join(format!("drift-cli-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let _server = start_server(&dir, port);
+
+    // `drift` on PATH, as after `cargo install`.
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_drift")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&dir)
+        .env("PATH", path)
+        .env("DRIFT_URL", format!("https://127.0.0.1:{port}"))
+        .env_remove("DRIFT_CACERT")
+        .env_remove("DRIFT_INSECURE")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script}\nstdout: {stdout}\nstderr: {stderr}"
+    );
+
+    // What the examples promise: ids from --verbose, JSON lines, then the
+    // follow mode's plain lines (history replayed first).
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2 + 3 + 3, "{stdout}");
+    assert!(
+        lines[0].ends_with("-2") && lines[1].ends_with("-3"),
+        "{stdout}"
+    );
+    for (line, data) in lines[2..5].iter().zip(["hello", "one", "two"]) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["data"], data);
+        assert!(v["id"].as_str().unwrap().contains('-'));
+    }
+    assert_eq!(&lines[5..], ["hello", "one", "two"]);
 }
