@@ -3,19 +3,25 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use http::{HeaderMap, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::broker::Subscription;
 use crate::event::Event;
 use crate::message::now_us;
 use crate::protocol::{Framing, frames, headers, sse};
+
+/// Largest DATA chunk a busy SSE or Drift-frames subscription is given at
+/// once: one HTTP/2 frame at the default `SETTINGS_MAX_FRAME_SIZE`.
+const BATCH_BYTES: usize = 16 * 1024;
 
 /// The body type of every Drift response.
 #[derive(Debug)]
@@ -45,19 +51,20 @@ impl DriftBody {
     pub(crate) fn subscription(
         sub: Subscription,
         framing: Framing,
-        heartbeat: Option<Duration>,
+        heartbeats: &Heartbeats,
     ) -> DriftBody {
-        let heartbeat = heartbeat.filter(|_| framing != Framing::Raw).map(|period| {
-            let mut interval = tokio::time::interval_at(Instant::now() + period, period);
-            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            interval
-        });
+        let heartbeat = if framing == Framing::Raw {
+            None
+        } else {
+            heartbeats.join()
+        };
         DriftBody {
             kind: Kind::Subscription(Box::new(SubscriptionBody {
                 sub,
                 framing,
                 heartbeat,
                 sent_since_tick: false,
+                held: None,
                 state: State::Streaming,
             })),
         }
@@ -81,7 +88,7 @@ impl Body for DriftBody {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
-            Kind::Subscription(s) => matches!(s.state, State::Done),
+            Kind::Subscription(s) => matches!(s.state, State::Done) && s.held.is_none(),
         }
     }
 
@@ -99,10 +106,12 @@ impl Body for DriftBody {
 struct SubscriptionBody {
     sub: Subscription,
     framing: Framing,
-    heartbeat: Option<Interval>,
+    heartbeat: Option<HeartbeatSlot>,
     /// Something was written since the last heartbeat tick, so the stream is
     /// not idle and needs no heartbeat.
     sent_since_tick: bool,
+    /// An encoded event that did not fit in the last batch.
+    held: Option<Bytes>,
     state: State,
 }
 
@@ -110,18 +119,22 @@ struct SubscriptionBody {
 enum State {
     Streaming,
     /// The end was reached; raw framing still owes its trailers.
-    Trailers(HeaderMap),
+    Trailers(Box<HeaderMap>),
     Done,
 }
 
 impl SubscriptionBody {
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
         loop {
+            // Left over from the last batch (possibly the end event).
+            if let Some(held) = self.held.take() {
+                return Poll::Ready(Some(Frame::data(self.coalesce(held, cx))));
+            }
             match std::mem::replace(&mut self.state, State::Streaming) {
                 State::Streaming => {}
                 State::Trailers(trailers) => {
                     self.state = State::Done;
-                    return Poll::Ready(Some(Frame::trailers(trailers)));
+                    return Poll::Ready(Some(Frame::trailers(*trailers)));
                 }
                 State::Done => {
                     self.state = State::Done;
@@ -132,7 +145,7 @@ impl SubscriptionBody {
                 Poll::Ready(Some(event)) => {
                     if let Some(bytes) = self.encode(event) {
                         self.sent_since_tick = true;
-                        return Poll::Ready(Some(Frame::data(bytes)));
+                        return Poll::Ready(Some(Frame::data(self.coalesce(bytes, cx))));
                     }
                     // Nothing to write for this event in this framing.
                 }
@@ -143,6 +156,52 @@ impl SubscriptionBody {
                 }
                 Poll::Pending => return self.poll_heartbeat(cx),
             }
+        }
+    }
+
+    /// Appends the events that are already waiting to `first`, so a busy
+    /// subscriber gets one DATA chunk of up to [`BATCH_BYTES`] instead of one
+    /// per message: HTTP/2's per-frame work (stream queues, flow control,
+    /// frame headers, TLS records) is paid once per batch. A lone event is
+    /// passed on as is, without a copy. Raw framing keeps one message per
+    /// DATA frame (its message boundaries are the frames).
+    fn coalesce(&mut self, first: Bytes, cx: &mut Context<'_>) -> Bytes {
+        if self.framing == Framing::Raw {
+            return first;
+        }
+        let mut batch: Option<BytesMut> = None;
+        while matches!(self.state, State::Streaming) {
+            let len = batch.as_ref().map_or(first.len(), BytesMut::len);
+            if len >= BATCH_BYTES {
+                break;
+            }
+            let next = match Pin::new(&mut self.sub).poll_next(cx) {
+                Poll::Ready(Some(event)) => match self.encode(event) {
+                    Some(next) => next,
+                    None => continue,
+                },
+                Poll::Ready(None) => {
+                    self.state = State::Done;
+                    break;
+                }
+                // The subscription registered the waker: nothing is lost.
+                Poll::Pending => break,
+            };
+            if len + next.len() > BATCH_BYTES {
+                // Sent first on the next poll.
+                self.held = Some(next);
+                break;
+            }
+            let buf = batch.get_or_insert_with(|| {
+                let mut buf = BytesMut::with_capacity((4 * (len + next.len())).min(BATCH_BYTES));
+                buf.extend_from_slice(&first);
+                buf
+            });
+            buf.extend_from_slice(&next);
+        }
+        match batch {
+            Some(buf) => buf.freeze(),
+            None => first,
         }
     }
 
@@ -167,7 +226,7 @@ impl SubscriptionBody {
                         if let Ok(v) = HeaderValue::from_str(reason.as_str()) {
                             trailers.insert(headers::END_REASON, v);
                         }
-                        self.state = State::Trailers(trailers);
+                        self.state = State::Trailers(Box::new(trailers));
                         None
                     }
                     Framing::Sse => {
@@ -184,12 +243,12 @@ impl SubscriptionBody {
     }
 
     fn poll_heartbeat(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
-        let Some(interval) = &mut self.heartbeat else {
+        let Some(slot) = &mut self.heartbeat else {
             return Poll::Pending;
         };
-        while interval.poll_tick(cx).is_ready() {
+        if slot.tick(cx) {
             if std::mem::take(&mut self.sent_since_tick) {
-                continue;
+                return Poll::Pending;
             }
             let bytes = match self.framing {
                 Framing::Sse => Bytes::from_static(sse::HEARTBEAT),
@@ -198,5 +257,139 @@ impl SubscriptionBody {
             return Poll::Ready(Some(Frame::data(bytes)));
         }
         Poll::Pending
+    }
+}
+
+/// The heartbeat clock of one service: a single timer task ticks every
+/// period and wakes the idle subscriptions registered with it, instead of a
+/// timer per subscription (which costs each of them a boxed `Sleep` and a
+/// timer-wheel entry). A subscription that wrote nothing during a whole
+/// period sends a heartbeat at the next tick.
+#[derive(Debug, Clone)]
+pub(crate) struct Heartbeats {
+    period: Option<Duration>,
+    hub: Arc<Hub>,
+}
+
+#[derive(Debug, Default)]
+struct Hub {
+    /// Ticks so far.
+    ticks: AtomicU64,
+    /// A ticker task is running (it clears this when it is dropped, e.g.
+    /// with its runtime, so the next subscription starts another).
+    ticking: AtomicBool,
+    wakers: Mutex<Wakers>,
+}
+
+#[derive(Debug, Default)]
+struct Wakers {
+    slots: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl Heartbeats {
+    pub(crate) fn new(period: Option<Duration>) -> Heartbeats {
+        Heartbeats {
+            period: period.filter(|p| !p.is_zero()),
+            hub: Arc::new(Hub::default()),
+        }
+    }
+
+    /// A slot for one subscription; `None` when heartbeats are off.
+    fn join(&self) -> Option<HeartbeatSlot> {
+        let period = self.period?;
+        self.hub.ensure_ticker(period);
+        let key = {
+            let mut w = lock(&self.hub.wakers);
+            match w.free.pop() {
+                Some(k) => k,
+                None => {
+                    w.slots.push(None);
+                    w.slots.len() - 1
+                }
+            }
+        };
+        Some(HeartbeatSlot {
+            hub: self.hub.clone(),
+            key,
+            seen: self.hub.ticks.load(Ordering::Acquire),
+            waker: None,
+        })
+    }
+}
+
+impl Hub {
+    fn ensure_ticker(self: &Arc<Hub>, period: Duration) {
+        if self.ticking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.ticking.store(false, Ordering::Release);
+            return;
+        };
+        let hub = Arc::downgrade(self);
+        runtime.spawn(async move {
+            struct Ticking(Weak<Hub>);
+            impl Drop for Ticking {
+                fn drop(&mut self) {
+                    if let Some(hub) = self.0.upgrade() {
+                        hub.ticking.store(false, Ordering::Release);
+                    }
+                }
+            }
+            let _ticking = Ticking(hub.clone());
+            let mut interval = tokio::time::interval_at(Instant::now() + period, period);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let Some(hub) = hub.upgrade() else { break };
+                hub.ticks.fetch_add(1, Ordering::AcqRel);
+                for waker in lock(&hub.wakers).slots.iter().flatten() {
+                    waker.wake_by_ref();
+                }
+            }
+        });
+    }
+}
+
+fn lock(m: &Mutex<Wakers>) -> std::sync::MutexGuard<'_, Wakers> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One subscription's place on the heartbeat clock.
+#[derive(Debug)]
+struct HeartbeatSlot {
+    hub: Arc<Hub>,
+    key: usize,
+    /// The last tick this subscription has seen.
+    seen: u64,
+    /// The waker registered with the hub (kept to skip re-registering).
+    waker: Option<Waker>,
+}
+
+impl HeartbeatSlot {
+    /// Registers the task to be woken by the next tick; true when a tick
+    /// passed since the last call.
+    fn tick(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            let waker = cx.waker().clone();
+            lock(&self.hub.wakers).slots[self.key] = Some(waker.clone());
+            self.waker = Some(waker);
+        }
+        // Registered before reading: a tick from here on wakes us again.
+        let ticks = self.hub.ticks.load(Ordering::Acquire);
+        if ticks == self.seen {
+            return false;
+        }
+        self.seen = ticks;
+        true
+    }
+}
+
+impl Drop for HeartbeatSlot {
+    fn drop(&mut self) {
+        let mut w = lock(&self.hub.wakers);
+        w.slots[self.key] = None;
+        w.free.push(self.key);
     }
 }

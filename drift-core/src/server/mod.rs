@@ -80,6 +80,12 @@ pub struct ServerConfig {
     pub max_concurrent_streams: u32,
     /// How long shutdown waits for in-flight requests before closing anyway.
     pub shutdown_grace: Duration,
+    /// Threads that serve connections, each a single-threaded tokio runtime
+    /// owning its connections (thread per core). `0` serves every connection
+    /// on the runtime that runs the server. A connection and its streams
+    /// then never hop between threads, and a connection's writes are
+    /// batched: its streams all run before the connection flushes.
+    pub io_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +100,7 @@ impl Default for ServerConfig {
             max_header_bytes: 16 * 1024,
             max_concurrent_streams: 1024,
             shutdown_grace: Duration::from_secs(10),
+            io_threads: 0,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Request routing: path and method to handler.
 
-use http::{Method, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use percent_encoding::percent_decode_str;
 
@@ -12,50 +12,121 @@ use crate::broker::Access;
 const TOPIC_PREFIX: &str = "/v1/t/";
 const TOPIC_METHODS: &str = "GET, HEAD, PUT, POST, DELETE";
 
+/// Answers one request.
 pub(crate) async fn route<B>(svc: &DriftService, req: Request<B>) -> Response<DriftBody>
 where
     B: Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: std::fmt::Display,
 {
+    match route_now(svc, req) {
+        Routed::Done(res) => res,
+        Routed::Body(pending) => pending.finish(svc).await,
+    }
+}
+
+/// A request routed as far as it goes without reading its body.
+pub(crate) enum Routed<B> {
+    /// The answer (everything but `PUT` and `POST` on a topic).
+    Done(Response<DriftBody>),
+    /// A `PUT` or `POST` whose body must be read first.
+    Body(BodyRoute<B>),
+}
+
+/// What a `PUT`/`POST` on a topic needs once its body is read.
+pub(crate) struct BodyRoute<B> {
+    req: Request<B>,
+    topic: String,
+    credentials: Option<String>,
+    origin: Option<HeaderValue>,
+}
+
+/// Routes `req` without awaiting anything. Only requests with a body to read
+/// come back as [`Routed::Body`]; everything else (subscriptions above all)
+/// is answered here, so their futures stay tiny: hyper keeps one per stream
+/// until the stream's task first runs, and inlining the body-reading state
+/// machines made each ~2 KiB.
+pub(crate) fn route_now<B>(svc: &DriftService, req: Request<B>) -> Routed<B> {
     let head = req.method() == Method::HEAD;
     let origin = req.headers().get(header::ORIGIN).cloned();
     if let (Some(cors), Some(allow)) = (&svc.config.cors, methods_of(req.uri().path()))
         && let Some(res) = cors.preflight(req.method(), req.headers(), allow)
     {
-        return res;
+        return Routed::Done(res);
     }
-    let mut res = dispatch(svc, req).await;
-    if let Some(cors) = &svc.config.cors {
-        cors.decorate(origin.as_ref(), &mut res);
-    }
+    let mut res = match dispatch(svc, req) {
+        Ok(res) => res,
+        Err((req, topic, credentials)) => {
+            return Routed::Body(BodyRoute {
+                req,
+                topic,
+                credentials,
+                origin,
+            });
+        }
+    };
+    decorate(svc, origin.as_ref(), &mut res);
     if head {
         // A response to HEAD has no content. hyper's HTTP/1.1 server drops
         // it, but its HTTP/2 server would send DATA frames, which an HTTP/2
         // client must treat as a protocol error (RFC 9113 §8.1.1).
         *res.body_mut() = DriftBody::empty();
     }
-    res
+    Routed::Done(res)
 }
 
-async fn dispatch<B>(svc: &DriftService, req: Request<B>) -> Response<DriftBody>
+impl<B> BodyRoute<B>
 where
     B: Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: std::fmt::Display,
 {
-    let path = req.uri().path().to_owned();
-    let method = req.method().clone();
-    match path.as_str() {
-        "/" | "/v1" | "/v1/" => match method {
+    /// Reads the body and answers.
+    pub(crate) async fn finish(self, svc: &DriftService) -> Response<DriftBody> {
+        let BodyRoute {
+            req,
+            topic,
+            credentials,
+            origin,
+        } = self;
+        let access = Access {
+            credentials: credentials.as_deref(),
+            peer: svc.peer,
+        };
+        let mut res = if req.method() == Method::PUT {
+            topics::create(svc, req, &topic, &access).await
+        } else {
+            topics::publish(svc, req, &topic, &access).await
+        };
+        decorate(svc, origin.as_ref(), &mut res);
+        res
+    }
+}
+
+fn decorate(svc: &DriftService, origin: Option<&HeaderValue>, res: &mut Response<DriftBody>) {
+    if let Some(cors) = &svc.config.cors {
+        cors.decorate(origin, res);
+    }
+}
+
+/// A request that needs its body read: the request, topic and credentials.
+type NeedsBody<B> = (Request<B>, String, Option<String>);
+
+// The request comes back by value, once, to be moved into a `BodyRoute`.
+#[allow(clippy::result_large_err)]
+fn dispatch<B>(svc: &DriftService, req: Request<B>) -> Result<Response<DriftBody>, NeedsBody<B>> {
+    let path = req.uri().path();
+    let method = req.method();
+    Ok(match path {
+        "/" | "/v1" | "/v1/" => match *method {
             Method::GET => reference::page(),
             _ => response::method_not_allowed("GET"),
         },
-        "/ping" => match method {
+        "/ping" => match *method {
             Method::GET => response::text(StatusCode::OK, "pong", "text/plain; charset=utf-8"),
             _ => response::method_not_allowed("GET"),
         },
-        "/v1/time" => match method {
+        "/v1/time" => match *method {
             Method::GET => {
                 let secs = crate::message::now_us() / 1_000_000;
                 response::text(StatusCode::OK, secs.to_string(), "text/plain")
@@ -65,29 +136,30 @@ where
         p if p.starts_with(TOPIC_PREFIX) => {
             let topic = match topic_name(&p[TOPIC_PREFIX.len()..]) {
                 Ok(Some(t)) => t,
-                Ok(None) => return not_found(),
-                Err(reason) => return response::error(StatusCode::BAD_REQUEST, reason),
+                Ok(None) => return Ok(not_found()),
+                Err(reason) => return Ok(response::error(StatusCode::BAD_REQUEST, reason)),
             };
             let credentials = req
                 .headers()
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            if matches!(*method, Method::PUT | Method::POST) {
+                return Err((req, topic, credentials));
+            }
             let access = Access {
                 credentials: credentials.as_deref(),
                 peer: svc.peer,
             };
-            match method {
+            match *method {
                 Method::GET => subscribe::subscribe(svc, &req, &topic, &access),
                 Method::HEAD => topics::inspect(svc, &topic, &access),
-                Method::PUT => topics::create(svc, req, &topic, &access).await,
-                Method::POST => topics::publish(svc, req, &topic, &access).await,
                 Method::DELETE => topics::delete(svc, &topic, &access),
                 _ => response::method_not_allowed(TOPIC_METHODS),
             }
         }
         _ => not_found(),
-    }
+    })
 }
 
 /// The methods a known path answers, `None` for unknown paths.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use http_body::Body;
 
-use super::body::DriftBody;
+use super::body::{DriftBody, Heartbeats};
 use super::cors::Cors;
 use super::routes;
 use crate::broker::Broker;
@@ -38,12 +38,15 @@ pub struct DriftService {
     pub(crate) broker: Broker,
     pub(crate) config: ServiceConfig,
     pub(crate) peer: Option<SocketAddr>,
+    /// One heartbeat clock for all of this service's subscriptions.
+    pub(crate) heartbeats: Heartbeats,
 }
 
 impl DriftService {
     /// A service over `broker`.
     pub fn new(broker: Broker, config: ServiceConfig) -> DriftService {
         DriftService {
+            heartbeats: Heartbeats::new(config.heartbeat),
             broker,
             config,
             peer: None,
@@ -85,7 +88,14 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Response<DriftBody>, Self::Error>> + Send>>;
 
     fn call(&self, req: Request<B>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.handle(req).await) })
+        // Requests without a body to read (subscriptions above all) are
+        // answered right here, so the future hyper keeps per stream is tiny.
+        match routes::route_now(self, req) {
+            routes::Routed::Done(res) => Box::pin(std::future::ready(Ok(res))),
+            routes::Routed::Body(pending) => {
+                let this = self.clone();
+                Box::pin(async move { Ok(pending.finish(&this).await) })
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `GET /v1/t/{topic}`: a subscription, answered at once with its headers and
 //! then streamed for as long as the topic lives and the peer listens.
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 
 use super::body::DriftBody;
 use super::response;
@@ -59,22 +59,31 @@ pub(crate) fn subscribe<B>(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tells buffering reverse proxies (nginx) to pass each message through.
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    h.insert(headers::EPOCH, response::num(sub.epoch()));
-    h.insert(headers::LAST_SEQ, response::num(sub.start_last_seq()));
+    h.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    h.insert(
+        HeaderName::from_static(headers::EPOCH),
+        response::num(sub.epoch()),
+    );
+    h.insert(
+        HeaderName::from_static(headers::LAST_SEQ),
+        response::num(sub.start_last_seq()),
+    );
     // As the original: only a topic that existed before says whether it keeps history.
     if !sub.created_topic() {
         h.insert(
-            headers::HISTORY_ENABLED,
+            HeaderName::from_static(headers::HISTORY_ENABLED),
             history_enabled(sub.history_enabled()),
         );
     }
     if let Some(gap) = sub.initial_gap()
         && let Ok(v) = HeaderValue::from_str(&gap.to_string())
     {
-        h.insert(headers::GAP, v);
+        h.insert(HeaderName::from_static(headers::GAP), v);
     }
-    *res.body_mut() = DriftBody::subscription(sub, framing, svc.config.heartbeat);
+    *res.body_mut() = DriftBody::subscription(sub, framing, &svc.heartbeats);
     res
 }
 

@@ -1,5 +1,6 @@
 //! The `drift` command: `serve`, `pub` and `sub`.
 
+mod bench;
 mod pub_cmd;
 mod serve;
 mod sub_cmd;
@@ -24,6 +25,8 @@ enum Command {
     Pub(pub_cmd::PubArgs),
     /// Subscribe to a topic and print its messages.
     Sub(sub_cmd::SubArgs),
+    /// Measure a server: fan-out, publish rate, idle subscriptions.
+    Bench(Box<bench::BenchArgs>),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Pub(args) => pub_cmd::run(args),
         Command::Sub(args) => sub_cmd::run(args),
+        Command::Bench(args) => bench::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -75,7 +75,8 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
-    /// Worker threads (0: one per core).
+    /// Connection threads (0: one per core); each runs its own connections
+    /// from start to end.
     #[arg(long, env = "DRIFT_THREADS", default_value_t = 0)]
     threads: usize,
 }
@@ -115,6 +116,11 @@ impl ServeArgs {
             },
             max_header_bytes: self.max_header_bytes,
             max_concurrent_streams: self.max_streams,
+            io_threads: if self.threads > 0 {
+                self.threads
+            } else {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            },
             ..ServerConfig::default()
         }
     }
@@ -122,11 +128,11 @@ impl ServeArgs {
 
 pub fn run(args: ServeArgs) -> drift_core::Result<ExitCode> {
     init_logging(&args.log)?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if args.threads > 0 {
-        runtime.worker_threads(args.threads);
-    }
-    let runtime = runtime.enable_all().build()?;
+    // Connections are served by `--threads` single-threaded runtimes (see
+    // `ServerConfig::io_threads`); this one only accepts and waits for signals.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(serve(args))
 }
 

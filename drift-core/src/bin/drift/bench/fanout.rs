@@ -1,0 +1,882 @@
+//! The fanout scenario, and the subscriber machinery the idle scenario
+//! shares with it.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use drift_core::Result;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use h2::client::SendRequest;
+use hdrhistogram::Histogram;
+use http::{Method, Request, Uri, header};
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::net::{Endpoint, TlsChoice, topic_uri};
+use super::payload::{self, Sink, StreamParser};
+use super::report::{self, Progress, Server, Summary, r1, r3};
+use super::{BenchArgs, FramingArg, invalid, now_us, topic_names};
+
+/// Phases the controller moves every task through.
+pub(crate) const SETUP: u8 = 0;
+/// Publisher 0 sends one warm-up message to every topic.
+pub(crate) const WARMUP: u8 = 1;
+pub(crate) const GO: u8 = 2;
+pub(crate) const STOP: u8 = 3;
+
+/// The publisher id of warm-up messages (never counted).
+const WARMUP_PUBLISHER: u16 = u16::MAX;
+
+/// Counters shared by every shard and the controller.
+pub(crate) struct Shared {
+    pub subs_ready: AtomicU64,
+    /// Subscribe requests sent (some servers answer only with the first data).
+    pub subs_sent: AtomicU64,
+    /// Subscriptions that received the warm-up message.
+    pub warmed: AtomicU64,
+    pub subs_failed: AtomicU64,
+    pub pubs_ready: AtomicU64,
+    pub pubs_failed: AtomicU64,
+    pub published: AtomicU64,
+    pub pub_errors: AtomicU64,
+    /// Deliveries of messages this subscriber had not seen before.
+    pub received: AtomicU64,
+    pub last_recv_us: AtomicU64,
+    pub last_pub_us: AtomicU64,
+    pub phase: watch::Sender<u8>,
+    pub first_error: std::sync::Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            subs_ready: AtomicU64::new(0),
+            subs_sent: AtomicU64::new(0),
+            warmed: AtomicU64::new(0),
+            subs_failed: AtomicU64::new(0),
+            pubs_ready: AtomicU64::new(0),
+            pubs_failed: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            pub_errors: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            last_recv_us: AtomicU64::new(0),
+            last_pub_us: AtomicU64::new(0),
+            phase: watch::channel(SETUP).0,
+            first_error: std::sync::Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn error(&self, e: impl std::fmt::Display) {
+        let mut first = self.first_error.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(e.to_string());
+        }
+    }
+
+    pub(crate) fn set_phase(&self, phase: u8) {
+        self.phase.send_replace(phase);
+    }
+
+    pub(crate) fn first_error(&self) -> Option<String> {
+        self.first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Waits until the phase is at least `phase`.
+pub(crate) async fn until(rx: &mut watch::Receiver<u8>, phase: u8) {
+    let _ = rx.wait_for(|p| *p >= phase).await;
+}
+
+/// Runs `make(shard)` on each of `threads` OS threads, each a current-thread
+/// runtime with a `LocalSet`, and returns their results in shard order.
+pub(crate) fn run_sharded<T, F, Fut>(threads: usize, make: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    let make = Arc::new(make);
+    let handles: Vec<_> = (0..threads)
+        .map(|shard| {
+            let make = make.clone();
+            std::thread::Builder::new()
+                .name(format!("bench-{shard}"))
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("tokio runtime");
+                    let local = tokio::task::LocalSet::new();
+                    local.block_on(&rt, make(shard))
+                })
+                .expect("spawn bench thread")
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("bench thread panicked"))
+        .collect()
+}
+
+/// Everything the subscriber side needs, shared read-only by the shards.
+pub(crate) struct SubPlan {
+    pub endpoint: Endpoint,
+    pub framing: FramingArg,
+    /// Per topic.
+    pub uris: Vec<Uri>,
+    pub subs_per_topic: usize,
+    pub connections: usize,
+    /// Per topic: per publisher, the first bitmap index of its messages.
+    pub offsets: Vec<Vec<u64>>,
+    /// Per topic: messages that will be published to it.
+    pub expected: Vec<u64>,
+    /// Subscribe requests in flight per connection.
+    pub open_window: usize,
+}
+
+impl SubPlan {
+    pub(crate) fn total(&self) -> usize {
+        self.uris.len() * self.subs_per_topic
+    }
+
+    /// Subscription `j` reads topic `j / S` and rides connection `j % C`.
+    fn topic_of(&self, j: usize) -> usize {
+        j / self.subs_per_topic
+    }
+}
+
+/// What one subscriber connection measured.
+pub(crate) struct ConnStats {
+    pub hist: Histogram<u64>,
+    pub unique: u64,
+    pub dups: u64,
+    pub bytes: u64,
+    pub other: u64,
+    pub bad: u64,
+    /// Streams that ended (in-band end, END_STREAM or reset) while measuring.
+    pub ended: u64,
+    /// Per subscription: (expected, unique received).
+    pub per_sub: Vec<(u64, u64)>,
+    bitmaps: Vec<Vec<u64>>,
+    warm: Vec<bool>,
+}
+
+impl ConnStats {
+    fn new() -> ConnStats {
+        ConnStats {
+            hist: report::histogram(),
+            unique: 0,
+            dups: 0,
+            bytes: 0,
+            other: 0,
+            bad: 0,
+            ended: 0,
+            per_sub: Vec::new(),
+            bitmaps: Vec::new(),
+            warm: Vec::new(),
+        }
+    }
+
+    pub(crate) fn merge(&mut self, o: &ConnStats) {
+        let _ = self.hist.add(&o.hist);
+        self.unique += o.unique;
+        self.dups += o.dups;
+        self.bytes += o.bytes;
+        self.other += o.other;
+        self.bad += o.bad;
+        self.ended += o.ended;
+        self.per_sub.extend_from_slice(&o.per_sub);
+    }
+
+    pub(crate) fn empty() -> ConnStats {
+        ConnStats::new()
+    }
+}
+
+struct SubSink<'a> {
+    st: &'a mut ConnStats,
+    local: usize,
+    offsets: &'a [u64],
+    now: u64,
+    new: u64,
+    warmed: u64,
+    ended: bool,
+}
+
+impl Sink for SubSink<'_> {
+    fn message(&mut self, p: &[u8]) {
+        let Some(h) = payload::decode(p) else {
+            self.st.bad += 1;
+            return;
+        };
+        if h.publisher == WARMUP_PUBLISHER {
+            if !std::mem::replace(&mut self.st.warm[self.local], true) {
+                self.warmed += 1;
+            }
+            return;
+        }
+        self.st.bytes += h.len as u64;
+        self.st
+            .hist
+            .saturating_record(self.now.saturating_sub(h.ts_us).max(1));
+        let Some(&base) = self.offsets.get(h.publisher as usize) else {
+            self.st.bad += 1;
+            return;
+        };
+        let idx = base + h.seq;
+        let bitmap = &mut self.st.bitmaps[self.local];
+        let (word, bit) = ((idx / 64) as usize, 1u64 << (idx % 64));
+        match bitmap.get_mut(word) {
+            Some(w) if *w & bit == 0 => {
+                *w |= bit;
+                self.st.unique += 1;
+                self.st.per_sub[self.local].1 += 1;
+                self.new += 1;
+            }
+            Some(_) => self.st.dups += 1,
+            None => self.st.bad += 1,
+        }
+    }
+
+    fn other(&mut self) {
+        self.st.other += 1;
+    }
+
+    fn end(&mut self) {
+        self.ended = true;
+    }
+}
+
+/// One subscriber connection: opens its subscriptions, reads them until the
+/// STOP phase, returns what it measured.
+pub(crate) async fn sub_connection(
+    plan: Arc<SubPlan>,
+    shared: Arc<Shared>,
+    conn: usize,
+) -> ConnStats {
+    let mine: Vec<usize> = (conn..plan.total()).step_by(plan.connections).collect();
+    let stats = RefCell::new(ConnStats::new());
+    {
+        let mut st = stats.borrow_mut();
+        for &j in &mine {
+            let expected = plan.expected[plan.topic_of(j)];
+            st.per_sub.push((expected, 0));
+            st.bitmaps.push(vec![0u64; expected.div_ceil(64) as usize]);
+            st.warm.push(false);
+        }
+    }
+    let send = match plan.endpoint.connect().await {
+        Ok(s) => s,
+        Err(e) => {
+            shared.error(format!("subscriber connection: {e}"));
+            shared
+                .subs_failed
+                .fetch_add(mine.len() as u64, Ordering::Relaxed);
+            return stats.into_inner();
+        }
+    };
+    if mine.len() > send.current_max_send_streams() && send.current_max_send_streams() > 0 {
+        shared.error(format!(
+            "{} subscriptions on one connection but the server allows {} streams: use more --connections",
+            mine.len(),
+            send.current_max_send_streams()
+        ));
+    }
+    let mut phase = shared.phase.subscribe();
+    // At most `open_window` subscribe requests of this connection await
+    // their answer at a time, as clients that arrive over time would.
+    let window = tokio::sync::Semaphore::new(plan.open_window.max(1));
+    {
+        let mut futs = FuturesUnordered::new();
+        for (local, &j) in mine.iter().enumerate() {
+            let topic = plan.topic_of(j);
+            futs.push(subscription(
+                &stats,
+                &shared,
+                &plan,
+                &window,
+                local,
+                send.clone(),
+                topic,
+            ));
+        }
+        let stop = until(&mut phase, STOP);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                r = futs.next() => if r.is_none() { stop.as_mut().await; break },
+                () = stop.as_mut() => break,
+            }
+        }
+    }
+    stats.into_inner()
+}
+
+async fn subscription(
+    stats: &RefCell<ConnStats>,
+    shared: &Shared,
+    plan: &SubPlan,
+    window: &tokio::sync::Semaphore,
+    local: usize,
+    send: SendRequest<Bytes>,
+    topic: usize,
+) {
+    let permit = window.acquire().await;
+    let req = Request::builder()
+        .method(Method::GET)
+        .uri(plan.uris[topic].clone())
+        .header(header::ACCEPT, plan.framing.accept())
+        .body(())
+        .expect("valid request");
+    let fail = |e: String| {
+        shared.error(e);
+        shared.subs_failed.fetch_add(1, Ordering::Relaxed);
+    };
+    let mut send = match send.ready().await {
+        Ok(s) => s,
+        Err(e) => return fail(format!("subscribe: {e}")),
+    };
+    let resp = match send.send_request(req, true) {
+        Ok((resp, _)) => {
+            shared.subs_sent.fetch_add(1, Ordering::Relaxed);
+            resp.await
+        }
+        Err(e) => return fail(format!("subscribe: {e}")),
+    };
+    let resp = match resp {
+        Ok(r) if r.status().is_success() => r,
+        Ok(r) => return fail(format!("subscribe answered {}", r.status())),
+        Err(e) => return fail(format!("subscribe: {e}")),
+    };
+    shared.subs_ready.fetch_add(1, Ordering::Relaxed);
+    drop(permit);
+    let offsets = &plan.offsets[topic];
+    let mut body = resp.into_body();
+    let mut parser = StreamParser::new(plan.framing);
+    while let Some(chunk) = body.data().await {
+        let Ok(chunk) = chunk else { break };
+        let _ = body.flow_control().release_capacity(chunk.len());
+        let now = now_us();
+        let mut st = stats.borrow_mut();
+        let mut sink = SubSink {
+            st: &mut st,
+            local,
+            offsets,
+            now,
+            new: 0,
+            warmed: 0,
+            ended: false,
+        };
+        parser.feed(&chunk, &mut sink);
+        let (new, ended) = (sink.new, sink.ended);
+        if sink.warmed > 0 {
+            shared.warmed.fetch_add(sink.warmed, Ordering::Relaxed);
+        }
+        if new > 0 {
+            shared.received.fetch_add(new, Ordering::Relaxed);
+            shared.last_recv_us.fetch_max(now, Ordering::Relaxed);
+        }
+        if ended {
+            break;
+        }
+    }
+    stats.borrow_mut().ended += 1;
+}
+
+/// Publisher side of the fanout scenario.
+pub(crate) struct PubPlan {
+    pub endpoint: Endpoint,
+    pub uris: Vec<Uri>,
+    /// Per publisher: (topic, messages) in round-robin order.
+    pub assignment: Vec<Vec<(usize, u64)>>,
+    pub size: usize,
+    /// Messages per second for each publisher (0: unpaced).
+    pub rate_each: f64,
+    pub in_flight: usize,
+}
+
+/// Request round trip times of one publisher.
+pub(crate) struct PubStats {
+    pub rtt: Histogram<u64>,
+}
+
+pub(crate) async fn publisher(plan: Arc<PubPlan>, shared: Arc<Shared>, p: usize) -> PubStats {
+    let mut stats = PubStats {
+        rtt: report::histogram(),
+    };
+    let send = match plan.endpoint.connect().await {
+        Ok(s) => s,
+        Err(e) => {
+            shared.error(format!("publisher connection: {e}"));
+            shared.pubs_failed.fetch_add(1, Ordering::Relaxed);
+            return stats;
+        }
+    };
+    shared.pubs_ready.fetch_add(1, Ordering::Relaxed);
+    let mut phase = shared.phase.subscribe();
+    until(&mut phase, WARMUP).await;
+    if p == 0 {
+        // One message per topic that every subscription must see before the
+        // measurement starts: it proves the server registered them all (some
+        // servers send a subscription's headers only with its first data).
+        for uri in &plan.uris {
+            if let Err(e) = post(send.clone(), uri.clone(), WARMUP_PUBLISHER, 0, plan.size).await {
+                shared.error(format!("warm-up: {e}"));
+            }
+        }
+    }
+    until(&mut phase, GO).await;
+    // The order of (topic, seq): round robin over this publisher's topics.
+    let topics = &plan.assignment[p];
+    let total: u64 = topics.iter().map(|t| t.1).sum();
+    let mut next_seq = vec![0u64; topics.len()];
+    let mut rr = 0usize;
+    let mut next = move || -> (usize, u64) {
+        loop {
+            let i = rr % topics.len();
+            rr += 1;
+            if next_seq[i] < topics[i].1 {
+                next_seq[i] += 1;
+                return (topics[i].0, next_seq[i] - 1);
+            }
+        }
+    };
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut inflight = FuturesUnordered::new();
+    loop {
+        if phase.borrow().to_owned() >= STOP {
+            break;
+        }
+        let allowed = if plan.rate_each > 0.0 {
+            ((start.elapsed().as_secs_f64() * plan.rate_each) as u64 + 1).min(total)
+        } else {
+            total
+        };
+        while inflight.len() < plan.in_flight && sent < allowed {
+            let (topic, seq) = next();
+            sent += 1;
+            inflight.push(post(
+                send.clone(),
+                plan.uris[topic].clone(),
+                p as u16,
+                seq,
+                plan.size,
+            ));
+        }
+        if inflight.is_empty() && sent == total {
+            break;
+        }
+        let due = (plan.rate_each > 0.0 && sent < total && inflight.len() < plan.in_flight)
+            .then(|| start + Duration::from_secs_f64((sent as f64) / plan.rate_each));
+        let pace = async move {
+            match due {
+                Some(due) => tokio::time::sleep_until(due.into()).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            Some(r) = inflight.next() => match r {
+                Ok(rtt) => {
+                    stats.rtt.saturating_record(rtt.max(1));
+                    shared.published.fetch_add(1, Ordering::Relaxed);
+                    shared.last_pub_us.fetch_max(now_us(), Ordering::Relaxed);
+                }
+                Err(e) => {
+                    shared.error(e);
+                    shared.pub_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+            () = pace => {},
+            () = until(&mut phase, STOP) => break,
+        }
+    }
+    stats
+}
+
+/// One POST of a fresh payload; the round trip in µs.
+pub(crate) async fn post(
+    send: SendRequest<Bytes>,
+    uri: Uri,
+    publisher: u16,
+    seq: u64,
+    size: usize,
+) -> std::result::Result<u64, String> {
+    let mut send = send.ready().await.map_err(|e| format!("publish: {e}"))?;
+    let t0 = now_us();
+    let body = payload::encode(publisher, seq, t0, size);
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, size)
+        .body(())
+        .expect("valid request");
+    let (resp, mut stream) = send
+        .send_request(req, false)
+        .map_err(|e| format!("publish: {e}"))?;
+    stream
+        .send_data(body, true)
+        .map_err(|e| format!("publish body: {e}"))?;
+    let resp = resp.await.map_err(|e| format!("publish: {e}"))?;
+    let status = resp.status();
+    // Drain the (small) answer so the stream closes cleanly.
+    let mut body = resp.into_body();
+    while let Some(chunk) = body.data().await {
+        match chunk {
+            Ok(c) => {
+                let _ = body.flow_control().release_capacity(c.len());
+            }
+            Err(_) => break,
+        }
+    }
+    if !status.is_success() {
+        return Err(format!("publish answered {status}"));
+    }
+    Ok(now_us() - t0)
+}
+
+/// Splits `n` messages over publishers and topics: publisher p owns topics
+/// t ≡ p (mod P) when there are at least as many topics as publishers, else
+/// topic p mod T. Returns the per-publisher assignment, per-topic bitmap
+/// offsets (per publisher) and per-topic totals.
+#[allow(clippy::type_complexity)]
+pub(crate) fn assign(
+    n: u64,
+    publishers: usize,
+    topics: usize,
+) -> (Vec<Vec<(usize, u64)>>, Vec<Vec<u64>>, Vec<u64>) {
+    let mut assignment = Vec::with_capacity(publishers);
+    for p in 0..publishers {
+        let mine = n / publishers as u64 + u64::from((p as u64) < n % publishers as u64);
+        let owned: Vec<usize> = if topics >= publishers {
+            (p..topics).step_by(publishers).collect()
+        } else {
+            vec![p % topics]
+        };
+        let k = owned.len() as u64;
+        assignment.push(
+            owned
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| (t, mine / k + u64::from((i as u64) < mine % k)))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let mut offsets = vec![vec![0u64; publishers]; topics];
+    let mut totals = vec![0u64; topics];
+    for (p, list) in assignment.iter().enumerate() {
+        for &(t, count) in list {
+            offsets[t][p] = totals[t];
+            totals[t] += count;
+        }
+    }
+    (assignment, offsets, totals)
+}
+
+pub(crate) fn run(
+    args: &BenchArgs,
+    sub_url: &str,
+    pub_url: &str,
+    tls: &TlsChoice,
+) -> Result<Summary> {
+    if args.publishers == 0 {
+        return Err(invalid("--publishers must be at least 1"));
+    }
+    if args.publishers > u16::MAX as usize {
+        return Err(invalid("too many publishers"));
+    }
+    let names = topic_names(&args.topic_prefix, args.topics);
+    let (assignment, offsets, expected) = assign(args.messages, args.publishers, args.topics);
+    let sub_plan = Arc::new(SubPlan {
+        endpoint: Endpoint::new(sub_url, tls)?,
+        framing: args.framing,
+        uris: names
+            .iter()
+            .map(|t| topic_uri(sub_url, t))
+            .collect::<Result<_>>()?,
+        subs_per_topic: args.subs,
+        connections: args.connections,
+        offsets,
+        expected: expected.clone(),
+        open_window: args.open_window,
+    });
+    let pub_plan = Arc::new(PubPlan {
+        endpoint: Endpoint::new(pub_url, tls)?,
+        uris: names
+            .iter()
+            .map(|t| topic_uri(pub_url, t))
+            .collect::<Result<_>>()?,
+        assignment,
+        size: args.size,
+        rate_each: args.rate / args.publishers as f64,
+        in_flight: args.streams,
+    });
+    let expected_deliveries: u64 = expected.iter().sum::<u64>() * args.subs as u64;
+    let total_subs = sub_plan.total() as u64;
+    let server = Server::new(&args.server_pid);
+    let shared = Shared::new();
+
+    let threads = args.threads;
+    let (connections, publishers) = (args.connections, args.publishers);
+    let (sp, pp, sh) = (sub_plan.clone(), pub_plan.clone(), shared.clone());
+    let runner = std::thread::spawn(move || {
+        run_sharded(threads, move |shard| {
+            let (sp, pp, sh) = (sp.clone(), pp.clone(), sh.clone());
+            async move {
+                let subs: Vec<_> = (shard..connections)
+                    .step_by(threads)
+                    .map(|c| tokio::task::spawn_local(sub_connection(sp.clone(), sh.clone(), c)))
+                    .collect();
+                let pubs: Vec<_> = (shard..publishers)
+                    .step_by(threads)
+                    .map(|p| tokio::task::spawn_local(publisher(pp.clone(), sh.clone(), p)))
+                    .collect();
+                let mut stats = ConnStats::empty();
+                for s in subs {
+                    if let Ok(s) = s.await {
+                        stats.merge(&s);
+                    }
+                }
+                let mut rtt = report::histogram();
+                for p in pubs {
+                    if let Ok(p) = p.await {
+                        let _ = rtt.add(&p.rtt);
+                    }
+                }
+                (stats, rtt)
+            }
+        })
+    });
+
+    // Setup: every subscription requested and every publisher connected,
+    // then a warm-up message per topic that every subscription must receive.
+    let mut progress = Progress::new(args.quiet);
+    let setup_start = Instant::now();
+    let limit = Duration::from_secs(30);
+    let failed = || {
+        shared.subs_failed.load(Ordering::Relaxed) + shared.pubs_failed.load(Ordering::Relaxed) > 0
+    };
+    while !failed() && setup_start.elapsed() < limit {
+        let sent = shared.subs_sent.load(Ordering::Relaxed);
+        let pubs = shared.pubs_ready.load(Ordering::Relaxed);
+        if sent == total_subs && pubs == args.publishers as u64 {
+            break;
+        }
+        progress.tick(
+            "setup",
+            ("subscribed", &shared.subs_ready),
+            ("failed", &shared.subs_failed),
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Answers still on their way, and servers that answer only with data.
+    let settle = Instant::now();
+    while shared.subs_ready.load(Ordering::Relaxed) < total_subs
+        && settle.elapsed() < Duration::from_millis(500)
+        && !failed()
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    shared.set_phase(WARMUP);
+    let warm_start = Instant::now();
+    while shared.warmed.load(Ordering::Relaxed) < total_subs
+        && warm_start.elapsed() < Duration::from_secs(30)
+        && !failed()
+    {
+        progress.tick(
+            "warm-up",
+            ("subscribed", &shared.subs_ready),
+            ("warmed", &shared.warmed),
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let setup_secs = setup_start.elapsed().as_secs_f64();
+    let setup_ok = shared.warmed.load(Ordering::Relaxed) == total_subs
+        && shared.pubs_ready.load(Ordering::Relaxed) == args.publishers as u64
+        && !failed();
+    if !setup_ok && shared.first_error().is_none() {
+        shared.error(format!(
+            "setup incomplete: {} of {total_subs} subscriptions answered, {} received the warm-up message",
+            shared.subs_ready.load(Ordering::Relaxed),
+            shared.warmed.load(Ordering::Relaxed)
+        ));
+    }
+
+    let cpu0 = server.cpu();
+    let self0 = server.self_cpu();
+    let go_us = now_us();
+    let go = Instant::now();
+    let mut last_received = 0u64;
+    let mut last_progress = Instant::now();
+    if setup_ok {
+        shared.set_phase(GO);
+        let mut progress = Progress::new(args.quiet);
+        loop {
+            std::thread::sleep(Duration::from_millis(10));
+            progress.tick(
+                "fanout",
+                ("published", &shared.published),
+                ("delivered", &shared.received),
+            );
+            let received = shared.received.load(Ordering::Relaxed);
+            let attempted = shared.published.load(Ordering::Relaxed)
+                + shared.pub_errors.load(Ordering::Relaxed);
+            if received >= expected_deliveries && attempted >= args.messages {
+                break;
+            }
+            if received != last_received {
+                last_received = received;
+                last_progress = Instant::now();
+            }
+            // After the last publish, wait for the deliveries still on their
+            // way for as long as they keep coming (a slow client or a busy
+            // server is not a loss): stop after `--drain` seconds without one.
+            if attempted >= args.messages && last_progress.elapsed().as_secs_f64() > args.drain {
+                break;
+            }
+            if go.elapsed().as_secs_f64() > args.duration {
+                break;
+            }
+        }
+    }
+    let wall = go.elapsed().as_secs_f64();
+    let cpu1 = server.cpu();
+    let self1 = server.self_cpu();
+    shared.set_phase(STOP);
+    let results = runner.join().expect("bench runner panicked");
+    let mut stats = ConnStats::empty();
+    let mut rtt = report::histogram();
+    for (s, r) in &results {
+        stats.merge(s);
+        let _ = rtt.add(r);
+    }
+
+    let published = shared.published.load(Ordering::Relaxed);
+    let pub_errors = shared.pub_errors.load(Ordering::Relaxed);
+    let lost: u64 = stats
+        .per_sub
+        .iter()
+        .map(|(e, got)| e.saturating_sub(*got))
+        .sum();
+    let subs_with_loss = stats.per_sub.iter().filter(|(e, got)| got < e).count();
+    let last_recv = shared.last_recv_us.load(Ordering::Relaxed);
+    let last_pub = shared.last_pub_us.load(Ordering::Relaxed);
+    let deliver_secs = (last_recv.saturating_sub(go_us) as f64 / 1e6).max(1e-6);
+    let pub_secs = (last_pub.saturating_sub(go_us) as f64 / 1e6).max(1e-6);
+    let server_cpu = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let client_cpu = match (self0, self1) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+
+    let mut s = Summary::new("fanout", &args.label);
+    s.ok = setup_ok && pub_errors == 0 && lost == 0 && stats.bad == 0;
+    s.set("sub_url", sub_url);
+    s.set("pub_url", pub_url);
+    s.set("framing", args.framing.name());
+    s.set("topics", args.topics);
+    s.set("subs_per_topic", args.subs);
+    s.set("subscriptions", total_subs);
+    s.set("connections", args.connections);
+    s.set("publishers", args.publishers);
+    s.set("size", args.size);
+    s.set("rate", args.rate);
+    s.set("in_flight", args.streams);
+    s.set("threads", args.threads);
+    s.set("setup_s", r3(setup_secs));
+    s.set("setup_ok", setup_ok);
+    s.set("published", published);
+    s.set("publish_errors", pub_errors);
+    s.set("pub_msgs_per_s", r1(published as f64 / pub_secs));
+    s.set("expected", expected_deliveries);
+    s.set("delivered", stats.unique);
+    s.set("lost", lost);
+    s.set("subs_with_loss", subs_with_loss);
+    s.set("duplicates", stats.dups);
+    s.set("bad", stats.bad);
+    s.set("other_events", stats.other);
+    s.set("streams_ended", stats.ended);
+    s.set(
+        "delivered_msgs_per_s",
+        r1(stats.unique as f64 / deliver_secs),
+    );
+    s.set(
+        "delivered_mb_per_s",
+        r3(stats.bytes as f64 / deliver_secs / 1e6),
+    );
+    s.set("deliver_s", r3(deliver_secs));
+    s.set("wall_s", r3(wall));
+    s.set("latency_us", report::latency_json(&stats.hist));
+    s.set("publish_rtt_us", report::latency_json(&rtt));
+    s.set("server_pids", json!(server.pids()));
+    s.set("server_cpu_s", server_cpu.map(r3));
+    s.set(
+        "deliveries_per_server_cpu_s",
+        server_cpu
+            .filter(|c| *c > 0.0)
+            .map(|c| r1(stats.unique as f64 / c)),
+    );
+    s.set("client_cpu_s", client_cpu.map(r3));
+    if let Some(e) = shared.first_error() {
+        s.set("error", e);
+    }
+    s.line(format!(
+        "fanout {} {}: {} topics x {} subs over {} conns, {} publishers, {} msgs of {} B{}",
+        args.label,
+        args.framing.name(),
+        args.topics,
+        args.subs,
+        args.connections,
+        args.publishers,
+        args.messages,
+        args.size,
+        if args.rate > 0.0 {
+            format!(" at {}/s", args.rate)
+        } else {
+            String::new()
+        }
+    ));
+    s.line(format!(
+        "  published {published} ({:.0}/s, {pub_errors} errors); delivered {} of {expected_deliveries} ({:.0}/s, {:.1} MB/s); lost {lost}, duplicates {}",
+        published as f64 / pub_secs,
+        stats.unique,
+        stats.unique as f64 / deliver_secs,
+        stats.bytes as f64 / deliver_secs / 1e6,
+        stats.dups
+    ));
+    if !stats.hist.is_empty() {
+        let h = &stats.hist;
+        s.line(format!(
+            "  latency µs: p50 {} p90 {} p99 {} p99.9 {} max {}",
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.9),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max()
+        ));
+    }
+    if let Some(c) = server_cpu {
+        s.line(format!(
+            "  server CPU {c:.2} s ({:.0} deliveries per CPU-second); client CPU {:.2} s",
+            stats.unique as f64 / c.max(1e-9),
+            client_cpu.unwrap_or(0.0)
+        ));
+    }
+    if let Some(e) = shared.first_error() {
+        s.line(format!("  first error: {e}"));
+    }
+    Ok(s)
+}

@@ -1,0 +1,182 @@
+//! Server process figures from /proc, histograms, progress and the summary.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value, json};
+
+/// A latency histogram in µs, 1 µs to 10 min, 3 significant digits.
+pub(crate) fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
+}
+
+pub(crate) fn latency_json(h: &Histogram<u64>) -> Value {
+    if h.is_empty() {
+        return Value::Null;
+    }
+    json!({
+        "p50": h.value_at_quantile(0.50),
+        "p90": h.value_at_quantile(0.90),
+        "p99": h.value_at_quantile(0.99),
+        "p999": h.value_at_quantile(0.999),
+        "max": h.max(),
+        "mean": (h.mean() * 10.0).round() / 10.0,
+        "count": h.len(),
+    })
+}
+
+fn clock_ticks() -> f64 {
+    // CLK_TCK is 100 on every Linux this runs on; ask getconf to be sure.
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// utime + stime of a process (all its threads), in seconds.
+fn cpu_seconds(pid: u32, ticks: f64) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); utime is field 14, stime 15.
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / ticks)
+}
+
+/// VmRSS of a process in bytes.
+pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The server processes being measured.
+#[derive(Debug, Clone)]
+pub(crate) struct Server {
+    pids: Vec<u32>,
+    ticks: f64,
+}
+
+impl Server {
+    pub(crate) fn new(pids: &[u32]) -> Server {
+        Server {
+            pids: pids.to_vec(),
+            ticks: clock_ticks(),
+        }
+    }
+
+    pub(crate) fn known(&self) -> bool {
+        !self.pids.is_empty()
+    }
+
+    /// Summed CPU seconds, `None` without pids or when one is gone.
+    pub(crate) fn cpu(&self) -> Option<f64> {
+        if self.pids.is_empty() {
+            return None;
+        }
+        self.pids.iter().map(|&p| cpu_seconds(p, self.ticks)).sum()
+    }
+
+    pub(crate) fn rss(&self) -> Option<u64> {
+        if self.pids.is_empty() {
+            return None;
+        }
+        self.pids.iter().map(|&p| rss_bytes(p)).sum()
+    }
+
+    pub(crate) fn self_cpu(&self) -> Option<f64> {
+        cpu_seconds(std::process::id(), self.ticks)
+    }
+
+    pub(crate) fn pids(&self) -> &[u32] {
+        &self.pids
+    }
+}
+
+/// Prints a line on stderr once a second while a phase runs.
+pub(crate) struct Progress {
+    quiet: bool,
+    last: Instant,
+    last_values: [u64; 2],
+}
+
+impl Progress {
+    pub(crate) fn new(quiet: bool) -> Progress {
+        Progress {
+            quiet,
+            last: Instant::now(),
+            last_values: [0, 0],
+        }
+    }
+
+    /// `a` and `b` are two running counters shown with their rates.
+    pub(crate) fn tick(&mut self, what: &str, a: (&str, &AtomicU64), b: (&str, &AtomicU64)) {
+        let elapsed = self.last.elapsed();
+        if self.quiet || elapsed < Duration::from_secs(1) {
+            return;
+        }
+        let (va, vb) = (a.1.load(Ordering::Relaxed), b.1.load(Ordering::Relaxed));
+        let secs = elapsed.as_secs_f64();
+        eprintln!(
+            "[{what}] {}: {va} ({:.0}/s)  {}: {vb} ({:.0}/s)",
+            a.0,
+            (va - self.last_values[0]) as f64 / secs,
+            b.0,
+            (vb - self.last_values[1]) as f64 / secs,
+        );
+        self.last = Instant::now();
+        self.last_values = [va, vb];
+    }
+}
+
+/// What a scenario reports: human lines, then the JSON object.
+pub(crate) struct Summary {
+    pub ok: bool,
+    pub lines: Vec<String>,
+    pub json: Map<String, Value>,
+}
+
+impl Summary {
+    pub(crate) fn new(scenario: &str, label: &str) -> Summary {
+        let mut json = Map::new();
+        json.insert("scenario".into(), scenario.into());
+        json.insert("label".into(), label.into());
+        Summary {
+            ok: true,
+            lines: Vec::new(),
+            json,
+        }
+    }
+
+    pub(crate) fn set(&mut self, key: &str, value: impl Into<Value>) {
+        self.json.insert(key.into(), value.into());
+    }
+
+    pub(crate) fn line(&mut self, line: String) {
+        self.lines.push(line);
+    }
+
+    pub(crate) fn print(self) {
+        for l in &self.lines {
+            println!("{l}");
+        }
+        println!("{}", Value::Object(self.json));
+    }
+}
+
+/// Rounds for the JSON output.
+pub(crate) fn r1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+pub(crate) fn r3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
