@@ -93,6 +93,38 @@ struct Inner {
     last_epoch: AtomicU64,
 }
 
+/// Publishes to one topic, authorised once (see [`Broker::publisher`]).
+#[derive(Debug)]
+pub struct Publisher {
+    broker: Broker,
+    topic: String,
+    /// The topic incarnation last published to, kept so that a stream of
+    /// messages does not look the topic up again for each one.
+    current: Option<Arc<Topic>>,
+}
+
+impl Publisher {
+    /// Publishes one message; never waits for a subscriber.
+    pub fn publish(&mut self, payload: Bytes) -> Result<Published> {
+        self.broker.check_size(&payload)?;
+        loop {
+            let (t, created) = match self.current.take() {
+                Some(t) => (t, false),
+                None => self.broker.topic_for_use(&self.topic)?,
+            };
+            if let Some((id, time_us)) = t.publish(payload.clone()) {
+                self.current = Some(t);
+                return Ok(Published {
+                    id,
+                    time_us,
+                    created,
+                });
+            }
+            // Deleted since it was looked up: the next lookup creates anew.
+        }
+    }
+}
+
 /// Counts a subscription against the broker's limit while it lives.
 #[derive(Debug)]
 pub(crate) struct SubscriptionSlot(Arc<Inner>);
@@ -128,24 +160,8 @@ impl Broker {
     /// requires explicit creation. Never waits for a subscriber.
     pub fn publish(&self, topic: &str, payload: Bytes, access: &Access<'_>) -> Result<Published> {
         self.check_name(topic)?;
-        if payload.len() > self.inner.config.max_message_bytes {
-            return Err(self.too_large(payload.len()));
-        }
-        self.inner
-            .config
-            .authorizer
-            .authorize(Action::Publish, topic, access)?;
-        loop {
-            let (t, created) = self.topic_for_use(topic)?;
-            if let Some((id, time_us)) = t.publish(payload.clone()) {
-                return Ok(Published {
-                    id,
-                    time_us,
-                    created,
-                });
-            }
-            // Deleted between lookup and publish: the next lookup creates anew.
-        }
+        self.check_size(&payload)?;
+        self.authorized_publisher(topic, access)?.publish(payload)
     }
 
     /// Publishes each payload in order (a streamed publish). Stops at the
@@ -159,10 +175,28 @@ impl Broker {
     where
         I: IntoIterator<Item = Bytes>,
     {
-        payloads
-            .into_iter()
-            .map(|p| self.publish(topic, p, access))
-            .collect()
+        let mut publisher = self.publisher(topic, access)?;
+        payloads.into_iter().map(|p| publisher.publish(p)).collect()
+    }
+
+    /// A publisher for a stream of messages to one topic: the name is
+    /// checked and the publish authorised once, and the topic is looked up
+    /// once, rather than for every message.
+    pub fn publisher(&self, topic: &str, access: &Access<'_>) -> Result<Publisher> {
+        self.check_name(topic)?;
+        self.authorized_publisher(topic, access)
+    }
+
+    fn authorized_publisher(&self, topic: &str, access: &Access<'_>) -> Result<Publisher> {
+        self.inner
+            .config
+            .authorizer
+            .authorize(Action::Publish, topic, access)?;
+        Ok(Publisher {
+            broker: self.clone(),
+            topic: topic.to_owned(),
+            current: None,
+        })
     }
 
     /// Subscribes to `topic` (creating it unless creation must be explicit),
@@ -297,6 +331,13 @@ impl Broker {
 
     fn check_name(&self, topic: &str) -> Result<()> {
         validate_topic_name(topic, self.inner.config.max_topic_name_bytes)
+    }
+
+    fn check_size(&self, payload: &Bytes) -> Result<()> {
+        if payload.len() > self.inner.config.max_message_bytes {
+            return Err(self.too_large(payload.len()));
+        }
+        Ok(())
     }
 
     fn too_large(&self, len: usize) -> Error {

@@ -444,3 +444,29 @@ async fn authorizer_decides() {
     };
     assert!(b.publish("t", Bytes::new(), &ok).is_ok());
 }
+
+#[tokio::test]
+async fn a_publisher_authorises_once_and_follows_a_recreated_topic() {
+    let b = broker(|c| c.authorizer = std::sync::Arc::new(DenyPublish));
+    assert_eq!(
+        b.publisher("t", &ACCESS).unwrap_err().kind(),
+        ErrorKind::Forbidden
+    );
+    let ok = Access {
+        credentials: Some("Bearer ok"),
+        peer: None,
+    };
+    let mut publisher = b.publisher("t", &ok).unwrap();
+    let first = publisher.publish(Bytes::from_static(b"a")).unwrap();
+    assert!(first.created);
+    assert_eq!(
+        publisher.publish(Bytes::from_static(b"b")).unwrap().id.seq,
+        2
+    );
+    // Deleted under the publisher's feet: the next message starts a new epoch.
+    b.delete("t", &ACCESS).unwrap();
+    let again = publisher.publish(Bytes::from_static(b"c")).unwrap();
+    assert!(again.created);
+    assert_eq!(again.id.seq, 1);
+    assert!(again.id.epoch > first.id.epoch);
+}

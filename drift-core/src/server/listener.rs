@@ -16,6 +16,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use super::coalesced::Coalesced;
+use super::io_threads::Connections;
 use super::service::DriftService;
 use super::{ServerConfig, TlsMode};
 use crate::broker::Broker;
@@ -150,8 +152,7 @@ impl Server {
         // Connection tasks are kept so that shutdown can close the ones that
         // outlive the grace period (a peer that stopped reading, say) even
         // when the runtime itself keeps running, as in an embedding program.
-        let mut connections = tokio::task::JoinSet::new();
-        let mut io = IoThreads::start(self.config.io_threads)?;
+        let mut connections = Connections::start(self.config.io_threads)?;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -163,13 +164,7 @@ impl Server {
                             service: self.service.with_peer(peer),
                             watcher: graceful.watcher(),
                         };
-                        match &mut io {
-                            Some(io) => io.dispatch(Box::pin(conn.serve(stream, peer))),
-                            None => {
-                                connections.spawn(conn.serve(stream, peer));
-                                while connections.try_join_next().is_some() {}
-                            }
-                        }
+                        connections.dispatch(Box::pin(conn.serve(stream, peer)));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off a
@@ -190,77 +185,8 @@ impl Server {
         {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
-        if let Some(io) = io {
-            io.stop().await;
-        }
+        connections.stop().await;
         Ok(())
-    }
-}
-
-/// A connection's whole life, from TLS handshake to close.
-type ConnectionJob = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// The connection threads of [`ServerConfig::io_threads`]: each runs a
-/// current-thread runtime and the connections handed to it, round robin.
-struct IoThreads {
-    senders: Vec<tokio::sync::mpsc::UnboundedSender<ConnectionJob>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    next: usize,
-}
-
-impl IoThreads {
-    fn start(n: usize) -> Result<Option<IoThreads>> {
-        if n == 0 {
-            return Ok(None);
-        }
-        let mut io = IoThreads {
-            senders: Vec::with_capacity(n),
-            threads: Vec::with_capacity(n),
-            next: 0,
-        };
-        for i in 0..n {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ConnectionJob>();
-            let thread = std::thread::Builder::new()
-                .name(format!("drift-io-{i}"))
-                .spawn(move || {
-                    runtime.block_on(async move {
-                        let mut connections = tokio::task::JoinSet::new();
-                        while let Some(job) = rx.recv().await {
-                            connections.spawn(job);
-                            while connections.try_join_next().is_some() {}
-                        }
-                        // The server stopped and its grace period is over:
-                        // close what is left.
-                        connections.shutdown().await;
-                    });
-                })?;
-            io.senders.push(tx);
-            io.threads.push(thread);
-        }
-        Ok(Some(io))
-    }
-
-    fn dispatch(&mut self, job: ConnectionJob) {
-        let i = self.next % self.senders.len();
-        self.next = self.next.wrapping_add(1);
-        if self.senders[i].send(job).is_err() {
-            tracing::warn!("connection thread {i} is gone; connection dropped");
-        }
-    }
-
-    /// Closes the remaining connections and waits for the threads to end.
-    async fn stop(self) {
-        drop(self.senders);
-        let threads = self.threads;
-        let _ = tokio::task::spawn_blocking(move || {
-            for t in threads {
-                let _ = t.join();
-            }
-        })
-        .await;
     }
 }
 
@@ -419,147 +345,4 @@ fn base_url(addr: SocketAddr, tls: bool) -> String {
         ip => ip.to_string(),
     };
     format!("{scheme}://{ip}:{}", addr.port())
-}
-
-/// Pending output at which [`Coalesced`] writes without waiting.
-const COALESCE_BYTES: usize = 64 * 1024;
-
-/// The connection's byte stream with its writes coalesced.
-///
-/// h2 copies a DATA payload into its write buffer only when it is shorter
-/// than 256 bytes; a longer one is written from its own buffer, and h2 holds
-/// one such frame at a time, so in a fan-out of 1 KiB raw messages every
-/// delivery cost its own `writev` (and, over TLS, its own record). Here
-/// writes are copied into one buffer, and when such a frame is among them a
-/// flush of less than [`COALESCE_BYTES`] is put off once: the task is woken
-/// at once, so the other streams ready on this thread add their frames
-/// first, and the next flush writes them all with one system call. Output
-/// made only of small frames is written at once, as before (h2 already
-/// batches those), so a quiet connection's latency does not change.
-struct Coalesced<IO> {
-    io: IO,
-    buf: Vec<u8>,
-    /// Bytes of `buf` already written.
-    written: usize,
-    /// A flush was put off; the next one writes.
-    deferred: bool,
-    /// A large DATA payload (written by h2 as its own slice) is buffered.
-    large: bool,
-}
-
-impl<IO> Coalesced<IO> {
-    fn new(io: IO) -> Coalesced<IO> {
-        Coalesced {
-            io,
-            buf: Vec::new(),
-            written: 0,
-            deferred: false,
-            large: false,
-        }
-    }
-
-    fn pending(&self) -> usize {
-        self.buf.len() - self.written
-    }
-}
-
-impl<IO: tokio::io::AsyncWrite + Unpin> Coalesced<IO> {
-    /// Writes out everything buffered.
-    fn poll_drain(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        while self.written < self.buf.len() {
-            let n = std::task::ready!(
-                std::pin::Pin::new(&mut self.io).poll_write(cx, &self.buf[self.written..])
-            )?;
-            if n == 0 {
-                return std::task::Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-            }
-            self.written += n;
-        }
-        self.buf.clear();
-        self.written = 0;
-        self.deferred = false;
-        self.large = false;
-        if self.buf.capacity() > 16 * 1024 {
-            // A burst is over: an idle connection keeps no large buffer.
-            self.buf = Vec::new();
-        }
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
-impl<IO: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Coalesced<IO> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Coalesced<IO> {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        data: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        self.poll_write_vectored(cx, &[std::io::IoSlice::new(data)])
-    }
-
-    fn poll_write_vectored(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        data: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let total: usize = data.iter().map(|d| d.len()).sum();
-        if this.pending() > 0 && this.pending() + total > COALESCE_BYTES {
-            std::task::ready!(this.poll_drain(cx))?;
-        }
-        if this.pending() == 0 && total >= COALESCE_BYTES {
-            // Large enough on its own.
-            return std::pin::Pin::new(&mut this.io).poll_write_vectored(cx, data);
-        }
-        // h2 writes a chained DATA payload as a slice of its own after the
-        // frame head (and whatever small frames precede it).
-        if data.len() > 1 && data[1..].iter().any(|d| d.len() >= 256) {
-            this.large = true;
-        }
-        for d in data {
-            this.buf.extend_from_slice(d);
-        }
-        std::task::Poll::Ready(Ok(total))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        if this.pending() > 0 {
-            if this.large && !this.deferred && this.pending() < COALESCE_BYTES {
-                this.deferred = true;
-                cx.waker().wake_by_ref();
-                return std::task::Poll::Ready(Ok(()));
-            }
-            std::task::ready!(this.poll_drain(cx))?;
-        }
-        std::pin::Pin::new(&mut this.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        std::task::ready!(this.poll_drain(cx))?;
-        std::pin::Pin::new(&mut this.io).poll_shutdown(cx)
-    }
 }

@@ -17,7 +17,9 @@
 //! ```
 
 mod body;
+mod coalesced;
 mod cors;
+mod io_threads;
 mod listener;
 mod reference;
 mod response;

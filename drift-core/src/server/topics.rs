@@ -129,6 +129,8 @@ where
     let mut ids = String::new();
     let mut count = 0u64;
     let mut epoch = None;
+    // Made at the first message, so that a body without messages is answered as before.
+    let mut publisher = None;
     let outcome: Result<(), Error> = async {
         loop {
             while let Some(frame) = decoder.next_frame()? {
@@ -137,7 +139,11 @@ where
                         "a streamed publish may contain only message frames",
                     ));
                 }
-                let p = svc.broker.publish(topic, frame.payload, access)?;
+                let publisher = match &mut publisher {
+                    Some(p) => p,
+                    None => publisher.insert(svc.broker.publisher(topic, access)?),
+                };
+                let p = publisher.publish(frame.payload)?;
                 ids.push_str(&p.id.to_string());
                 ids.push('\n');
                 count += 1;

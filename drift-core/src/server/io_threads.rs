@@ -1,0 +1,111 @@
+//! Where connections run: as tasks of the server's own runtime, or on
+//! connection threads that each run a current-thread runtime and serve the
+//! connections handed to them (see [`super::ServerConfig::io_threads`]).
+
+use std::future::Future;
+
+use crate::error::Result;
+
+/// A connection's whole life, from TLS handshake to close.
+pub(crate) type ConnectionJob = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The connection threads of [`ServerConfig::io_threads`]: each runs a
+/// current-thread runtime and the connections handed to it, round robin.
+pub(crate) struct IoThreads {
+    senders: Vec<tokio::sync::mpsc::UnboundedSender<ConnectionJob>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    next: usize,
+}
+
+impl IoThreads {
+    fn start(n: usize) -> Result<IoThreads> {
+        let mut io = IoThreads {
+            senders: Vec::with_capacity(n),
+            threads: Vec::with_capacity(n),
+            next: 0,
+        };
+        for i in 0..n {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ConnectionJob>();
+            let thread = std::thread::Builder::new()
+                .name(format!("drift-io-{i}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let mut connections = tokio::task::JoinSet::new();
+                        while let Some(job) = rx.recv().await {
+                            spawn(&mut connections, job);
+                        }
+                        // The server stopped and its grace period is over:
+                        // close what is left.
+                        connections.shutdown().await;
+                    });
+                })?;
+            io.senders.push(tx);
+            io.threads.push(thread);
+        }
+        Ok(io)
+    }
+
+    fn dispatch(&mut self, job: ConnectionJob) {
+        let i = self.next % self.senders.len();
+        self.next = self.next.wrapping_add(1);
+        if self.senders[i].send(job).is_err() {
+            tracing::warn!("connection thread {i} is gone; connection dropped");
+        }
+    }
+
+    /// Closes the remaining connections and waits for the threads to end.
+    async fn stop(self) {
+        drop(self.senders);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// The running connections of one server.
+pub(crate) enum Connections {
+    /// Tasks on the runtime the server runs on (`io_threads` = 0).
+    Here(tokio::task::JoinSet<()>),
+    /// Connection threads.
+    Threads(IoThreads),
+}
+
+impl Connections {
+    /// `n` connection threads, or none (tasks of the current runtime) for 0.
+    pub(crate) fn start(n: usize) -> Result<Connections> {
+        Ok(match n {
+            0 => Connections::Here(tokio::task::JoinSet::new()),
+            n => Connections::Threads(IoThreads::start(n)?),
+        })
+    }
+
+    /// Runs one connection.
+    pub(crate) fn dispatch(&mut self, job: ConnectionJob) {
+        match self {
+            Connections::Here(set) => spawn(set, job),
+            Connections::Threads(io) => io.dispatch(job),
+        }
+    }
+
+    /// Closes the connections still open and waits until they are gone.
+    pub(crate) async fn stop(self) {
+        match self {
+            Connections::Here(mut set) => set.shutdown().await,
+            Connections::Threads(io) => io.stop().await,
+        }
+    }
+}
+
+/// Spawns a connection into `set`, reaping the ones that have finished so
+/// the set does not grow with every connection ever served.
+fn spawn(set: &mut tokio::task::JoinSet<()>, job: ConnectionJob) {
+    set.spawn(job);
+    while set.try_join_next().is_some() {}
+}
