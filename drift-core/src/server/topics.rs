@@ -1,7 +1,7 @@
 //! Topic routes other than subscribe: publish (`POST`), create (`PUT`),
 //! delete (`DELETE`) and exists (`HEAD`).
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::BodyExt;
@@ -249,8 +249,7 @@ where
     B: Body + Send + Unpin + 'static,
     B::Error: std::fmt::Display,
 {
-    let mut first: Option<Bytes> = None;
-    let mut rest: Option<BytesMut> = None;
+    let mut chunks: Vec<Bytes> = Vec::new();
     let mut len = 0usize;
     while let Some(frame) = body.frame().await {
         let frame =
@@ -262,21 +261,11 @@ where
         if len > max {
             return Err(too_large(max));
         }
-        let chunk = data.copy_to_bytes(data.remaining());
-        match (&mut first, &mut rest) {
-            (None, _) => first = Some(chunk),
-            (Some(f), None) => {
-                let mut buf = BytesMut::with_capacity(len);
-                buf.extend_from_slice(f);
-                buf.extend_from_slice(&chunk);
-                rest = Some(buf);
-            }
-            (Some(_), Some(buf)) => buf.extend_from_slice(&chunk),
-        }
+        chunks.push(data.copy_to_bytes(data.remaining()));
     }
-    Ok(match (first, rest) {
-        (_, Some(buf)) => buf.freeze(),
-        (Some(f), None) => f,
-        (None, None) => Bytes::new(),
+    Ok(match chunks.as_slice() {
+        [] => Bytes::new(),
+        [one] => one.clone(),
+        many => Bytes::from(many.concat()),
     })
 }
