@@ -33,6 +33,17 @@ fn history(last: Option<u64>, after: Option<MessageId>) -> HistoryRequest {
     }
 }
 
+/// A subscription with no history and the default slow-consumer policy.
+fn live(b: &Broker, topic: &str) -> Subscription {
+    b.subscribe(
+        topic,
+        HistoryRequest::default(),
+        SlowPolicy::Disconnect,
+        &ACCESS,
+    )
+    .unwrap()
+}
+
 async fn next(sub: &mut Subscription) -> Event {
     tokio::time::timeout(Duration::from_secs(5), sub.next_event())
         .await
@@ -200,22 +211,8 @@ async fn concurrent_publishes_and_joins_have_no_gap_or_duplicate() {
 #[tokio::test]
 async fn slow_subscriber_is_disconnected_without_blocking_the_publisher() {
     let b = broker(|c| c.queue_messages = 4);
-    let mut slow = b
-        .subscribe(
-            "t",
-            HistoryRequest::default(),
-            SlowPolicy::Disconnect,
-            &ACCESS,
-        )
-        .unwrap();
-    let mut fast = b
-        .subscribe(
-            "t",
-            HistoryRequest::default(),
-            SlowPolicy::Disconnect,
-            &ACCESS,
-        )
-        .unwrap();
+    let mut slow = live(&b, "t");
+    let mut fast = live(&b, "t");
     for i in 1..=10 {
         publish(&b, "t", &i.to_string());
         assert_eq!(next_payload(&mut fast).await, i.to_string());
@@ -251,14 +248,7 @@ async fn slow_subscriber_with_drop_policy_gets_a_gap() {
 #[tokio::test]
 async fn byte_bound_counts_as_slow() {
     let b = broker(|c| c.queue_bytes = 10);
-    let mut sub = b
-        .subscribe(
-            "t",
-            HistoryRequest::default(),
-            SlowPolicy::Disconnect,
-            &ACCESS,
-        )
-        .unwrap();
+    let mut sub = live(&b, "t");
     for _ in 0..3 {
         publish(&b, "t", "123456");
     }
@@ -271,14 +261,7 @@ async fn byte_bound_counts_as_slow() {
 #[tokio::test]
 async fn delete_and_shutdown_end_subscriptions_after_pending_messages() {
     let b = broker(|_| {});
-    let mut sub = b
-        .subscribe(
-            "t",
-            HistoryRequest::default(),
-            SlowPolicy::Disconnect,
-            &ACCESS,
-        )
-        .unwrap();
+    let mut sub = live(&b, "t");
     publish(&b, "t", "last");
     b.delete("t", &ACCESS).unwrap();
     assert_eq!(next_payload(&mut sub).await, "last");
@@ -291,14 +274,7 @@ async fn delete_and_shutdown_end_subscriptions_after_pending_messages() {
         ErrorKind::NotFound
     );
 
-    let mut sub = b
-        .subscribe(
-            "u",
-            HistoryRequest::default(),
-            SlowPolicy::Disconnect,
-            &ACCESS,
-        )
-        .unwrap();
+    let mut sub = live(&b, "u");
     b.shutdown();
     assert!(matches!(
         next(&mut sub).await,
@@ -337,14 +313,7 @@ async fn limits_are_enforced() {
             .kind(),
         ErrorKind::TooLarge
     );
-    let sub = b
-        .subscribe(
-            "a",
-            HistoryRequest::default(),
-            SlowPolicy::Disconnect,
-            &ACCESS,
-        )
-        .unwrap();
+    let sub = live(&b, "a");
     assert_eq!(
         b.subscribe(
             "a",
