@@ -223,16 +223,7 @@ impl Broker {
         loop {
             let (t, created) = self.topic_for_use(topic)?;
             if let Some(joined) = t.join(&history) {
-                let cfg = &self.inner.config;
-                return Ok(Subscription::new(
-                    t,
-                    joined,
-                    created,
-                    policy,
-                    cfg.queue_messages,
-                    cfg.queue_bytes,
-                    slot,
-                ));
+                return Ok(Subscription::new(t, joined, created, policy, slot));
             }
         }
     }
@@ -408,6 +399,7 @@ impl Broker {
             config,
             store,
             self.inner.config.queue_messages,
+            self.inner.config.queue_bytes,
         ));
         topics.insert(name, t.clone());
         Ok(t)

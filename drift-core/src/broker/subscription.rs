@@ -24,16 +24,15 @@ use crate::protocol::SlowPolicy;
 pub struct Subscription {
     topic: Arc<Topic>,
     replay: std::vec::IntoIter<Arc<Message>>,
-    pending_gap: Option<Gap>,
     initial_gap: Option<Gap>,
+    /// The initial gap is still to be handed out (it is the first event).
+    gap_pending: bool,
     live: BroadcastStream<Arc<Message>>,
     /// Seq of the last message handed out (or the starting point).
     delivered: u64,
     start_last_seq: u64,
     created: bool,
     policy: SlowPolicy,
-    queue_messages: u64,
-    queue_bytes: u64,
     done: bool,
     _slot: SubscriptionSlot,
 }
@@ -57,8 +56,6 @@ impl Subscription {
         joined: Joined,
         created: bool,
         policy: SlowPolicy,
-        queue_messages: usize,
-        queue_bytes: u64,
         slot: SubscriptionSlot,
     ) -> Subscription {
         let delivered = joined
@@ -68,15 +65,13 @@ impl Subscription {
         Subscription {
             topic,
             replay: joined.replay.into_iter(),
-            pending_gap: joined.gap,
             initial_gap: joined.gap,
+            gap_pending: joined.gap.is_some(),
             live: BroadcastStream::new(joined.live),
             delivered,
             start_last_seq: joined.last_seq,
             created,
             policy,
-            queue_messages: queue_messages.max(1) as u64,
-            queue_bytes,
             done: false,
             _slot: slot,
         }
@@ -163,7 +158,7 @@ impl Subscription {
         let total = self.topic.total_bytes.load(Ordering::Acquire);
         let behind_messages = newest.saturating_sub(msg.seq);
         let behind_bytes = total.saturating_sub(msg.offset + msg.payload.len() as u64);
-        behind_messages >= self.queue_messages || behind_bytes > self.queue_bytes
+        behind_messages >= self.topic.queue_messages as u64 || behind_bytes > self.topic.queue_bytes
     }
 }
 
@@ -175,7 +170,9 @@ impl Stream for Subscription {
         if this.done {
             return Poll::Ready(None);
         }
-        if let Some(gap) = this.pending_gap.take() {
+        if std::mem::take(&mut this.gap_pending)
+            && let Some(gap) = this.initial_gap
+        {
             return Poll::Ready(Some(Event::Gap(gap)));
         }
         if let Some(msg) = this.replay.next() {

@@ -31,7 +31,11 @@ pub(crate) struct Topic {
     /// Payload bytes published so far, readable without the lock.
     pub(crate) total_bytes: AtomicU64,
     state: Mutex<TopicState>,
-    queue_messages: usize,
+    /// How far (messages, payload bytes) a subscriber may fall behind the
+    /// newest message; kept here, once per topic, rather than in every
+    /// subscription.
+    pub(crate) queue_messages: usize,
+    pub(crate) queue_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -64,6 +68,7 @@ impl Topic {
         config: TopicConfig,
         history: Box<dyn HistoryStore>,
         queue_messages: usize,
+        queue_bytes: u64,
     ) -> Topic {
         Topic {
             name,
@@ -78,6 +83,7 @@ impl Topic {
                 closed: false,
             }),
             queue_messages: queue_messages.max(1),
+            queue_bytes,
         }
     }
 
