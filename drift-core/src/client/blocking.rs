@@ -223,22 +223,12 @@ impl BlockingSubscription {
         let next = self
             .rt
             .wait(async { tokio::time::timeout(timeout, self.sub.next_event()).await });
-        match next {
-            Err(_elapsed) => Ok(None),
-            Ok(Some(Ok(event))) => {
-                if matches!(event, SubscriptionEvent::End(_)) {
-                    self.done = true;
-                }
-                Ok(Some(event))
-            }
-            Ok(Some(Err(e))) => {
-                self.done = true;
-                Err(e)
-            }
-            Ok(None) => {
-                self.done = true;
-                Err(self.closed())
-            }
+        let Ok(next) = next else {
+            return Ok(None); // timed out
+        };
+        match self.track(next) {
+            Some(result) => result.map(Some),
+            None => Err(self.closed()),
         }
     }
 
@@ -249,9 +239,18 @@ impl BlockingSubscription {
             return None;
         }
         let next = self.rt.wait(self.sub.next_event());
+        self.track(next)
+    }
+
+    /// Notes when `next` is the last thing the subscription yields (an end,
+    /// an error, or the end of the stream), and passes it on.
+    fn track(
+        &mut self,
+        next: Option<Result<SubscriptionEvent>>,
+    ) -> Option<Result<SubscriptionEvent>> {
         if !matches!(
             next,
-            Some(Ok(SubscriptionEvent::Message(_)) | Ok(SubscriptionEvent::Gap(_)))
+            Some(Ok(SubscriptionEvent::Message(_) | SubscriptionEvent::Gap(_)))
         ) {
             self.done = true;
         }

@@ -127,6 +127,12 @@ impl Client {
             raw: options.raw,
         };
         let opened = open(self.clone(), topic.clone(), req).await?;
+        // Where a resume with nothing delivered and no history asked for
+        // continues: after the newest message when the stream started.
+        let start = opened.epoch.map(|epoch| MessageId {
+            epoch,
+            seq: opened.last_seq.unwrap_or(0),
+        });
         let mut sub = Subscription {
             client: self.clone(),
             topic,
@@ -136,7 +142,7 @@ impl Client {
             epoch: None,
             frames: true,
             sent_after: req.history.after.is_some(),
-            start: None,
+            start,
             position: None,
             last_id: None,
             last_gap: None,
@@ -144,10 +150,6 @@ impl Client {
             failures: 0,
             progressed: false,
         };
-        sub.start = opened.epoch.map(|epoch| MessageId {
-            epoch,
-            seq: opened.last_seq.unwrap_or(0),
-        });
         sub.on_opened(opened, false);
         Ok(sub)
     }

@@ -66,6 +66,14 @@ impl ConnArgs {
     }
 }
 
+/// The single-threaded runtime `drift pub` and `drift sub` run on.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start the runtime: {e}")))
+}
+
 /// Arguments of `drift pub`.
 #[derive(Debug, clap::Args)]
 pub struct PubArgs {
@@ -87,10 +95,7 @@ pub struct PubArgs {
 
 pub fn run(args: PubArgs) -> Result<ExitCode> {
     let client = args.conn.client()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start the runtime: {e}")))?;
+    let runtime = runtime()?;
     runtime.block_on(publish_all(&client, &args))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -124,14 +129,11 @@ async fn publish_all(client: &Client, args: &PubArgs) -> Result<()> {
         if n == 0 {
             return Ok(());
         }
-        let mut end = line.len();
-        if line[..end].ends_with(b"\n") {
-            end -= 1;
-            if line[..end].ends_with(b"\r") {
-                end -= 1;
-            }
-        }
-        let payload = Bytes::copy_from_slice(&line[..end]);
+        let text = match line.strip_suffix(b"\n") {
+            Some(text) => text.strip_suffix(b"\r").unwrap_or(text),
+            None => &line,
+        };
+        let payload = Bytes::copy_from_slice(text);
         let p = client.publish(&args.topic, payload).await?;
         report(args.verbose, &p)?;
     }

@@ -99,10 +99,7 @@ pub fn run(args: SubArgs) -> Result<ExitCode> {
         resume: !args.no_resume,
         ..Default::default()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start the runtime: {e}")))?;
+    let runtime = crate::pub_cmd::runtime()?;
     runtime.block_on(async {
         // Listening for Ctrl-C from the start: a server that is slow to
         // answer must not make Ctrl-C kill the process uncleanly.

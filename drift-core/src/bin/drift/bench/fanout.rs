@@ -16,8 +16,9 @@ use hdrhistogram::Histogram;
 use http::{Method, Request, Uri, header};
 use serde_json::json;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use super::net::{Endpoint, TlsChoice, topic_uri};
+use super::net::{Endpoint, TlsChoice, topic_uris};
 use super::payload::{self, Sink, StreamParser};
 use super::report::{self, Progress, Server, Summary, r1, r3};
 use super::{BenchArgs, FramingArg, invalid, now_us, topic_names};
@@ -126,6 +127,53 @@ where
         .collect()
 }
 
+/// Spawns `task(i)` as a local task for every `i < n` that belongs to
+/// `shard` of `threads` (`i ≡ shard mod threads`).
+pub(crate) fn spawn_mine<T, Fut>(
+    shard: usize,
+    threads: usize,
+    n: usize,
+    task: impl Fn(usize) -> Fut,
+) -> Vec<JoinHandle<T>>
+where
+    T: 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    (shard..n)
+        .step_by(threads)
+        .map(|i| tokio::task::spawn_local(task(i)))
+        .collect()
+}
+
+/// The results of `tasks` that did not panic, in order.
+pub(crate) async fn join_ok<T>(tasks: Vec<JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        if let Ok(v) = t.await {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Connects a publisher, counting it in `pubs_ready` or `pubs_failed`.
+pub(crate) async fn connect_publisher(
+    endpoint: &Endpoint,
+    shared: &Shared,
+) -> Option<SendRequest<Bytes>> {
+    match endpoint.connect().await {
+        Ok(send) => {
+            shared.pubs_ready.fetch_add(1, Ordering::Relaxed);
+            Some(send)
+        }
+        Err(e) => {
+            shared.error(format!("publisher connection: {e}"));
+            shared.pubs_failed.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
 /// Everything the subscriber side needs, shared read-only by the shards.
 pub(crate) struct SubPlan {
     pub endpoint: Endpoint,
@@ -143,6 +191,28 @@ pub(crate) struct SubPlan {
 }
 
 impl SubPlan {
+    /// The subscriber side of a run over `topics`; `offsets` and `expected`
+    /// per topic as [`assign`] makes them.
+    pub(crate) fn new(
+        args: &BenchArgs,
+        sub_url: &str,
+        tls: &TlsChoice,
+        topics: &[String],
+        offsets: Vec<Vec<u64>>,
+        expected: Vec<u64>,
+    ) -> Result<SubPlan> {
+        Ok(SubPlan {
+            endpoint: Endpoint::new(sub_url, tls)?,
+            framing: args.framing,
+            uris: topic_uris(sub_url, topics)?,
+            subs_per_topic: args.subs,
+            connections: args.connections,
+            offsets,
+            expected,
+            open_window: args.open_window,
+        })
+    }
+
     pub(crate) fn total(&self) -> usize {
         self.uris.len() * self.subs_per_topic
     }
@@ -170,7 +240,7 @@ pub(crate) struct ConnStats {
 }
 
 impl ConnStats {
-    fn new() -> ConnStats {
+    pub(crate) fn new() -> ConnStats {
         ConnStats {
             hist: report::histogram(),
             unique: 0,
@@ -194,10 +264,6 @@ impl ConnStats {
         self.bad += o.bad;
         self.ended += o.ended;
         self.per_sub.extend_from_slice(&o.per_sub);
-    }
-
-    pub(crate) fn empty() -> ConnStats {
-        ConnStats::new()
     }
 }
 
@@ -412,15 +478,9 @@ pub(crate) async fn publisher(plan: Arc<PubPlan>, shared: Arc<Shared>, p: usize)
     let mut stats = PubStats {
         rtt: report::histogram(),
     };
-    let send = match plan.endpoint.connect().await {
-        Ok(s) => s,
-        Err(e) => {
-            shared.error(format!("publisher connection: {e}"));
-            shared.pubs_failed.fetch_add(1, Ordering::Relaxed);
-            return stats;
-        }
+    let Some(send) = connect_publisher(&plan.endpoint, &shared).await else {
+        return stats;
     };
-    shared.pubs_ready.fetch_add(1, Ordering::Relaxed);
     let mut phase = shared.phase.subscribe();
     until(&mut phase, WARMUP).await;
     if p == 0 {
@@ -596,25 +656,17 @@ pub(crate) fn run(
     }
     let names = topic_names(&args.topic_prefix, args.topics);
     let (assignment, offsets, expected) = assign(args.messages, args.publishers, args.topics);
-    let sub_plan = Arc::new(SubPlan {
-        endpoint: Endpoint::new(sub_url, tls)?,
-        framing: args.framing,
-        uris: names
-            .iter()
-            .map(|t| topic_uri(sub_url, t))
-            .collect::<Result<_>>()?,
-        subs_per_topic: args.subs,
-        connections: args.connections,
+    let sub_plan = Arc::new(SubPlan::new(
+        args,
+        sub_url,
+        tls,
+        &names,
         offsets,
-        expected: expected.clone(),
-        open_window: args.open_window,
-    });
+        expected.clone(),
+    )?);
     let pub_plan = Arc::new(PubPlan {
         endpoint: Endpoint::new(pub_url, tls)?,
-        uris: names
-            .iter()
-            .map(|t| topic_uri(pub_url, t))
-            .collect::<Result<_>>()?,
+        uris: topic_uris(pub_url, &names)?,
         assignment,
         size: args.size,
         rate_each: args.rate / args.publishers as f64,
@@ -632,25 +684,19 @@ pub(crate) fn run(
         run_sharded(threads, move |shard| {
             let (sp, pp, sh) = (sp.clone(), pp.clone(), sh.clone());
             async move {
-                let subs: Vec<_> = (shard..connections)
-                    .step_by(threads)
-                    .map(|c| tokio::task::spawn_local(sub_connection(sp.clone(), sh.clone(), c)))
-                    .collect();
-                let pubs: Vec<_> = (shard..publishers)
-                    .step_by(threads)
-                    .map(|p| tokio::task::spawn_local(publisher(pp.clone(), sh.clone(), p)))
-                    .collect();
-                let mut stats = ConnStats::empty();
-                for s in subs {
-                    if let Ok(s) = s.await {
-                        stats.merge(&s);
-                    }
+                let subs = spawn_mine(shard, threads, connections, |c| {
+                    sub_connection(sp.clone(), sh.clone(), c)
+                });
+                let pubs = spawn_mine(shard, threads, publishers, |p| {
+                    publisher(pp.clone(), sh.clone(), p)
+                });
+                let mut stats = ConnStats::new();
+                for s in join_ok(subs).await {
+                    stats.merge(&s);
                 }
                 let mut rtt = report::histogram();
-                for p in pubs {
-                    if let Ok(p) = p.await {
-                        let _ = rtt.add(&p.rtt);
-                    }
+                for p in join_ok(pubs).await {
+                    let _ = rtt.add(&p.rtt);
                 }
                 (stats, rtt)
             }
@@ -754,7 +800,7 @@ pub(crate) fn run(
     let self1 = server.self_cpu();
     shared.set_phase(STOP);
     let results = runner.join().expect("bench runner panicked");
-    let mut stats = ConnStats::empty();
+    let mut stats = ConnStats::new();
     let mut rtt = report::histogram();
     for (s, r) in &results {
         stats.merge(s);
@@ -773,14 +819,8 @@ pub(crate) fn run(
     let last_pub = shared.last_pub_us.load(Ordering::Relaxed);
     let deliver_secs = (last_recv.saturating_sub(go_us) as f64 / 1e6).max(1e-6);
     let pub_secs = (last_pub.saturating_sub(go_us) as f64 / 1e6).max(1e-6);
-    let server_cpu = match (cpu0, cpu1) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
-    let client_cpu = match (self0, self1) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
+    let client_cpu = self0.zip(self1).map(|(a, b)| b - a);
 
     let mut s = Summary::new("fanout", &args.label);
     s.ok = setup_ok && pub_errors == 0 && lost == 0 && stats.bad == 0;

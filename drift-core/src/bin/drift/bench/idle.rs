@@ -8,26 +8,21 @@ use std::time::{Duration, Instant};
 use drift_core::Result;
 use serde_json::json;
 
-use super::fanout::{ConnStats, STOP, Shared, SubPlan, run_sharded, sub_connection};
-use super::net::{Endpoint, TlsChoice, topic_uri};
+use super::fanout::{STOP, Shared, SubPlan, join_ok, run_sharded, spawn_mine, sub_connection};
+use super::net::TlsChoice;
 use super::report::{Progress, Server, Summary, r1, r3};
 use super::{BenchArgs, topic_names};
 
 pub(crate) fn run(args: &BenchArgs, sub_url: &str, tls: &TlsChoice) -> Result<Summary> {
     let names = topic_names(&args.topic_prefix, args.topics);
-    let plan = Arc::new(SubPlan {
-        endpoint: Endpoint::new(sub_url, tls)?,
-        framing: args.framing,
-        uris: names
-            .iter()
-            .map(|t| topic_uri(sub_url, t))
-            .collect::<Result<_>>()?,
-        subs_per_topic: args.subs,
-        connections: args.connections,
-        offsets: vec![Vec::new(); args.topics],
-        expected: vec![0; args.topics],
-        open_window: args.open_window,
-    });
+    let plan = Arc::new(SubPlan::new(
+        args,
+        sub_url,
+        tls,
+        &names,
+        vec![Vec::new(); args.topics],
+        vec![0; args.topics],
+    )?);
     let total = plan.total() as u64;
     let server = Server::new(&args.server_pid);
     let rss0 = server.rss();
@@ -39,17 +34,10 @@ pub(crate) fn run(args: &BenchArgs, sub_url: &str, tls: &TlsChoice) -> Result<Su
         run_sharded(threads, move |shard| {
             let (pl, sh) = (pl.clone(), sh.clone());
             async move {
-                let tasks: Vec<_> = (shard..connections)
-                    .step_by(threads)
-                    .map(|c| tokio::task::spawn_local(sub_connection(pl.clone(), sh.clone(), c)))
-                    .collect();
-                let mut stats = ConnStats::empty();
-                for t in tasks {
-                    if let Ok(s) = t.await {
-                        stats.merge(&s);
-                    }
-                }
-                stats.ended
+                let tasks = spawn_mine(shard, threads, connections, |c| {
+                    sub_connection(pl.clone(), sh.clone(), c)
+                });
+                join_ok(tasks).await.iter().map(|s| s.ended).sum::<u64>()
             }
         })
     });

@@ -141,7 +141,7 @@ impl FramingArg {
     /// The `Accept` header a subscription sends.
     fn accept(self) -> &'static str {
         match self {
-            FramingArg::Sse => "text/event-stream",
+            FramingArg::Sse => drift_core::protocol::SSE_MEDIA_TYPE,
             FramingArg::Frames => drift_core::protocol::FRAMES_MEDIA_TYPE,
             FramingArg::Raw | FramingArg::Lines => "*/*",
         }

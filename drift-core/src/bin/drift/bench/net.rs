@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use drift_core::tls::{Trust, client_config, tls_connector};
+use drift_core::tls::{ALPN_H2, Trust, client_config, tls_connector};
 use drift_core::{Error, ErrorKind, Result};
 use h2::client::SendRequest;
 use http::Uri;
@@ -74,7 +74,7 @@ impl Endpoint {
                 TlsChoice::Verify(Some(path)) => Trust::CaFile(path.clone()),
                 TlsChoice::Verify(None) => Trust::System,
             };
-            let config = client_config(&trust, &[b"h2"])?;
+            let config = client_config(&trust, &[ALPN_H2])?;
             let name = rustls_pki_types::ServerName::try_from(host.clone())
                 .map_err(|e| invalid(format!("invalid TLS server name {host:?}: {e}")))?;
             Some((tls_connector(config), name))
@@ -102,7 +102,7 @@ impl Endpoint {
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS handshake: {e}")))?;
-                if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+                if tls.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
                     return Err(Error::new(
                         ErrorKind::Protocol,
                         "the server did not agree to HTTP/2 (ALPN h2)",
@@ -131,10 +131,15 @@ where
     Ok(send)
 }
 
-/// Resolves a URL template for `topic` once (at setup).
-pub(crate) fn topic_uri(template: &str, topic: &str) -> Result<Uri> {
-    template
-        .replace("{topic}", topic)
-        .parse()
-        .map_err(|e| invalid(format!("invalid URL for topic {topic}: {e}")))
+/// Resolves a URL template for each topic once (at setup).
+pub(crate) fn topic_uris(template: &str, topics: &[String]) -> Result<Vec<Uri>> {
+    topics
+        .iter()
+        .map(|topic| {
+            template
+                .replace("{topic}", topic)
+                .parse()
+                .map_err(|e| invalid(format!("invalid URL for topic {topic}: {e}")))
+        })
+        .collect()
 }

@@ -10,8 +10,10 @@ use futures_util::stream::FuturesUnordered;
 use http::Uri;
 use serde_json::json;
 
-use super::fanout::{GO, STOP, Shared, post, run_sharded, until};
-use super::net::{Endpoint, TlsChoice, topic_uri};
+use super::fanout::{
+    GO, STOP, Shared, connect_publisher, join_ok, post, run_sharded, spawn_mine, until,
+};
+use super::net::{Endpoint, TlsChoice, topic_uris};
 use super::report::{self, Progress, Server, Summary, r1, r3};
 use super::{BenchArgs, now_us, topic_names};
 
@@ -31,15 +33,9 @@ async fn connection(
     conn: usize,
 ) -> hdrhistogram::Histogram<u64> {
     let mut rtt = report::histogram();
-    let send = match plan.endpoint.connect().await {
-        Ok(s) => s,
-        Err(e) => {
-            shared.error(format!("publisher connection: {e}"));
-            shared.pubs_failed.fetch_add(1, Ordering::Relaxed);
-            return rtt;
-        }
+    let Some(send) = connect_publisher(&plan.endpoint, &shared).await else {
+        return rtt;
     };
-    shared.pubs_ready.fetch_add(1, Ordering::Relaxed);
     let mut phase = shared.phase.subscribe();
     until(&mut phase, GO).await;
     let mut inflight = FuturesUnordered::new();
@@ -89,10 +85,7 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
     let names = topic_names(&args.topic_prefix, args.topics);
     let plan = Arc::new(Plan {
         endpoint: Endpoint::new(pub_url, tls)?,
-        uris: names
-            .iter()
-            .map(|t| topic_uri(pub_url, t))
-            .collect::<Result<_>>()?,
+        uris: topic_uris(pub_url, &names)?,
         size: args.size,
         total: args.messages,
         streams: args.streams,
@@ -106,15 +99,12 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
         run_sharded(threads, move |shard| {
             let (pl, sh) = (pl.clone(), sh.clone());
             async move {
-                let tasks: Vec<_> = (shard..connections)
-                    .step_by(threads)
-                    .map(|c| tokio::task::spawn_local(connection(pl.clone(), sh.clone(), c)))
-                    .collect();
+                let tasks = spawn_mine(shard, threads, connections, |c| {
+                    connection(pl.clone(), sh.clone(), c)
+                });
                 let mut rtt = report::histogram();
-                for t in tasks {
-                    if let Ok(h) = t.await {
-                        let _ = rtt.add(&h);
-                    }
+                for h in join_ok(tasks).await {
+                    let _ = rtt.add(&h);
                 }
                 rtt
             }
