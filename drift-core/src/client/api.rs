@@ -1,6 +1,6 @@
 //! Publishing and topic management: everything but subscribe.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, StatusCode};
 
@@ -10,7 +10,7 @@ use super::{Client, ServerKind};
 use crate::broker::TopicConfigRequest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{MessageId, now_us};
-use crate::protocol::frames::{FrameKind, HEADER_LEN};
+use crate::protocol::frames::{self, FrameKind, HEADER_LEN};
 use crate::protocol::{FRAMES_MEDIA_TYPE, headers};
 
 /// What the server said about a published message.
@@ -96,16 +96,13 @@ impl Client {
         let expected = payloads.len();
         let mut body = Chunks::empty();
         for payload in payloads {
-            // Frame headers are written by hand so each payload is sent as
+            // Only the frame header is encoded, so each payload is sent as
             // the caller's own `Bytes`, never copied; seq and time are 0
             // because the server assigns them.
             let len = u32::try_from(payload.len())
                 .map_err(|_| Error::new(ErrorKind::TooLarge, "a message is larger than 4 GiB"))?;
             let mut head = BytesMut::with_capacity(HEADER_LEN);
-            head.put_u8(FrameKind::Message as u8);
-            head.put_u64(0);
-            head.put_u64(0);
-            head.put_u32(len);
+            frames::encode_header(FrameKind::Message, 0, 0, len, &mut head);
             body.push(head.freeze());
             body.push(payload);
         }

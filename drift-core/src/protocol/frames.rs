@@ -118,10 +118,13 @@ impl Frame {
     /// Appends the encoded frame to `buf`.
     pub fn encode_into(&self, buf: &mut BytesMut) {
         buf.reserve(HEADER_LEN + self.payload.len());
-        buf.put_u8(self.kind as u8);
-        buf.put_u64(self.seq);
-        buf.put_u64(self.time_us);
-        buf.put_u32(self.payload.len() as u32);
+        encode_header(
+            self.kind,
+            self.seq,
+            self.time_us,
+            self.payload.len() as u32,
+            buf,
+        );
         buf.put_slice(&self.payload);
     }
 
@@ -153,6 +156,21 @@ impl Frame {
             .map_err(|_| Error::new(ErrorKind::Protocol, "end reason is not UTF-8"))?;
         Ok(EndReason::parse(text))
     }
+}
+
+/// Appends a frame header alone, for senders that send the payload from its
+/// own buffer after it (no copy).
+pub fn encode_header(kind: FrameKind, seq: u64, time_us: u64, len: u32, buf: &mut BytesMut) {
+    buf.put_u8(kind as u8);
+    buf.put_u64(seq);
+    buf.put_u64(time_us);
+    buf.put_u32(len);
+}
+
+/// The payload length a frame header announces (`head` is at least
+/// [`HEADER_LEN`] bytes), for parsers that work in place.
+pub fn payload_len(head: &[u8]) -> usize {
+    u32::from_be_bytes([head[17], head[18], head[19], head[20]]) as usize
 }
 
 /// Incremental decoder: feed it body chunks, take whole frames out.
@@ -193,8 +211,7 @@ impl FrameDecoder {
                 format!("unknown frame kind {}", self.buf[0]),
             )
         })?;
-        let len =
-            u32::from_be_bytes([self.buf[17], self.buf[18], self.buf[19], self.buf[20]]) as usize;
+        let len = payload_len(&self.buf);
         if len > self.max_payload {
             return Err(Error::new(
                 ErrorKind::TooLarge,

@@ -6,7 +6,7 @@
 //! timestamp (µs on the bench's clock), then `.` up to the requested size.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use drift_core::protocol::frames::{FrameKind, HEADER_LEN as FRAME_HEADER_LEN};
+use drift_core::protocol::frames::{self, FrameKind, HEADER_LEN as FRAME_HEADER_LEN};
 
 use super::FramingArg;
 
@@ -172,7 +172,7 @@ fn parse_frames(buf: &[u8], sink: &mut impl Sink) -> usize {
     let mut pos = 0;
     while buf.len() - pos >= FRAME_HEADER_LEN {
         let h = &buf[pos..pos + FRAME_HEADER_LEN];
-        let len = u32::from_be_bytes([h[17], h[18], h[19], h[20]]) as usize;
+        let len = frames::payload_len(h);
         if buf.len() - pos < FRAME_HEADER_LEN + len {
             break;
         }
