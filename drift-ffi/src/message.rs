@@ -1,11 +1,11 @@
 //! `drift_message`: one item of a subscription (a message, a gap or the end)
 //! and its accessors.
 
-use std::ffi::{CString, c_char};
+use std::ffi::{CStr, CString, c_char};
+use std::sync::LazyLock;
 
-use bytes::Bytes;
-use drift_core::client::SubscriptionEvent;
-use drift_core::{EndReason, Gap, GapReason};
+use drift_core::client::{ReceivedMessage, SubscriptionEvent};
+use drift_core::{Gap, GapReason};
 
 use crate::boundary::{Failure, write_out};
 use crate::handle::{self, Handle, Kind};
@@ -62,12 +62,7 @@ pub struct drift_message {
 
 #[derive(Debug)]
 enum Inner {
-    Message {
-        payload: Bytes,
-        seq: u64,
-        epoch: u64,
-        time_us: u64,
-    },
+    Message(ReceivedMessage),
     Gap(Gap),
     End(CString),
 }
@@ -85,14 +80,9 @@ impl Handle for drift_message {
 impl drift_message {
     pub(crate) fn from_event(event: SubscriptionEvent) -> drift_message {
         let inner = match event {
-            SubscriptionEvent::Message(m) => Inner::Message {
-                payload: m.payload,
-                seq: m.seq,
-                epoch: m.epoch,
-                time_us: m.time_us,
-            },
+            SubscriptionEvent::Message(m) => Inner::Message(m),
             SubscriptionEvent::Gap(gap) => Inner::Gap(gap),
-            SubscriptionEvent::End(reason) => Inner::End(reason_cstring(&reason)),
+            SubscriptionEvent::End(reason) => Inner::End(text_cstring(reason.as_str())),
         };
         drift_message { inner }
     }
@@ -100,13 +90,21 @@ impl drift_message {
     /// The END item a callback subscription delivers when its stream failed.
     pub(crate) fn failed(failure: &Failure) -> drift_message {
         drift_message {
-            inner: Inner::End(text_cstring(&format!("error: {}", failure.message))),
+            inner: Inner::End(error_reason(failure)),
+        }
+    }
+
+    /// The reason of an END item; `None` for other kinds.
+    pub(crate) fn end_reason(&self) -> Option<&CString> {
+        match &self.inner {
+            Inner::End(reason) => Some(reason),
+            _ => None,
         }
     }
 
     fn kind(&self) -> drift_kind {
         match self.inner {
-            Inner::Message { .. } => drift_kind::Message,
+            Inner::Message(_) => drift_kind::Message,
             Inner::Gap(_) => drift_kind::Gap,
             Inner::End(_) => drift_kind::End,
         }
@@ -120,14 +118,17 @@ impl drift_message {
     }
 }
 
-/// An end reason as a C string.
-pub(crate) fn reason_cstring(reason: &EndReason) -> CString {
-    text_cstring(reason.as_str())
+/// The end reason of a subscription whose stream failed: `"error: …"`.
+pub(crate) fn error_reason(failure: &Failure) -> CString {
+    text_cstring(&format!("error: {}", failure.message))
 }
 
 fn text_cstring(text: &str) -> CString {
     CString::new(text.replace('\0', "\\0")).unwrap_or_default()
 }
+
+/// drift-core's gap reasons in `drift_gap_reason` order (from 1).
+const GAP_REASONS: [GapReason; 3] = [GapReason::Expired, GapReason::Epoch, GapReason::Dropped];
 
 fn gap_reason(reason: GapReason) -> drift_gap_reason {
     match reason {
@@ -193,7 +194,7 @@ pub unsafe extern "C" fn drift_message_payload(
         let m = unsafe { handle::borrow(msg, "msg") }?;
         crate::boundary::out_arg(data, "data")?;
         crate::boundary::out_arg(len, "len")?;
-        let Inner::Message { payload, .. } = &m.inner else {
+        let Inner::Message(ReceivedMessage { payload, .. }) = &m.inner else {
             return Err(m.not(drift_kind::Message));
         };
         // SAFETY: both checked non-NULL; the caller promised they are writable.
@@ -205,13 +206,13 @@ pub unsafe extern "C" fn drift_message_payload(
     }
 }
 
-fn message_field(msg: *const drift_message, field: fn(u64, u64, u64) -> u64) -> u64 {
+fn message_field(msg: *const drift_message, field: fn(&ReceivedMessage) -> u64) -> u64 {
     ffi_value! { 0;
         // SAFETY: checked by the registry; the caller of the export keeps it
         // alive.
         let m = unsafe { handle::borrow(msg, "msg") }?;
-        match m.inner {
-            Inner::Message { seq, epoch, time_us, .. } => Ok(field(seq, epoch, time_us)),
+        match &m.inner {
+            Inner::Message(received) => Ok(field(received)),
             _ => Err(m.not(drift_kind::Message)),
         }
     }
@@ -226,7 +227,7 @@ fn message_field(msg: *const drift_message, field: fn(u64, u64, u64) -> u64) -> 
 /// `msg` is NULL or a valid message.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_message_seq(msg: *const drift_message) -> u64 {
-    message_field(msg, |seq, _, _| seq)
+    message_field(msg, |m| m.seq)
 }
 
 /// The epoch (topic incarnation) of a `DRIFT_KIND_MESSAGE` message; 0 for
@@ -239,7 +240,7 @@ pub unsafe extern "C" fn drift_message_seq(msg: *const drift_message) -> u64 {
 /// `msg` is NULL or a valid message.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_message_epoch(msg: *const drift_message) -> u64 {
-    message_field(msg, |_, epoch, _| epoch)
+    message_field(msg, |m| m.epoch)
 }
 
 /// The publish time of a `DRIFT_KIND_MESSAGE` message, in microseconds since
@@ -251,7 +252,7 @@ pub unsafe extern "C" fn drift_message_epoch(msg: *const drift_message) -> u64 {
 /// `msg` is NULL or a valid message.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_message_time_us(msg: *const drift_message) -> u64 {
-    message_field(msg, |_, _, time_us| time_us)
+    message_field(msg, |m| m.time_us)
 }
 
 /// The missing range `from..=to` (sequence numbers) and the reason of a
@@ -315,13 +316,17 @@ pub unsafe extern "C" fn drift_message_end_reason(msg: *const drift_message) -> 
 /// is static. Any thread may call this.
 #[unsafe(no_mangle)]
 pub extern "C" fn drift_gap_reason_str(reason: u32) -> *const c_char {
+    /// drift-core's wire words, NUL-terminated once.
+    static WORDS: LazyLock<Vec<CString>> = LazyLock::new(|| {
+        GAP_REASONS
+            .iter()
+            .map(|r| text_cstring(r.as_str()))
+            .collect()
+    });
     ffi_boundary! {
-        let text = match reason {
+        let text: &CStr = match reason as usize {
             0 => c"none",
-            1 => c"expired",
-            2 => c"epoch",
-            3 => c"dropped",
-            _ => c"unknown",
+            n => WORDS.get(n - 1).map_or(c"unknown", |w| w.as_c_str()),
         };
         text.as_ptr()
     }
@@ -347,12 +352,13 @@ pub unsafe extern "C" fn drift_message_free(msg: *mut drift_message) {
 #[cfg(test)]
 pub(crate) fn test_message(payload: &'static [u8], seq: u64) -> *mut drift_message {
     handle::into_raw(drift_message {
-        inner: Inner::Message {
-            payload: Bytes::from_static(payload),
+        inner: Inner::Message(ReceivedMessage {
+            payload: bytes::Bytes::from_static(payload),
             seq,
             epoch: 7,
             time_us: 1_000,
-        },
+            id: Some(drift_core::MessageId { epoch: 7, seq }),
+        }),
     })
 }
 
@@ -360,6 +366,8 @@ pub(crate) fn test_message(payload: &'static [u8], seq: u64) -> *mut drift_messa
 mod tests {
     use std::ffi::CStr;
     use std::ptr::{null, null_mut};
+
+    use drift_core::EndReason;
 
     use super::*;
     use crate::boundary::last_error_status;

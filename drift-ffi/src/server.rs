@@ -36,12 +36,12 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(5);
 /// time.
 #[derive(Debug)]
 pub struct drift_server_config {
-    listen: SocketAddr,
+    /// Everything but `tls`, which [`drift_server_config::to_core`] derives
+    /// from `h2c` and `tls_files` (h2c wins while set, whatever the order).
+    core: ServerConfig,
     h2c: bool,
     tls_files: Option<(PathBuf, PathBuf)>,
-    cert_dir: Option<PathBuf>,
     worker_threads: usize,
-    core: ServerConfig,
 }
 
 impl Handle for drift_server_config {
@@ -75,12 +75,13 @@ impl Handle for drift_server {
 impl Default for drift_server_config {
     fn default() -> Self {
         drift_server_config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            core: ServerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..ServerConfig::default()
+            },
             h2c: false,
             tls_files: None,
-            cert_dir: None,
             worker_threads: DEFAULT_WORKER_THREADS,
-            core: ServerConfig::default(),
         }
     }
 }
@@ -96,9 +97,7 @@ impl drift_server_config {
             (None, false) => TlsMode::Generated,
         };
         ServerConfig {
-            listen: self.listen,
             tls,
-            cert_dir: self.cert_dir.clone(),
             ..self.core.clone()
         }
     }
@@ -193,7 +192,7 @@ pub unsafe extern "C" fn drift_server_config_set_listen(
                         ))
                     })?,
             };
-            cfg.listen = resolved;
+            cfg.core.listen = resolved;
             Ok(())
         })
     }
@@ -266,7 +265,7 @@ pub unsafe extern "C" fn drift_server_config_set_cert_dir(
         with_config(cfg, |cfg| {
             // SAFETY: the caller promised NULL or a NUL-terminated string.
             let dir = crate::boundary::opt_str_arg(dir, "dir")?;
-            cfg.cert_dir = dir.map(PathBuf::from);
+            cfg.core.cert_dir = dir.map(PathBuf::from);
             Ok(())
         })
     }

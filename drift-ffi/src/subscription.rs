@@ -5,11 +5,11 @@
 use std::ffi::{CString, c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::{self, JoinHandle, ThreadId};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use drift_core::client::blocking::{BlockingClient, BlockingSubscription};
-use drift_core::client::{Backoff, SubscribeOptions, SubscriptionEvent};
+use drift_core::client::{Backoff, SubscribeOptions};
 use drift_core::protocol::SlowPolicy;
 use drift_core::{ErrorKind, MessageId};
 use tokio::sync::Notify;
@@ -111,7 +111,6 @@ enum Mode {
 struct CallbackThread {
     stop: Arc<Stop>,
     thread: Option<JoinHandle<()>>,
-    thread_id: ThreadId,
 }
 
 #[derive(Debug, Default)]
@@ -347,6 +346,13 @@ impl Shared {
         let _ = self.end_reason.set(reason);
     }
 
+    /// Records the subscription's end if `msg` is its END item.
+    fn note(&self, msg: &drift_message) {
+        if let Some(reason) = msg.end_reason() {
+            self.end_with(reason.clone());
+        }
+    }
+
     fn end_reason_ptr(&self) -> *const c_char {
         self.end_reason
             .get()
@@ -354,32 +360,20 @@ impl Shared {
     }
 }
 
-fn error_reason(failure: &Failure) -> CString {
-    CString::new(format!("error: {}", failure.message).replace('\0', "\\0")).unwrap_or_default()
-}
-
 impl drift_subscription {
     /// The next item of a pull subscription.
-    fn next(&self, timeout: Option<Duration>) -> FfiResult<drift_message> {
+    fn next(&self, timeout: Duration) -> FfiResult<drift_message> {
         let Mode::Pull(sub) = &self.mode else {
             return Err(Failure::invalid(
                 "a callback subscription delivers to its callback; drift_subscription_next does not apply",
             ));
         };
         let mut sub = sub.lock().unwrap_or_else(|e| e.into_inner());
-        let next = match timeout {
-            Some(timeout) => sub.next_timeout(timeout),
-            None => match sub.next_event() {
-                Some(r) => r.map(Some),
-                None => sub.next_timeout(Duration::ZERO),
-            },
-        };
-        match next {
+        match sub.next_timeout(timeout) {
             Ok(Some(event)) => {
-                if let SubscriptionEvent::End(reason) = &event {
-                    self.shared.end_with(message::reason_cstring(reason));
-                }
-                Ok(drift_message::from_event(event))
+                let msg = drift_message::from_event(event);
+                self.shared.note(&msg);
+                Ok(msg)
             }
             Ok(None) => Err(Failure::new(
                 drift_status::Timeout,
@@ -388,7 +382,7 @@ impl drift_subscription {
             Err(e) if e.kind() == ErrorKind::Closed => Err(e.into()),
             Err(e) => {
                 let failure = Failure::from(e);
-                self.shared.end_with(error_reason(&failure));
+                self.shared.end_with(message::error_reason(&failure));
                 Err(failure)
             }
         }
@@ -403,7 +397,7 @@ impl Drop for drift_subscription {
             // so the wake-up is never lost.
             cb.stop.notify.notify_one();
             if let Some(thread) = cb.thread.take() {
-                if thread::current().id() == cb.thread_id {
+                if thread::current().id() == thread.thread().id() {
                     // Freed from its own callback: the thread sees the flag
                     // when the callback returns and exits by itself, without
                     // calling it again.
@@ -442,28 +436,14 @@ fn run_callback(
                 next = sub.next_event() => Some(next),
             }
         });
-        let (msg, end_reason) = match next {
+        let msg = match next {
             // Stopped, or over without an END item: nothing more to say.
             None | Some(None) => break,
-            Some(Some(Ok(event))) => {
-                let reason = match &event {
-                    SubscriptionEvent::End(reason) => Some(message::reason_cstring(reason)),
-                    _ => None,
-                };
-                (drift_message::from_event(event), reason)
-            }
-            Some(Some(Err(e))) => {
-                let failure = Failure::from(e);
-                (
-                    drift_message::failed(&failure),
-                    Some(error_reason(&failure)),
-                )
-            }
+            Some(Some(Ok(event))) => drift_message::from_event(event),
+            Some(Some(Err(e))) => drift_message::failed(&Failure::from(e)),
         };
-        let last = end_reason.is_some();
-        if let Some(reason) = end_reason {
-            shared.end_with(reason);
-        }
+        shared.note(&msg);
+        let last = msg.end_reason().is_some();
         if stop.flag.load(Ordering::SeqCst) {
             break;
         }
@@ -585,10 +565,9 @@ pub unsafe extern "C" fn drift_client_subscribe_callback(
                 .spawn(move || run_callback(blocking, sub, callback, userdata, stop, shared))
                 .map_err(|e| Failure::new(drift_status::Io, format!("cannot start the callback thread: {e}")))?
         };
-        let thread_id = thread.thread().id();
         let sub = drift_subscription {
             shared,
-            mode: Mode::Callback(CallbackThread { stop, thread: Some(thread), thread_id }),
+            mode: Mode::Callback(CallbackThread { stop, thread: Some(thread) }),
         };
         // SAFETY: checked non-NULL; writable as promised.
         unsafe { write_out(out, handle::into_raw(sub)) };
@@ -627,7 +606,9 @@ pub unsafe extern "C" fn drift_subscription_next(
         // shared borrow: the pull state has its own lock.
         let sub = unsafe { handle::borrow(sub.cast_const(), "sub") }?;
         out_arg(out, "out")?;
-        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        // Negative: Duration::MAX, a deadline tokio never fires (it lies
+        // beyond what `Instant` can hold).
+        let timeout = u64::try_from(timeout_ms).map_or(Duration::MAX, Duration::from_millis);
         let msg = sub.next(timeout)?;
         // SAFETY: checked non-NULL; writable as promised.
         unsafe { write_out(out, handle::into_raw(msg)) };
@@ -870,6 +851,17 @@ mod tests {
             }
             drift_subscription_free(push);
             assert_eq!(received.load(Ordering::SeqCst), 3);
+            // A negative timeout waits as long as it takes.
+            assert_eq!(
+                drift_client_publish(c, t, c"x".as_ptr().cast(), 1, null_mut(), null_mut()),
+                drift_status::Ok
+            );
+            assert_eq!(
+                drift_subscription_next(pull, -1, &mut msg),
+                drift_status::Ok
+            );
+            assert_eq!(drift_message_seq(msg), 4);
+            drift_message_free(msg);
             assert!(drift_subscription_end_reason(pull).is_null());
             assert_eq!(crate::client::drift_client_delete(c, t), drift_status::Ok);
             assert_eq!(

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use drift_core::client::{Client, SubscribeOptions, Subscription};
+use drift_core::client::{Client, SubscribeOptions, Subscription, SubscriptionEvent};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
@@ -18,7 +18,7 @@ use crate::client::{
 };
 use crate::errors::to_pyerr;
 use crate::runtime::runtime;
-use crate::types::{Item, PyMessageId, item_object, payload};
+use crate::types::{PyMessageId, item_object, payload};
 
 // ===== AsyncClient =====
 
@@ -212,7 +212,7 @@ struct Shared {
     closing: watch::Sender<bool>,
     /// Items taken from the stream for a reader that was cancelled before
     /// it got them; handed out first.
-    stash: Mutex<VecDeque<Item>>,
+    stash: Mutex<VecDeque<SubscriptionEvent>>,
 }
 
 impl Shared {
@@ -236,16 +236,14 @@ impl Shared {
     fn end(&self, state: &mut AsyncState, reason: Option<&str>) {
         *state = AsyncState::Done;
         if let Some(reason) = reason {
-            lock(&self.meta)
-                .end_reason
-                .get_or_insert_with(|| reason.to_owned());
+            lock(&self.meta).end(reason);
         }
     }
 
     /// The next item, or `None` once over.
     ///
     /// Cancel-safe: dropped while waiting, it loses nothing.
-    async fn next(&self, state: &mut AsyncState) -> PyResult<Option<Item>> {
+    async fn next(&self, state: &mut AsyncState) -> PyResult<Option<SubscriptionEvent>> {
         if *self.closing.borrow() {
             self.end(state, Some("closed"));
             return Ok(None);
@@ -264,13 +262,12 @@ impl Shared {
                 Ok(None)
             }
             Next::Event(Some(Ok(event))) => {
-                let item = Item::from(event);
-                lock(&self.meta).observe(&item);
-                if let Item::End(_) = item {
+                lock(&self.meta).observe(&event);
+                if let SubscriptionEvent::End(_) = event {
                     self.end(state, None);
                     return Ok(None);
                 }
-                Ok(Some(item))
+                Ok(Some(event))
             }
             Next::Event(Some(Err(e))) => {
                 self.end(state, None);
@@ -299,7 +296,7 @@ impl Shared {
 #[pyclass]
 struct Deliver {
     future: Py<PyAny>,
-    result: Mutex<Option<PyResult<Option<Item>>>>,
+    result: Mutex<Option<PyResult<Option<SubscriptionEvent>>>>,
     shared: Arc<Shared>,
     /// Dropped when delivered (or when this is dropped undelivered): the
     /// reader then releases the state lock.
@@ -463,9 +460,7 @@ impl PyAsyncSubscription {
     /// (`end_reason` "closed").
     fn close(&self) {
         self.shared.closing.send_replace(true);
-        lock(&self.shared.meta)
-            .end_reason
-            .get_or_insert_with(|| "closed".into());
+        lock(&self.shared.meta).end("closed");
         // A reader holding the lock sees `closing` and ends it.
         if let Ok(mut state) = self.shared.state.try_lock()
             && !matches!(*state, AsyncState::Done)

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::errors::{closed, invalid, to_pyerr};
 use crate::runtime::wait;
-use crate::types::{Item, PyMessageId, item_object, message_id, payload, since_us};
+use crate::types::{PyMessageId, item_object, message_id, payload, since_us};
 
 // ===== shared by Client and AsyncClient =====
 
@@ -160,17 +160,22 @@ pub(crate) struct Meta {
 }
 
 impl Meta {
-    /// Notes what `item` says about the subscription.
-    pub(crate) fn observe(&mut self, item: &Item) {
-        match item {
-            Item::Message(m) => {
+    /// Notes what `event` says about the subscription.
+    pub(crate) fn observe(&mut self, event: &SubscriptionEvent) {
+        match event {
+            SubscriptionEvent::Message(m) => {
                 if m.id.is_some() {
                     self.last_id = m.id;
                 }
             }
-            Item::Gap(_) => {}
-            Item::End(reason) => self.end_reason = Some(reason.to_string()),
+            SubscriptionEvent::Gap(_) => {}
+            SubscriptionEvent::End(reason) => self.end_reason = Some(reason.to_string()),
         }
+    }
+
+    /// Records why the subscription ended, unless that is known already.
+    pub(crate) fn end(&mut self, reason: &str) {
+        self.end_reason.get_or_insert_with(|| reason.to_owned());
     }
 }
 
@@ -440,15 +445,14 @@ impl PySubscription {
         };
         match event {
             Some(Ok(event)) => {
-                let item = Item::from(event);
-                lock(&self.meta).observe(&item);
-                if let Item::End(_) = item {
+                lock(&self.meta).observe(&event);
+                if let SubscriptionEvent::End(_) = event {
                     drop(sub);
                     self.finish(None);
                     return Ok(None);
                 }
                 self.put_back(sub);
-                item_object(py, &item).map(Some)
+                item_object(py, &event).map(Some)
             }
             Some(Err(e)) => {
                 drop(sub);
@@ -467,9 +471,7 @@ impl PySubscription {
         let mut state = lock(&self.state);
         *state = if *self.closing.borrow() {
             drop(sub);
-            lock(&self.meta)
-                .end_reason
-                .get_or_insert_with(|| "closed".into());
+            lock(&self.meta).end("closed");
             SubState::Done
         } else {
             SubState::Open(sub)
@@ -479,9 +481,7 @@ impl PySubscription {
     fn finish(&self, reason: Option<&str>) {
         *lock(&self.state) = SubState::Done;
         if let Some(reason) = reason {
-            lock(&self.meta)
-                .end_reason
-                .get_or_insert_with(|| reason.to_owned());
+            lock(&self.meta).end(reason);
         }
     }
 }
@@ -530,9 +530,7 @@ impl PySubscription {
         if let SubState::Open(_) = &*state {
             *state = SubState::Done;
             drop(state);
-            lock(&self.meta)
-                .end_reason
-                .get_or_insert_with(|| "closed".into());
+            lock(&self.meta).end("closed");
         }
     }
 

@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyType;
 use tokio::runtime::Runtime;
 
+use crate::client::lock;
 use crate::errors::{Exc, invalid, new_err, to_pyerr};
 
 /// A running server: its runtime, handle and what clients need to reach it.
@@ -300,10 +301,6 @@ impl PyServer {
             )),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `"127.0.0.1:0"`, `"[::1]:5500"`, `"localhost:5500"`, or a bare port `"5500"`.

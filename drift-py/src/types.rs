@@ -5,7 +5,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use drift_core::client::{ReceivedMessage, SubscriptionEvent};
-use drift_core::{EndReason, Gap, MessageId};
+use drift_core::{Gap, MessageId};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
@@ -199,30 +199,12 @@ impl PyGap {
 
 // ===== events =====
 
-/// What a subscription hands to Python: a `Message`, a `Gap`, or the end.
-#[derive(Debug)]
-pub(crate) enum Item {
-    Message(ReceivedMessage),
-    Gap(Gap),
-    End(EndReason),
-}
-
-impl From<SubscriptionEvent> for Item {
-    fn from(e: SubscriptionEvent) -> Item {
-        match e {
-            SubscriptionEvent::Message(m) => Item::Message(m),
-            SubscriptionEvent::Gap(g) => Item::Gap(g),
-            SubscriptionEvent::End(r) => Item::End(r),
-        }
-    }
-}
-
-/// A `Message` or a `Gap` as a Python object (not for `Item::End`).
-pub(crate) fn item_object(py: Python<'_>, item: &Item) -> PyResult<Py<PyAny>> {
+/// A `Message` or a `Gap` as a Python object (not for the end).
+pub(crate) fn item_object(py: Python<'_>, item: &SubscriptionEvent) -> PyResult<Py<PyAny>> {
     match item {
-        Item::Message(m) => Ok(Py::new(py, PyMessage::new(py, m))?.into_any()),
-        Item::Gap(g) => Ok(Py::new(py, PyGap(*g))?.into_any()),
-        Item::End(_) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+        SubscriptionEvent::Message(m) => Ok(Py::new(py, PyMessage::new(py, m))?.into_any()),
+        SubscriptionEvent::Gap(g) => Ok(Py::new(py, PyGap(*g))?.into_any()),
+        SubscriptionEvent::End(_) => Err(pyo3::exceptions::PyRuntimeError::new_err(
             "internal error: the end of a subscription is no item",
         )),
     }
