@@ -78,15 +78,11 @@ pub(crate) fn subscribe_options(
     on_slow: &str,
     resume: bool,
 ) -> PyResult<SubscribeOptions> {
-    let on_slow = match on_slow {
-        "disconnect" => SlowPolicy::Disconnect,
-        "drop" => SlowPolicy::Drop,
-        other => {
-            return Err(invalid(format!(
-                "on_slow must be \"disconnect\" or \"drop\", not {other:?}"
-            )));
-        }
-    };
+    let on_slow: SlowPolicy = on_slow.parse().map_err(|_| {
+        invalid(format!(
+            "on_slow must be \"disconnect\" or \"drop\", not {on_slow:?}"
+        ))
+    })?;
     Ok(SubscribeOptions {
         history: HistoryRequest {
             last: history,

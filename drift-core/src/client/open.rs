@@ -54,7 +54,10 @@ pub(crate) async fn open(client: Client, topic: Arc<str>, req: OpenRequest) -> R
         h.insert(HeaderName::from_static(name), value);
     }
     if req.on_slow == SlowPolicy::Drop {
-        h.insert(headers::ON_SLOW, HeaderValue::from_static("drop"));
+        h.insert(
+            headers::ON_SLOW,
+            HeaderValue::from_static(SlowPolicy::Drop.as_str()),
+        );
     }
     let resp = client.send(request).await?;
     let (parts, body) = resp.into_parts();

@@ -46,6 +46,32 @@ pub struct SubscribeParams<'a> {
     pub query: Option<&'a str>,
 }
 
+// ===== impl SlowPolicy =====
+
+impl SlowPolicy {
+    /// The wire word: `disconnect` or `drop`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlowPolicy::Disconnect => "disconnect",
+            SlowPolicy::Drop => "drop",
+        }
+    }
+}
+
+impl std::str::FromStr for SlowPolicy {
+    type Err = Error;
+
+    fn from_str(word: &str) -> Result<SlowPolicy> {
+        match word {
+            "disconnect" => Ok(SlowPolicy::Disconnect),
+            "drop" => Ok(SlowPolicy::Drop),
+            other => Err(Error::invalid(format!(
+                "unknown slow-consumer policy {other:?} (expected disconnect or drop)"
+            ))),
+        }
+    }
+}
+
 // ===== impl HistoryRequest =====
 
 impl HistoryRequest {
@@ -96,14 +122,13 @@ impl HistoryRequest {
                 .transpose()?,
         };
         let policy = match slow.as_deref().map(str::trim) {
-            None | Some("disconnect") => SlowPolicy::Disconnect,
-            Some("drop") => SlowPolicy::Drop,
-            Some(other) => {
-                return Err(Error::invalid(format!(
-                    "malformed {}: {other:?} (expected disconnect or drop)",
+            None => SlowPolicy::Disconnect,
+            Some(word) => word.parse().map_err(|_| {
+                Error::invalid(format!(
+                    "malformed {}: {word:?} (expected disconnect or drop)",
                     headers::ON_SLOW
-                )));
-            }
+                ))
+            })?,
         };
         Ok((req, policy))
     }
@@ -264,5 +289,13 @@ mod tests {
         for us in [0, 1_000_000, 1_500_000, 1_436_464_998_000_001] {
             assert_eq!(parse_unix_seconds(&format_unix_seconds(us)).unwrap(), us);
         }
+    }
+
+    #[test]
+    fn slow_policy_words_round_trip() {
+        for p in [SlowPolicy::Disconnect, SlowPolicy::Drop] {
+            assert_eq!(p.as_str().parse::<SlowPolicy>().unwrap(), p);
+        }
+        assert!("later".parse::<SlowPolicy>().is_err());
     }
 }
