@@ -26,6 +26,13 @@ def _readline(stream: IO[str]) -> str:
     return line.strip()
 
 
+def _default_sigint() -> None:
+    # A test runner started in the background by a non-interactive shell
+    # inherits SIGINT as ignored, and Python then installs no Ctrl-C handler
+    # in the child: give the child the default disposition a terminal has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn(args: list[str], cwd: str, stdin: "int | None" = None) -> "subprocess.Popen[str]":
     return subprocess.Popen(
         [sys.executable, *args],
@@ -34,6 +41,7 @@ def _spawn(args: list[str], cwd: str, stdin: "int | None" = None) -> "subprocess
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
 
 
