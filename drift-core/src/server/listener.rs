@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use super::coalesced::Coalesced;
+use super::coalesced::{Coalesced, PollCount};
 use super::io_threads::Connections;
 use super::service::DriftService;
 use super::{ServerConfig, TlsMode};
@@ -259,10 +259,15 @@ impl Connection {
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let conn = self
-            .builder
-            .serve_connection(TokioIo::new(Coalesced::new(io)), self.service);
-        self.watcher.watch(conn).await.map_err(|e| e.to_string())
+        let polls = PollCount::default();
+        let conn = self.builder.serve_connection(
+            TokioIo::new(Coalesced::new(io, polls.clone())),
+            self.service,
+        );
+        polls
+            .count(self.watcher.watch(conn))
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
