@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::wake_relay::BodyWaker;
 use crate::broker::Subscription;
 use crate::event::Event;
 use crate::message::now_us;
@@ -32,7 +33,8 @@ pub struct DriftBody {
 #[derive(Debug)]
 enum Kind {
     Full(Option<Bytes>),
-    Subscription(Box<SubscriptionBody>),
+    /// The body, and the waker it registers with what it waits on.
+    Subscription(Box<SubscriptionBody>, BodyWaker),
 }
 
 impl DriftBody {
@@ -59,14 +61,17 @@ impl DriftBody {
             heartbeats.join()
         };
         DriftBody {
-            kind: Kind::Subscription(Box::new(SubscriptionBody {
-                sub,
-                framing,
-                heartbeat,
-                sent_since_tick: false,
-                held: None,
-                state: State::Streaming,
-            })),
+            kind: Kind::Subscription(
+                Box::new(SubscriptionBody {
+                    sub,
+                    framing,
+                    heartbeat,
+                    sent_since_tick: false,
+                    held: None,
+                    state: State::Streaming,
+                }),
+                BodyWaker::new(),
+            ),
         }
     }
 }
@@ -81,21 +86,23 @@ impl Body for DriftBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match &mut self.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Subscription(s) => s.poll_frame(cx).map(|f| f.map(Ok)),
+            Kind::Subscription(s, waker) => {
+                waker.with(cx, |cx| s.poll_frame(cx).map(|f| f.map(Ok)))
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
-            Kind::Subscription(s) => matches!(s.state, State::Done) && s.held.is_none(),
+            Kind::Subscription(s, _) => matches!(s.state, State::Done) && s.held.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Subscription(_) => SizeHint::default(),
+            Kind::Subscription(..) => SizeHint::default(),
         }
     }
 }

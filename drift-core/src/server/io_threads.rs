@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use super::wake_relay::ThreadRelay;
 use crate::error::Result;
 
 /// A connection's whole life, from TLS handshake to close.
@@ -33,9 +34,11 @@ impl IoThreads {
                 .name(format!("drift-io-{i}"))
                 .spawn(move || {
                     runtime.block_on(async move {
+                        // Wakes this thread's subscriptions in batches.
+                        tokio::spawn(ThreadRelay::install());
                         let mut connections = tokio::task::JoinSet::new();
                         while let Some(job) = rx.recv().await {
-                            spawn(&mut connections, job);
+                            spawn(&mut connections, ThreadRelay::scope(job));
                         }
                         // The server stopped and its grace period is over:
                         // close what is left.
@@ -105,7 +108,7 @@ impl Connections {
 
 /// Spawns a connection into `set`, reaping the ones that have finished so
 /// the set does not grow with every connection ever served.
-fn spawn(set: &mut tokio::task::JoinSet<()>, job: ConnectionJob) {
+fn spawn(set: &mut tokio::task::JoinSet<()>, job: impl Future<Output = ()> + Send + 'static) {
     set.spawn(job);
     while set.try_join_next().is_some() {}
 }

@@ -27,6 +27,7 @@ mod routes;
 mod service;
 mod subscribe;
 mod topics;
+mod wake_relay;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

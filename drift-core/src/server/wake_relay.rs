@@ -1,0 +1,198 @@
+//! Wake-ups of subscriptions, batched per connection thread and ordered by
+//! connection.
+//!
+//! A publish wakes every subscription of its topic, and each subscription
+//! is a task of the connection thread that serves its HTTP/2 stream.
+//! Waking those tasks one by one has two costs this module removes:
+//!
+//! - From another thread, every wake-up of a task costs a system call (the
+//!   runtime's eventfd): a message to 1000 subscribers spread over two
+//!   threads made ~500 of them. Here only the first wake-up of a batch
+//!   rouses the thread, through its relay task; the rest join a queue.
+//! - In the order they subscribed, the woken streams of every connection
+//!   are interleaved, so no connection writes until all of them have run:
+//!   the first subscriber waits as long as the last. Here the relay wakes
+//!   one connection's streams at a time and lets that connection write
+//!   before it wakes the next one's, so deliveries leave while the rest of
+//!   the fan-out is still being prepared.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
+use tokio::sync::Notify;
+
+thread_local! {
+    /// The relay of this connection thread, if it is one.
+    static RELAY: RefCell<Option<Arc<ThreadRelay>>> = const { RefCell::new(None) };
+    /// The connection being polled on this thread, if any.
+    static GROUP: RefCell<Option<Arc<WakeGroup>>> = const { RefCell::new(None) };
+}
+
+/// The wake-up queue of one connection thread: connections with streams to
+/// wake, in the order they were first woken.
+#[derive(Debug, Default)]
+pub(crate) struct ThreadRelay {
+    pending: Mutex<Vec<Arc<WakeGroup>>>,
+    /// The relay task has been notified and has not taken `pending` yet.
+    armed: AtomicBool,
+    notify: Notify,
+}
+
+/// The streams of one connection that are waiting to be woken.
+#[derive(Debug)]
+pub(crate) struct WakeGroup {
+    relay: Arc<ThreadRelay>,
+    wakers: Mutex<Vec<Waker>>,
+    /// This group is in the relay's `pending` list.
+    queued: AtomicBool,
+}
+
+impl ThreadRelay {
+    /// Makes a relay current on this thread and returns its task, which
+    /// must run on this thread's runtime.
+    pub(crate) fn install() -> impl Future<Output = ()> {
+        let relay = Arc::new(ThreadRelay::default());
+        RELAY.with(|r| *r.borrow_mut() = Some(relay.clone()));
+        async move {
+            let mut groups = Vec::new();
+            let mut wakers = Vec::new();
+            loop {
+                relay.notify.notified().await;
+                // Disarm before taking the list: a group queued after this
+                // point notifies again.
+                relay.armed.store(false, Ordering::SeqCst);
+                std::mem::swap(&mut groups, &mut *lock(&relay.pending));
+                for group in groups.drain(..) {
+                    group.queued.store(false, Ordering::SeqCst);
+                    std::mem::swap(&mut wakers, &mut *lock(&group.wakers));
+                    for waker in wakers.drain(..) {
+                        waker.wake();
+                    }
+                    // Let these streams and their connection run first.
+                    yield_once().await;
+                }
+            }
+        }
+    }
+
+    /// Runs `connection` as a wake group of this thread's relay, when this
+    /// thread has one.
+    pub(crate) fn scope<F: Future>(connection: F) -> InGroup<F> {
+        let group = RELAY.with(|r| r.borrow().clone()).map(|relay| {
+            Arc::new(WakeGroup {
+                relay,
+                wakers: Mutex::new(Vec::new()),
+                queued: AtomicBool::new(false),
+            })
+        });
+        InGroup { group, connection }
+    }
+}
+
+impl WakeGroup {
+    fn push(self: &Arc<Self>, waker: Waker) {
+        lock(&self.wakers).push(waker);
+        if self.queued.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let relay = &self.relay;
+        lock(&relay.pending).push(self.clone());
+        if !relay.armed.swap(true, Ordering::SeqCst) {
+            relay.notify.notify_one();
+        }
+    }
+}
+
+/// A connection's future, polled with its wake group current, so that the
+/// subscription bodies it creates join that group.
+pub(crate) struct InGroup<F> {
+    group: Option<Arc<WakeGroup>>,
+    connection: F,
+}
+
+impl<F: Future + Unpin> Future for InGroup<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let previous = GROUP.with(|g| g.replace(this.group.clone()));
+        let out = Pin::new(&mut this.connection).poll(cx);
+        GROUP.with(|g| *g.borrow_mut() = previous);
+        out
+    }
+}
+
+/// A subscription body's stand-in waker: it hands the task's own waker to
+/// the body's wake group instead of waking the task at once.
+#[derive(Debug)]
+struct RelayWaker {
+    group: Arc<WakeGroup>,
+    task: AtomicWaker,
+}
+
+impl ArcWake for RelayWaker {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        // `None` when the task was already handed over and has not been
+        // polled since: one wake-up is enough.
+        if let Some(task) = arc_self.task.take() {
+            arc_self.group.push(task);
+        }
+    }
+}
+
+/// What a subscription body polls with: its relay waker inside a wake group
+/// (connection threads), the task's own waker elsewhere.
+#[derive(Debug)]
+pub(crate) struct BodyWaker {
+    relayed: Option<Arc<RelayWaker>>,
+}
+
+impl BodyWaker {
+    /// For a body created while its connection is being polled.
+    pub(crate) fn new() -> BodyWaker {
+        let group = GROUP.with(|g| g.borrow().clone());
+        BodyWaker {
+            relayed: group.map(|group| {
+                Arc::new(RelayWaker {
+                    group,
+                    task: AtomicWaker::new(),
+                })
+            }),
+        }
+    }
+
+    /// Runs `f` with the context to hand to whatever wakes this body.
+    pub(crate) fn with<R>(&self, cx: &mut Context<'_>, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
+        match &self.relayed {
+            Some(inner) => {
+                inner.task.register(cx.waker());
+                f(&mut Context::from_waker(&waker_ref(inner)))
+            }
+            None => f(cx),
+        }
+    }
+}
+
+/// Returns `Pending` once, after waking itself: the task goes to the back of
+/// the run queue, behind the tasks it just woke.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

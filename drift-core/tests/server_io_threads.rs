@@ -1,0 +1,143 @@
+//! Connection threads (`ServerConfig::io_threads`): a publish on one thread
+//! reaches subscriptions served by every thread, complete, in order and in
+//! their framing, and idle subscriptions on every thread get heartbeats.
+//! These paths batch wake-ups per thread and coalesce writes per
+//! connection, so they are checked over many connections at once.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use drift_core::protocol::FrameKind;
+use http::StatusCode;
+use support::*;
+
+const SSE: (&str, &str) = ("accept", "text/event-stream");
+const FRAMES: (&str, &str) = ("accept", "application/vnd.drift.frames");
+
+/// Connections that subscribe; with two threads they alternate between them.
+const CONNECTIONS: usize = 4;
+/// Subscriptions per framing and connection.
+const PER_FRAMING: usize = 5;
+const MESSAGES: usize = 300;
+
+/// Message `i`: its number, padded to 1 KiB so that h2 writes each DATA
+/// payload from its own buffer (the case the write coalescing handles).
+fn payload(i: usize) -> Bytes {
+    let mut text = format!("message {i} ");
+    while text.len() < 1024 {
+        text.push_str("0123456789abcdef");
+    }
+    text.truncate(1024);
+    Bytes::from(text)
+}
+
+enum Framing {
+    Raw,
+    Sse,
+    Frames,
+}
+
+/// Reads `MESSAGES` messages from `sub` in `framing` and checks each.
+async fn expect_all(mut sub: Sub, framing: Framing) {
+    for i in 0..MESSAGES {
+        let want = payload(i);
+        match framing {
+            // Raw: one DATA frame per message, exactly the payload.
+            Framing::Raw => assert_eq!(sub.next_chunk().await.expect("raw message"), want),
+            Framing::Sse => {
+                let ev = sub.next_event().await.expect("SSE event");
+                assert_eq!(ev.event, "message");
+                assert_eq!(ev.data.as_bytes(), &want[..]);
+            }
+            Framing::Frames => {
+                let f = sub.next_frame().await.expect("Drift frame");
+                assert_eq!(f.kind, FrameKind::Message);
+                assert_eq!(f.seq, i as u64 + 1);
+                assert_eq!(f.payload, want);
+            }
+        }
+    }
+}
+
+async fn fan_out_over_threads(server: TestServer) {
+    let mut readers = tokio::task::JoinSet::new();
+    let mut connections = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let c = server.h2().await;
+        for _ in 0..PER_FRAMING {
+            let raw = c.multiplexed().subscribe("/v1/t/fan", &[]).await;
+            let sse = c.multiplexed().subscribe("/v1/t/fan", &[SSE]).await;
+            let frames = c.multiplexed().subscribe("/v1/t/fan", &[FRAMES]).await;
+            for sub in [&raw, &sse, &frames] {
+                assert_eq!(sub.status, StatusCode::OK);
+            }
+            readers.spawn(expect_all(raw, Framing::Raw));
+            readers.spawn(expect_all(sse, Framing::Sse));
+            readers.spawn(expect_all(frames, Framing::Frames));
+        }
+        connections.push(c);
+    }
+    let subscriptions = CONNECTIONS * PER_FRAMING * 3;
+    assert_eq!(server.broker().subscription_count(), subscriptions);
+
+    // Two publishing connections, one after the other, so the order is known
+    // and publishes come from more than one thread.
+    let mut publishers = [server.h2().await, server.h2().await];
+    for i in 0..MESSAGES {
+        publishers[i % 2].publish("fan", payload(i)).await;
+    }
+    let mut finished = 0;
+    while let Some(done) = readers.join_next().await {
+        done.expect("every subscription got every message");
+        finished += 1;
+    }
+    assert_eq!(finished, subscriptions);
+}
+
+#[tokio::test]
+async fn fan_out_over_two_threads_h2c() {
+    within(async {
+        fan_out_over_threads(start_h2c(|c| c.io_threads = 2).await).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn fan_out_over_two_threads_tls() {
+    within(async {
+        fan_out_over_threads(start_server(|c| c.io_threads = 2).await).await;
+    })
+    .await
+}
+
+/// The heartbeat clock ticks on one thread; idle subscriptions on the other
+/// thread are woken through that thread's relay and still get theirs.
+#[tokio::test]
+async fn heartbeats_reach_idle_subscriptions_on_every_thread() {
+    within(async {
+        let server = start_h2c(|c| {
+            c.io_threads = 2;
+            c.service.heartbeat = Some(Duration::from_millis(100));
+        })
+        .await;
+        let mut subs = Vec::new();
+        let mut connections = Vec::new();
+        for _ in 0..CONNECTIONS {
+            let c = server.h2().await;
+            subs.push(c.multiplexed().subscribe("/v1/t/idle", &[SSE]).await);
+            subs.push(c.multiplexed().subscribe("/v1/t/idle", &[FRAMES]).await);
+            connections.push(c);
+        }
+        for (i, sub) in subs.iter_mut().enumerate() {
+            if i % 2 == 0 {
+                assert_eq!(&sub.next_chunk().await.unwrap()[..], b": heartbeat\n\n");
+            } else {
+                let hb = sub.next_frame().await.expect("heartbeat frame");
+                assert_eq!(hb.kind, FrameKind::Heartbeat);
+            }
+        }
+    })
+    .await
+}
