@@ -12,9 +12,9 @@
 //! - In the order they subscribed, the woken streams of every connection
 //!   are interleaved, so no connection writes until all of them have run:
 //!   the first subscriber waits as long as the last. Here the relay wakes
-//!   one connection's streams at a time and lets that connection write
-//!   before it wakes the next one's, so deliveries leave while the rest of
-//!   the fan-out is still being prepared.
+//!   one connection's streams at a time and yields between connections, so
+//!   each connection writes as soon as its own streams have run, while the
+//!   rest of the fan-out is still being prepared.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -120,10 +120,25 @@ impl<F: Future + Unpin> Future for InGroup<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        let previous = GROUP.with(|g| g.replace(this.group.clone()));
-        let out = Pin::new(&mut this.connection).poll(cx);
+        let _current = CurrentGroup::enter(this.group.clone());
+        Pin::new(&mut this.connection).poll(cx)
+    }
+}
+
+/// Makes a group current until dropped, then restores the previous one
+/// (also when the poll panics).
+struct CurrentGroup(Option<Arc<WakeGroup>>);
+
+impl CurrentGroup {
+    fn enter(group: Option<Arc<WakeGroup>>) -> CurrentGroup {
+        CurrentGroup(GROUP.with(|g| g.replace(group)))
+    }
+}
+
+impl Drop for CurrentGroup {
+    fn drop(&mut self) {
+        let previous = self.0.take();
         GROUP.with(|g| *g.borrow_mut() = previous);
-        out
     }
 }
 
