@@ -87,7 +87,9 @@ pub struct ServerConfig {
     /// owning its connections (thread per core). `0` serves every connection
     /// on the runtime that runs the server. A connection and its streams
     /// then never hop between threads, and a connection's writes are
-    /// batched: its streams all run before the connection flushes.
+    /// batched: its streams all run before the connection flushes. A
+    /// publish wakes each thread once, and each thread wakes its
+    /// subscriptions one connection at a time (see `wake_relay`).
     pub io_threads: usize,
 }
 
