@@ -14,7 +14,6 @@ use futures_util::stream::FuturesUnordered;
 use h2::client::SendRequest;
 use hdrhistogram::Histogram;
 use http::{Method, Request, Uri, header};
-use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -758,8 +757,7 @@ pub(crate) fn run(
         ));
     }
 
-    let cpu0 = server.cpu();
-    let self0 = server.self_cpu();
+    let cpu_start = server.cpu_start();
     let go_us = now_us();
     let go = Instant::now();
     let mut last_received = 0u64;
@@ -796,8 +794,7 @@ pub(crate) fn run(
         }
     }
     let wall = go.elapsed().as_secs_f64();
-    let cpu1 = server.cpu();
-    let self1 = server.self_cpu();
+    let cpu = server.cpu_since(&cpu_start);
     shared.set_phase(STOP);
     let results = runner.join().expect("bench runner panicked");
     let mut stats = ConnStats::new();
@@ -819,8 +816,6 @@ pub(crate) fn run(
     let last_pub = shared.last_pub_us.load(Ordering::Relaxed);
     let deliver_secs = (last_recv.saturating_sub(go_us) as f64 / 1e6).max(1e-6);
     let pub_secs = (last_pub.saturating_sub(go_us) as f64 / 1e6).max(1e-6);
-    let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
-    let client_cpu = self0.zip(self1).map(|(a, b)| b - a);
 
     let mut s = Summary::new("fanout", &args.label);
     s.ok = setup_ok && pub_errors == 0 && lost == 0 && stats.bad == 0;
@@ -861,15 +856,7 @@ pub(crate) fn run(
     s.set("wall_s", r3(wall));
     s.set("latency_us", report::latency_json(&stats.hist));
     s.set("publish_rtt_us", report::latency_json(&rtt));
-    s.set("server_pids", json!(server.pids()));
-    s.set("server_cpu_s", server_cpu.map(r3));
-    s.set(
-        "deliveries_per_server_cpu_s",
-        server_cpu
-            .filter(|c| *c > 0.0)
-            .map(|c| r1(stats.unique as f64 / c)),
-    );
-    s.set("client_cpu_s", client_cpu.map(r3));
+    cpu.record(&mut s, &server, "deliveries_per_server_cpu_s", stats.unique);
     if let Some(e) = shared.first_error() {
         s.set("error", e);
     }
@@ -908,11 +895,11 @@ pub(crate) fn run(
             h.max()
         ));
     }
-    if let Some(c) = server_cpu {
+    if let Some(c) = cpu.server {
         s.line(format!(
             "  server CPU {c:.2} s ({:.0} deliveries per CPU-second); client CPU {:.2} s",
             stats.unique as f64 / c.max(1e-9),
-            client_cpu.unwrap_or(0.0)
+            cpu.client.unwrap_or(0.0)
         ));
     }
     if let Some(e) = shared.first_error() {

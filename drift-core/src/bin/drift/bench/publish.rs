@@ -8,7 +8,6 @@ use drift_core::Result;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use http::Uri;
-use serde_json::json;
 
 use super::fanout::{
     GO, STOP, Shared, connect_publisher, join_ok, post, run_sharded, spawn_mine, until,
@@ -118,8 +117,7 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
         std::thread::sleep(Duration::from_millis(10));
     }
     let setup_ok = shared.pubs_ready.load(Ordering::Relaxed) == connections as u64;
-    let cpu0 = server.cpu();
-    let self0 = server.self_cpu();
+    let cpu_start = server.cpu_start();
     let go_us = now_us();
     let go = Instant::now();
     if setup_ok {
@@ -139,8 +137,7 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
             }
         }
     }
-    let cpu1 = server.cpu();
-    let self1 = server.self_cpu();
+    let cpu = server.cpu_since(&cpu_start);
     shared.set_phase(STOP);
     let mut rtt = report::histogram();
     for h in runner.join().expect("bench runner panicked") {
@@ -154,8 +151,6 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
         .saturating_sub(go_us) as f64
         / 1e6)
         .max(1e-6);
-    let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
-    let client_cpu = self0.zip(self1).map(|(a, b)| b - a);
 
     let mut s = Summary::new("publish", &args.label);
     s.ok = setup_ok && errors == 0;
@@ -175,15 +170,7 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
     );
     s.set("duration_s", r3(secs));
     s.set("latency_us", report::latency_json(&rtt));
-    s.set("server_pids", json!(server.pids()));
-    s.set("server_cpu_s", server_cpu.map(r3));
-    s.set(
-        "req_per_server_cpu_s",
-        server_cpu
-            .filter(|c| *c > 0.0)
-            .map(|c| r1(published as f64 / c)),
-    );
-    s.set("client_cpu_s", client_cpu.map(r3));
+    cpu.record(&mut s, &server, "req_per_server_cpu_s", published);
     if let Some(e) = shared.first_error() {
         s.set("error", e);
     }
@@ -203,7 +190,7 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
             rtt.max()
         ));
     }
-    if let Some(c) = server_cpu {
+    if let Some(c) = cpu.server {
         s.line(format!(
             "  server CPU {c:.2} s ({:.0} requests per CPU-second)",
             published as f64 / c.max(1e-9)

@@ -92,12 +92,59 @@ impl Server {
         self.pids.iter().map(|&p| rss_bytes(p)).sum()
     }
 
-    pub(crate) fn self_cpu(&self) -> Option<f64> {
+    fn self_cpu(&self) -> Option<f64> {
         cpu_seconds(std::process::id(), self.ticks)
     }
 
     pub(crate) fn pids(&self) -> &[u32] {
         &self.pids
+    }
+
+    /// Reads the server's and this client's CPU clocks at the start of a
+    /// measured phase.
+    pub(crate) fn cpu_start(&self) -> CpuStart {
+        CpuStart {
+            server: self.cpu(),
+            client: self.self_cpu(),
+        }
+    }
+
+    /// CPU seconds spent by the server and by this client since `start`.
+    pub(crate) fn cpu_since(&self, start: &CpuStart) -> CpuUsed {
+        let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
+        CpuUsed {
+            server: delta(start.server, self.cpu()),
+            client: delta(start.client, self.self_cpu()),
+        }
+    }
+}
+
+/// Both CPU clocks at the start of a measured phase.
+pub(crate) struct CpuStart {
+    server: Option<f64>,
+    client: Option<f64>,
+}
+
+/// CPU seconds of a measured phase, `None` where unknown.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuUsed {
+    pub(crate) server: Option<f64>,
+    pub(crate) client: Option<f64>,
+}
+
+impl CpuUsed {
+    /// Sets `server_pids`, `server_cpu_s`, `client_cpu_s` and `per_key`:
+    /// `count` per second of server CPU.
+    pub(crate) fn record(&self, s: &mut Summary, server: &Server, per_key: &str, count: u64) {
+        s.set("server_pids", json!(server.pids()));
+        s.set("server_cpu_s", self.server.map(r3));
+        s.set(
+            per_key,
+            self.server
+                .filter(|c| *c > 0.0)
+                .map(|c| r1(count as f64 / c)),
+        );
+        s.set("client_cpu_s", self.client.map(r3));
     }
 }
 
