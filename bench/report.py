@@ -73,9 +73,12 @@ def load(path):
     return rows
 
 
+SERVERS = ("drift1t", "drift2t", "nchan1w", "nchan2w")
+
+
 def by_key(rows, scenario):
-    """(label, transport) -> server key (drift1t, drift2t, nchan1w, nchan2w) -> rep -> row."""
-    out = defaultdict(lambda: defaultdict(dict))
+    """(label, transport) -> server key (each of SERVERS) -> rep -> row."""
+    out = defaultdict(lambda: {server: {} for server in SERVERS})
     for r in rows:
         if r.get("scenario") != scenario:
             continue
@@ -99,6 +102,14 @@ def lost(reps):
 def worst(*ratios):
     rs = [r for r in ratios if r is not None]
     return min(rs) if rs else None
+
+
+def judge(verdicts, name, wanted, r1, r2, target):
+    """Records whether the worse of the two pairings' ratios reaches target."""
+    w = worst(r1, r2)
+    ok = w is not None and w >= target
+    verdicts.append((name, wanted, w, ok))
+    return ok
 
 
 # The pairs compared: the same number of server threads on each side.
@@ -129,14 +140,11 @@ def fanout_tables(rows):
     )
     for label, transport in keys:
         _, s, b, framing = label.split("-")
-        d = data[(label, transport)]
-        g = {k: d.get(k, {}) for k in ("drift1t", "drift2t", "nchan1w", "nchan2w")}
+        g = data[(label, transport)]
         r1 = ratio_median(pairs(g["drift1t"], g["nchan1w"], "deliveries_per_server_cpu_s"))
         r2 = ratio_median(pairs(g["drift2t"], g["nchan2w"], "deliveries_per_server_cpu_s"))
         target = 3.0 if s == "1000" else 2.0
-        w = worst(r1, r2)
-        ok = w is not None and w >= target
-        verdicts.append((f"fan-out per CPU-s, S={s}, {b} B, {framing}, {transport}", f"≥{target:g}×", w, ok))
+        ok = judge(verdicts, f"fan-out per CPU-s, S={s}, {b} B, {framing}, {transport}", f"≥{target:g}×", r1, r2, target)
         m = "delivered_msgs_per_s"
         c = "deliveries_per_server_cpu_s"
         lines.append(
@@ -172,8 +180,7 @@ def fanout_tables(rows):
     keys = sorted((k for k in data if k[0].startswith("latency-")), key=lambda k: (int(k[0].split("-")[1]), k[0], k[1]))
     for label, transport in keys:
         _, s, _, framing = label.split("-")
-        d = data[(label, transport)]
-        g = {k: d.get(k, {}) for k in ("drift1t", "drift2t", "nchan1w", "nchan2w")}
+        g = data[(label, transport)]
 
         def lat(reps, q):
             return med([(r.get("latency_us") or {}).get(q) for r in reps.values()])
@@ -189,9 +196,7 @@ def fanout_tables(rows):
 
         r1 = p99_ratio(g["drift1t"], g["nchan1w"])
         r2 = p99_ratio(g["drift2t"], g["nchan2w"])
-        w = worst(r1, r2)
-        ok = w is not None and w >= 2.0
-        verdicts.append((f"p99 latency, S={s}, {framing}, {transport}", "nchan ÷ Drift ≥2×", w, ok))
+        ok = judge(verdicts, f"p99 latency, S={s}, {framing}, {transport}", "nchan ÷ Drift ≥2×", r1, r2, 2.0)
         lines.append(
             f"| {s} | {framing} | {transport} | {fmt(lat(g['drift1t'], 'p50'))} | {fmt(lat(g['drift1t'], 'p99'))} "
             f"| {fmt(lat(g['nchan1w'], 'p50'))} | {fmt(lat(g['nchan1w'], 'p99'))} | **{fmt(r1, 1)}×** "
@@ -214,13 +219,10 @@ def h2load_table(rows):
     ]
     verdicts = []
     for label, transport in sorted(data):
-        d = data[(label, transport)]
-        g = {k: d.get(k, {}) for k in ("drift1t", "drift2t", "nchan1w", "nchan2w")}
+        g = data[(label, transport)]
         r1 = ratio_median(pairs(g["drift1t"], g["nchan1w"], "req_per_s"))
         r2 = ratio_median(pairs(g["drift2t"], g["nchan2w"], "req_per_s"))
-        w = worst(r1, r2)
-        ok = w is not None and w >= 1.5
-        verdicts.append((f"h2load publish req/s, {transport}", "≥1.5×", w, ok))
+        ok = judge(verdicts, f"h2load publish req/s, {transport}", "≥1.5×", r1, r2, 1.5)
         c = "req_per_server_cpu_s"
         lines.append(
             f"| {transport} | {fmt(col(g['drift1t'], 'req_per_s'))} | {fmt(col(g['nchan1w'], 'req_per_s'))} "
@@ -247,6 +249,8 @@ def idle_table(rows):
     for label, transport in sorted(data, key=lambda k: int(k[0].split("-")[1])):
         total = int(label.split("-")[1])
         for server, reps in sorted(data[(label, transport)].items()):
+            if not reps:
+                continue  # idle runs only Drift with 2 threads and nchan with 1 worker
             rss = col(reps, "rss_per_sub_bytes")
             opened = col(reps, "open")
             lines.append(
