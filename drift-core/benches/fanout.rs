@@ -46,22 +46,16 @@ fn fanout(c: &mut Criterion) {
         let mut subs = subscribers(&broker, n);
         let epoch = subs[0].epoch();
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("raw", n), &n, |b, _| {
-            b.iter(|| {
-                broker
-                    .publish("t", payload.clone(), &Access::default())
-                    .unwrap();
-                drain(&mut subs, epoch, false)
-            })
-        });
-        g.bench_with_input(BenchmarkId::new("sse", n), &n, |b, _| {
-            b.iter(|| {
-                broker
-                    .publish("t", payload.clone(), &Access::default())
-                    .unwrap();
-                drain(&mut subs, epoch, true)
-            })
-        });
+        for (framing, sse) in [("raw", false), ("sse", true)] {
+            g.bench_with_input(BenchmarkId::new(framing, n), &n, |b, _| {
+                b.iter(|| {
+                    broker
+                        .publish("t", payload.clone(), &Access::default())
+                        .unwrap();
+                    drain(&mut subs, epoch, sse)
+                })
+            });
+        }
         // Ten messages queued before anyone reads: the batching case.
         g.throughput(Throughput::Elements(10 * n as u64));
         g.bench_with_input(BenchmarkId::new("burst10_sse", n), &n, |b, _| {
