@@ -14,6 +14,7 @@ pub mod broker;
 pub mod client;
 pub mod error;
 pub mod event;
+mod lock;
 pub mod message;
 pub mod protocol;
 pub mod server;

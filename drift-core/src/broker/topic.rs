@@ -88,9 +88,7 @@ impl Topic {
     }
 
     fn lock(&self) -> MutexGuard<'_, TopicState> {
-        // A panic while holding the lock cannot leave the state half-written
-        // in a way that matters more than stopping the server would.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.state)
     }
 
     /// Stores and fans out one message. `None` when the topic was deleted

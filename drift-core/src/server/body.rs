@@ -17,6 +17,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::wake_relay::BodyWaker;
 use crate::broker::Subscription;
 use crate::event::Event;
+use crate::lock::lock;
 use crate::message::now_us;
 use crate::protocol::{Framing, frames, headers, sse};
 
@@ -357,10 +358,6 @@ impl Hub {
             }
         });
     }
-}
-
-fn lock(m: &Mutex<Wakers>) -> std::sync::MutexGuard<'_, Wakers> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One subscription's place on the heartbeat clock.

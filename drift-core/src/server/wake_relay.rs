@@ -26,6 +26,8 @@ use std::task::{Context, Poll, Waker};
 use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
 use tokio::sync::Notify;
 
+use crate::lock::lock;
+
 thread_local! {
     /// The relay of this connection thread, if it is one.
     static RELAY: RefCell<Option<Arc<ThreadRelay>>> = const { RefCell::new(None) };
@@ -206,8 +208,4 @@ async fn yield_once() {
         }
     })
     .await
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
