@@ -107,21 +107,8 @@ impl Publisher {
     /// Publishes one message; never waits for a subscriber.
     pub fn publish(&mut self, payload: Bytes) -> Result<Published> {
         self.broker.check_size(&payload)?;
-        loop {
-            let (t, created) = match self.current.take() {
-                Some(t) => (t, false),
-                None => self.broker.topic_for_use(&self.topic)?,
-            };
-            if let Some((id, time_us)) = t.publish(payload.clone()) {
-                self.current = Some(t);
-                return Ok(Published {
-                    id,
-                    time_us,
-                    created,
-                });
-            }
-            // Deleted since it was looked up: the next lookup creates anew.
-        }
+        self.broker
+            .publish_checked(&self.topic, &mut self.current, payload)
     }
 }
 
@@ -161,7 +148,34 @@ impl Broker {
     pub fn publish(&self, topic: &str, payload: Bytes, access: &Access<'_>) -> Result<Published> {
         self.check_name(topic)?;
         self.check_size(&payload)?;
-        self.authorized_publisher(topic, access)?.publish(payload)
+        self.authorize_publish(topic, access)?;
+        self.publish_checked(topic, &mut None, payload)
+    }
+
+    /// Stores and fans out a message already checked and authorised, to
+    /// `current` when it is still the topic's incarnation (then `current`
+    /// is kept for the next message).
+    fn publish_checked(
+        &self,
+        topic: &str,
+        current: &mut Option<Arc<Topic>>,
+        payload: Bytes,
+    ) -> Result<Published> {
+        loop {
+            let (t, created) = match current.take() {
+                Some(t) => (t, false),
+                None => self.topic_for_use(topic)?,
+            };
+            if let Some((id, time_us)) = t.publish(payload.clone()) {
+                *current = Some(t);
+                return Ok(Published {
+                    id,
+                    time_us,
+                    created,
+                });
+            }
+            // Deleted since it was looked up: the next lookup creates anew.
+        }
     }
 
     /// Publishes each payload in order (a streamed publish). Stops at the
@@ -184,19 +198,19 @@ impl Broker {
     /// once, rather than for every message.
     pub fn publisher(&self, topic: &str, access: &Access<'_>) -> Result<Publisher> {
         self.check_name(topic)?;
-        self.authorized_publisher(topic, access)
-    }
-
-    fn authorized_publisher(&self, topic: &str, access: &Access<'_>) -> Result<Publisher> {
-        self.inner
-            .config
-            .authorizer
-            .authorize(Action::Publish, topic, access)?;
+        self.authorize_publish(topic, access)?;
         Ok(Publisher {
             broker: self.clone(),
             topic: topic.to_owned(),
             current: None,
         })
+    }
+
+    fn authorize_publish(&self, topic: &str, access: &Access<'_>) -> Result<()> {
+        self.inner
+            .config
+            .authorizer
+            .authorize(Action::Publish, topic, access)
     }
 
     /// Subscribes to `topic` (creating it unless creation must be explicit),
