@@ -141,3 +141,58 @@ async fn heartbeats_reach_idle_subscriptions_on_every_thread() {
     })
     .await
 }
+
+/// A connection thread owns its sockets: with the accepting runtime's only
+/// thread blocked, connections already handed over go on serving. (Sockets
+/// left registered with the accepting runtime's reactor would wait for that
+/// thread for every readiness event.)
+#[tokio::test]
+async fn connection_threads_serve_while_the_accepting_runtime_is_blocked() {
+    within(async {
+        let (server_tx, server_rx) = tokio::sync::oneshot::channel();
+        let (block_tx, block_rx) = tokio::sync::oneshot::channel::<()>();
+        let (blocked_tx, blocked_rx) = tokio::sync::oneshot::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let accepting = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let _ = server_tx.send(start_h2c(|c| c.io_threads = 1).await);
+                if block_rx.await.is_ok() {
+                    let _ = blocked_tx.send(());
+                    // Blocks this runtime's only thread (the test's timeout
+                    // bounds it; a failed test drops the sender).
+                    let _ = release_rx.recv_timeout(TEST_TIMEOUT);
+                }
+                let _ = done_rx.await;
+            });
+        });
+        let server = server_rx.await.expect("server started");
+        let subscriber = server.h2().await;
+        let mut sub = subscriber.multiplexed().subscribe("/v1/t/busy", &[]).await;
+        assert_eq!(sub.status, StatusCode::OK);
+        let mut publisher = server.h2().await;
+
+        block_tx.send(()).expect("accepting thread waits");
+        blocked_rx.await.expect("accepting thread blocked");
+        publisher
+            .publish("busy", Bytes::from_static(b"still served"))
+            .await;
+        assert_eq!(
+            &sub.next_chunk().await.expect("message")[..],
+            b"still served"
+        );
+
+        release_tx.send(()).expect("accepting thread blocked");
+        server.shutdown().await.expect("clean shutdown");
+        let _ = done_tx.send(());
+        tokio::task::spawn_blocking(move || accepting.join())
+            .await
+            .expect("join task")
+            .expect("accepting thread");
+    })
+    .await
+}

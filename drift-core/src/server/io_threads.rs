@@ -4,6 +4,8 @@
 
 use std::future::Future;
 
+use tokio::net::TcpStream;
+
 use super::wake_relay::ThreadRelay;
 use crate::error::Result;
 
@@ -89,11 +91,32 @@ impl Connections {
         })
     }
 
-    /// Runs one connection.
-    pub(crate) fn dispatch(&mut self, job: ConnectionJob) {
+    /// Runs `serve` on an accepted socket.
+    ///
+    /// A connection thread registers the socket with its own reactor. Left
+    /// with the accepting runtime's reactor, every readiness event of the
+    /// connection (each incoming POST) would wake the accepting thread first,
+    /// which would then wake the connection thread: two thread wake-ups and
+    /// an eventfd write per event instead of one wake-up.
+    pub(crate) fn dispatch<F>(&mut self, stream: TcpStream, serve: F)
+    where
+        F: FnOnce(TcpStream) -> ConnectionJob + Send + 'static,
+    {
         match self {
-            Connections::Here(set) => spawn(set, job),
-            Connections::Threads(io) => io.dispatch(job),
+            Connections::Here(set) => spawn(set, serve(stream)),
+            Connections::Threads(io) => {
+                let stream = match stream.into_std() {
+                    Ok(stream) => stream,
+                    Err(e) => return tracing::warn!("accepted socket unusable: {e}"),
+                };
+                io.dispatch(Box::pin(async move {
+                    // Runs on the connection thread, inside its runtime.
+                    match TcpStream::from_std(stream) {
+                        Ok(stream) => serve(stream).await,
+                        Err(e) => tracing::warn!("accepted socket unusable: {e}"),
+                    }
+                }));
+            }
         }
     }
 

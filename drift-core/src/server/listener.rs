@@ -164,7 +164,9 @@ impl Server {
                             service: self.service.with_peer(peer),
                             watcher: graceful.watcher(),
                         };
-                        connections.dispatch(Box::pin(conn.serve(stream, peer)));
+                        connections.dispatch(stream, move |stream| {
+                            Box::pin(conn.serve(stream, peer))
+                        });
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off a
