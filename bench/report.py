@@ -99,6 +99,11 @@ def lost(reps):
     return "–" if not reps else fmt(med([r.get("lost") for r in reps.values()]))
 
 
+def steal(reps):
+    """Median share of the machine's CPU time its hypervisor took during the runs, in %."""
+    return fmt(med([r.get("steal_pct") for r in reps.values()]), 1)
+
+
 def worst(*ratios):
     rs = [r for r in ratios if r is not None]
     return min(rs) if rs else None
@@ -171,11 +176,12 @@ def fanout_tables(rows):
         "",
         "Publish-to-receive time from a timestamp in the payload (publisher and subscribers are one "
         f"process, one clock), HdrHistogram, µs, {fmt(seconds)} s per run. Ratio = nchan p99 ÷ Drift p99 "
-        "(target ≥ 2: Drift's p99 at most half of nchan's).",
+        "(target ≥ 2: Drift's p99 at most half of nchan's). *steal*: the share of the machine's CPU time "
+        "its hypervisor took during the run (median, %), which delays whatever runs then.",
         "",
         "| S | framing | transport | Drift 1t p50 | p99 | nchan 1w p50 | p99 | **ratio** | Drift 2t p50 | p99 "
-        "| nchan 2w p50 | p99 | **ratio** | target | lost D1t / N1w / D2t / N2w |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| nchan 2w p50 | p99 | **ratio** | target | lost D1t / N1w / D2t / N2w | steal % D1t / N1w / D2t / N2w |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     keys = sorted((k for k in data if k[0].startswith("latency-")), key=lambda k: (int(k[0].split("-")[1]), k[0], k[1]))
     for label, transport in keys:
@@ -203,7 +209,8 @@ def fanout_tables(rows):
             f"| {fmt(lat(g['drift2t'], 'p50'))} | {fmt(lat(g['drift2t'], 'p99'))} "
             f"| {fmt(lat(g['nchan2w'], 'p50'))} | {fmt(lat(g['nchan2w'], 'p99'))} | **{fmt(r2, 1)}×** "
             f"| {'met' if ok else 'MISSED'} "
-            f"| {lost(g['drift1t'])} / {lost(g['nchan1w'])} / {lost(g['drift2t'])} / {lost(g['nchan2w'])} |"
+            f"| {lost(g['drift1t'])} / {lost(g['nchan1w'])} / {lost(g['drift2t'])} / {lost(g['nchan2w'])} "
+            f"| {steal(g['drift1t'])} / {steal(g['nchan1w'])} / {steal(g['drift2t'])} / {steal(g['nchan2w'])} |"
         )
     return lines, verdicts
 

@@ -902,6 +902,9 @@ pub(crate) fn run(
             cpu.client.unwrap_or(0.0)
         ));
     }
+    if let Some(line) = cpu.steal_line() {
+        s.line(line);
+    }
     if let Some(e) = shared.first_error() {
         s.line(format!("  first error: {e}"));
     }

@@ -196,6 +196,9 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
             published as f64 / c.max(1e-9)
         ));
     }
+    if let Some(line) = cpu.steal_line() {
+        s.line(line);
+    }
     if let Some(e) = shared.first_error() {
         s.line(format!("  first error: {e}"));
     }

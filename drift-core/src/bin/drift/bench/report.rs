@@ -50,6 +50,22 @@ fn cpu_seconds(pid: u32, ticks: f64) -> Option<f64> {
     Some((utime + stime) / ticks)
 }
 
+/// Time stolen from this machine by its hypervisor, and all CPU time, both
+/// summed over every CPU, in ticks since boot (the `cpu` line of /proc/stat).
+fn machine_steal() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    // user nice system idle iowait irq softirq steal (guest time is
+    // already counted in user and nice).
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    Some((*f.get(7)?, f.iter().sum()))
+}
+
 /// VmRSS of a process in bytes.
 pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -106,15 +122,21 @@ impl Server {
         CpuStart {
             server: self.cpu(),
             client: self.self_cpu(),
+            steal: machine_steal(),
         }
     }
 
     /// CPU seconds spent by the server and by this client since `start`.
     pub(crate) fn cpu_since(&self, start: &CpuStart) -> CpuUsed {
         let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
+        let steal = start.steal.zip(machine_steal()).and_then(|(a, b)| {
+            let total = b.1.checked_sub(a.1).filter(|t| *t > 0)?;
+            Some(100.0 * b.0.saturating_sub(a.0) as f64 / total as f64)
+        });
         CpuUsed {
             server: delta(start.server, self.cpu()),
             client: delta(start.client, self.self_cpu()),
+            steal_pct: steal,
         }
     }
 }
@@ -123,6 +145,7 @@ impl Server {
 pub(crate) struct CpuStart {
     server: Option<f64>,
     client: Option<f64>,
+    steal: Option<(u64, u64)>,
 }
 
 /// CPU seconds of a measured phase, `None` where unknown.
@@ -130,11 +153,14 @@ pub(crate) struct CpuStart {
 pub(crate) struct CpuUsed {
     pub(crate) server: Option<f64>,
     pub(crate) client: Option<f64>,
+    /// Share of the machine's CPU time its hypervisor took (steal), in %:
+    /// on a shared virtual machine the main cause of a slow run.
+    pub(crate) steal_pct: Option<f64>,
 }
 
 impl CpuUsed {
-    /// Sets `server_pids`, `server_cpu_s`, `client_cpu_s` and `per_key`:
-    /// `count` per second of server CPU.
+    /// Sets `server_pids`, `server_cpu_s`, `client_cpu_s`, `steal_pct` and
+    /// `per_key`: `count` per second of server CPU.
     pub(crate) fn record(&self, s: &mut Summary, server: &Server, per_key: &str, count: u64) {
         s.set("server_pids", json!(server.pids()));
         s.set("server_cpu_s", self.server.map(r3));
@@ -145,6 +171,14 @@ impl CpuUsed {
                 .map(|c| r1(count as f64 / c)),
         );
         s.set("client_cpu_s", self.client.map(r3));
+        s.set("steal_pct", self.steal_pct.map(r1));
+    }
+
+    /// The human line for `steal_pct`, when it is known.
+    pub(crate) fn steal_line(&self) -> Option<String> {
+        self.steal_pct.map(|steal| {
+            format!("  machine: {steal:.1} % of its CPU time taken by the hypervisor (steal)")
+        })
     }
 }
 
