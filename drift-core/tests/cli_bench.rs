@@ -9,21 +9,19 @@ use serde_json::Value;
 use support::{TempDir, TestServer, start_h2c, start_server, within};
 use tokio::process::Command;
 
-/// Runs `drift bench <args…>` against `server` (which runs in this process,
-/// so its CPU time is this process's) and returns the exit success and the
-/// JSON summary.
-async fn bench(server: &TestServer, args: &[&str]) -> (bool, Value) {
+/// Runs `drift bench <args>` (words separated by spaces, as on a command
+/// line) against `server`, which runs in this process, so its CPU time is
+/// this process's; returns the exit success and the JSON summary.
+async fn bench(server: &TestServer, args: &str) -> (bool, Value) {
     let dir = TempDir::new("bench");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_drift"));
     cmd.arg("bench")
-        .args(args)
+        .args(args.split_whitespace())
         .args(["--url", &server.url, "--quiet", "--drain", "5"])
         .arg("--server-pid")
         .arg(std::process::id().to_string());
     if let Some(pem) = &server.ca_pem {
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, pem).unwrap();
-        cmd.arg("--cacert").arg(ca);
+        cmd.arg("--cacert").arg(dir.write_ca(pem));
     }
     let out = cmd.output().await.expect("drift bench runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -44,27 +42,8 @@ fn num(summary: &Value, key: &str) -> f64 {
 /// time and the machine's steal measured.
 async fn fanout_counts_every_delivery(server: TestServer) {
     for framing in ["frames", "sse", "raw"] {
-        let (ok, s) = bench(
-            &server,
-            &[
-                "fanout",
-                "--framing",
-                framing,
-                "-t",
-                "2",
-                "-s",
-                "10",
-                "-c",
-                "3",
-                "-p",
-                "2",
-                "-n",
-                "60",
-                "-b",
-                "100",
-            ],
-        )
-        .await;
+        let args = format!("fanout --framing {framing} -t 2 -s 10 -c 3 -p 2 -n 60 -b 100");
+        let (ok, s) = bench(&server, &args).await;
         assert!(ok, "{framing}: {s}");
         assert_eq!(num(&s, "published"), 60.0, "{framing}: {s}");
         // 60 messages over 2 topics, each read by 10 subscriptions.
@@ -100,23 +79,8 @@ async fn fanout_tls() {
 async fn fanout_at_a_fixed_rate() {
     within(async {
         let server = start_h2c(|_| {}).await;
-        let (ok, s) = bench(
-            &server,
-            &[
-                "fanout",
-                "--framing",
-                "sse",
-                "-s",
-                "5",
-                "-c",
-                "2",
-                "-n",
-                "40",
-                "--rate",
-                "200",
-            ],
-        )
-        .await;
+        let args = "fanout --framing sse -s 5 -c 2 -n 40 --rate 200";
+        let (ok, s) = bench(&server, args).await;
         assert!(ok, "{s}");
         assert_eq!(num(&s, "delivered"), 200.0, "{s}");
         assert_eq!(num(&s, "lost"), 0.0, "{s}");
@@ -133,7 +97,7 @@ async fn fanout_at_a_fixed_rate() {
 async fn publish_counts_every_request() {
     within(async {
         let server = start_h2c(|_| {}).await;
-        let (ok, s) = bench(&server, &["publish", "-c", "2", "-m", "4", "-n", "500"]).await;
+        let (ok, s) = bench(&server, "publish -c 2 -m 4 -n 500").await;
         assert!(ok, "{s}");
         assert_eq!(num(&s, "published"), 500.0, "{s}");
         assert!(num(&s, "req_per_s") > 0.0, "{s}");

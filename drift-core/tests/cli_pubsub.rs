@@ -35,11 +35,7 @@ impl Target {
     /// `url`, trusting `ca_pem` when given (else the system's roots).
     fn with(url: String, ca_pem: Option<&[u8]>) -> Target {
         let dir = TempDir::new("cli");
-        let cacert = ca_pem.map(|pem| {
-            let path = dir.path().join("ca.pem");
-            std::fs::write(&path, pem).unwrap();
-            path
-        });
+        let cacert = ca_pem.map(|pem| dir.write_ca(pem));
         Target {
             url,
             cacert,
@@ -372,8 +368,7 @@ async fn environment_variables_configure_the_connection() {
     within(async {
         let server = start_server(|_| {}).await;
         let dir = TempDir::new("cli-env");
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, server.ca_pem.as_ref().unwrap()).unwrap();
+        let ca = dir.write_ca(server.ca_pem.as_ref().unwrap());
         let run = |envs: Vec<(&'static str, String)>| {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_drift"));
             cmd.args(["pub", "env", "m", "-v"])

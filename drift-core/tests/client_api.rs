@@ -278,8 +278,7 @@ async fn tls_trust_is_enforced_and_insecure_mode_is_explicit() {
         assert_eq!(insecure.publish("t", "m").await.unwrap().id.seq, 1);
 
         let dir = support::TempDir::new("client-ca");
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, server.ca_pem.as_ref().unwrap()).unwrap();
+        let ca = dir.write_ca(server.ca_pem.as_ref().unwrap());
         let by_file = Client::builder(&server.url).ca_file(&ca).build().unwrap();
         assert_eq!(by_file.publish("t", "m").await.unwrap().id.seq, 2);
 

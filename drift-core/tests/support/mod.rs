@@ -757,6 +757,13 @@ impl TempDir {
     pub fn path(&self) -> &Path {
         &self.0
     }
+
+    /// Writes a CA certificate as `ca.pem` in this directory; its path.
+    pub fn write_ca(&self, ca_pem: &[u8]) -> PathBuf {
+        let path = self.0.join("ca.pem");
+        std::fs::write(&path, ca_pem).expect("write ca.pem");
+        path
+    }
 }
 
 impl Drop for TempDir {
