@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 use super::body::DriftBody;
 use super::response;
 use super::service::DriftService;
+use super::wake_relay::WakeBatch;
 use crate::broker::{Access, Created, Published, TopicConfigRequest};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{FRAMES_MEDIA_TYPE, FrameDecoder, FrameKind, headers};
@@ -108,7 +109,11 @@ where
         Ok(b) => b,
         Err(e) => return response::from_error(&e),
     };
-    match svc.broker.publish(topic, payload, access) {
+    let outcome = {
+        let _batch = WakeBatch::begin();
+        svc.broker.publish(topic, payload, access)
+    };
+    match outcome {
         Ok(p) => published(&p),
         Err(e) => response::from_error(&e),
     }
@@ -133,6 +138,8 @@ where
     let mut publisher = None;
     let outcome: Result<(), Error> = async {
         loop {
+            // The messages of one read, woken as one batch.
+            let batch = WakeBatch::begin();
             while let Some(frame) = decoder.next_frame()? {
                 if frame.kind != FrameKind::Message {
                     return Err(Error::invalid(
@@ -149,6 +156,7 @@ where
                 count += 1;
                 epoch = Some(p.id.epoch);
             }
+            drop(batch);
             match body.frame().await {
                 Some(Ok(frame)) => {
                     if let Ok(mut data) = frame.into_data() {

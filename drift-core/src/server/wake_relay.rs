@@ -15,6 +15,12 @@
 //!   one connection's streams at a time and yields between connections, so
 //!   each connection writes as soon as its own streams have run, while the
 //!   rest of the fan-out is still being prepared.
+//!
+//! A publish made inside a [`WakeBatch`] rouses each thread's relay once,
+//! when the batch ends, rather than at the first wake-up it hands over:
+//! otherwise a thread woken early takes the first part of the batch, goes
+//! back to sleep, and is woken again for the rest (traced: two eventfd
+//! writes and two sleeps of the other thread per message with two threads).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -33,6 +39,9 @@ thread_local! {
     static RELAY: RefCell<Option<Arc<ThreadRelay>>> = const { RefCell::new(None) };
     /// The connection being polled on this thread, if any.
     static GROUP: RefCell<Option<Arc<WakeGroup>>> = const { RefCell::new(None) };
+    /// Relays to rouse when this thread's current [`WakeBatch`] ends; `None`
+    /// outside a batch.
+    static DEFERRED: RefCell<Option<Vec<Arc<ThreadRelay>>>> = const { RefCell::new(None) };
 }
 
 /// The wake-up queue of one connection thread: connections with streams to
@@ -105,6 +114,57 @@ impl WakeGroup {
         let relay = &self.relay;
         lock(&relay.pending).push(self.clone());
         if !relay.armed.swap(true, Ordering::SeqCst) {
+            relay.rouse();
+        }
+    }
+}
+
+impl ThreadRelay {
+    /// Notifies the relay task, at once or when this thread's batch ends.
+    fn rouse(self: &Arc<Self>) {
+        let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+            Some(relays) => {
+                relays.push(self.clone());
+                true
+            }
+            None => false,
+        });
+        if !deferred {
+            self.notify.notify_one();
+        }
+    }
+}
+
+/// While it lives, the relays that wake-ups on this thread hand work to are
+/// roused only when it is dropped, each once. Open it around a publish (the
+/// broker wakes every subscriber of the topic one by one); never hold it
+/// across an `.await`. A batch opened inside another one does nothing.
+#[must_use = "the batch ends when dropped"]
+pub(crate) struct WakeBatch {
+    outermost: bool,
+}
+
+impl WakeBatch {
+    pub(crate) fn begin() -> WakeBatch {
+        let outermost = DEFERRED.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_some() {
+                return false;
+            }
+            *d = Some(Vec::new());
+            true
+        });
+        WakeBatch { outermost }
+    }
+}
+
+impl Drop for WakeBatch {
+    fn drop(&mut self) {
+        if !self.outermost {
+            return;
+        }
+        let relays = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+        for relay in relays {
             relay.notify.notify_one();
         }
     }
@@ -208,4 +268,63 @@ async fn yield_once() {
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+    use futures_util::task::noop_waker;
+
+    use super::*;
+
+    fn group(relay: &Arc<ThreadRelay>) -> Arc<WakeGroup> {
+        Arc::new(WakeGroup {
+            relay: relay.clone(),
+            wakers: Mutex::new(Vec::new()),
+            queued: AtomicBool::new(false),
+        })
+    }
+
+    fn notified(relay: &ThreadRelay) -> bool {
+        relay.notify.notified().now_or_never().is_some()
+    }
+
+    #[test]
+    fn a_batch_rouses_each_relay_once_when_it_ends() {
+        let (a, b) = (
+            Arc::new(ThreadRelay::default()),
+            Arc::new(ThreadRelay::default()),
+        );
+        let (a1, a2, b1) = (group(&a), group(&a), group(&b));
+        let batch = WakeBatch::begin();
+        a1.push(noop_waker());
+        a2.push(noop_waker());
+        b1.push(noop_waker());
+        {
+            // A nested batch leaves the rousing to the outer one.
+            let _inner = WakeBatch::begin();
+            a1.push(noop_waker());
+        }
+        assert!(!notified(&a) && !notified(&b), "roused inside the batch");
+        drop(batch);
+        assert!(
+            notified(&a) && notified(&b),
+            "not roused when the batch ended"
+        );
+        // One permit each: the relay was notified once.
+        assert!(!notified(&a) && !notified(&b));
+        assert_eq!(lock(&a.pending).len(), 2);
+        assert_eq!(lock(&a1.wakers).len(), 2);
+    }
+
+    #[test]
+    fn outside_a_batch_the_first_wake_up_rouses_at_once() {
+        let relay = Arc::new(ThreadRelay::default());
+        let g = group(&relay);
+        g.push(noop_waker());
+        assert!(notified(&relay));
+        // Still armed (the relay task has not taken the list): no second notify.
+        g.push(noop_waker());
+        assert!(!notified(&relay));
+    }
 }
