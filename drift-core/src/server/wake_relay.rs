@@ -39,9 +39,15 @@ thread_local! {
     static RELAY: RefCell<Option<Arc<ThreadRelay>>> = const { RefCell::new(None) };
     /// The connection being polled on this thread, if any.
     static GROUP: RefCell<Option<Arc<WakeGroup>>> = const { RefCell::new(None) };
-    /// Relays to rouse when this thread's current [`WakeBatch`] ends; `None`
-    /// outside a batch.
-    static DEFERRED: RefCell<Option<Vec<Arc<ThreadRelay>>>> = const { RefCell::new(None) };
+    /// This thread's current [`WakeBatch`], if one is open.
+    static DEFERRED: RefCell<Deferred> = const { RefCell::new(Deferred { open: false, relays: Vec::new() }) };
+}
+
+/// The relays to rouse when a [`WakeBatch`] ends. The list keeps its
+/// capacity from one batch to the next: no allocation per publish.
+struct Deferred {
+    open: bool,
+    relays: Vec<Arc<ThreadRelay>>,
 }
 
 /// The wake-up queue of one connection thread: connections with streams to
@@ -122,12 +128,12 @@ impl WakeGroup {
 impl ThreadRelay {
     /// Notifies the relay task, at once or when this thread's batch ends.
     fn rouse(self: &Arc<Self>) {
-        let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
-            Some(relays) => {
-                relays.push(self.clone());
-                true
+        let deferred = DEFERRED.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.open {
+                d.relays.push(self.clone());
             }
-            None => false,
+            d.open
         });
         if !deferred {
             self.notify.notify_one();
@@ -146,14 +152,7 @@ pub(crate) struct WakeBatch {
 
 impl WakeBatch {
     pub(crate) fn begin() -> WakeBatch {
-        let outermost = DEFERRED.with(|d| {
-            let mut d = d.borrow_mut();
-            if d.is_some() {
-                return false;
-            }
-            *d = Some(Vec::new());
-            true
-        });
+        let outermost = DEFERRED.with(|d| !std::mem::replace(&mut d.borrow_mut().open, true));
         WakeBatch { outermost }
     }
 }
@@ -163,10 +162,17 @@ impl Drop for WakeBatch {
         if !self.outermost {
             return;
         }
-        let relays = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
-        for relay in relays {
+        // Taken out first: no borrow is held while the relays are notified.
+        let mut relays = DEFERRED.with(|d| {
+            let mut d = d.borrow_mut();
+            d.open = false;
+            std::mem::take(&mut d.relays)
+        });
+        for relay in relays.drain(..) {
             relay.notify.notify_one();
         }
+        // Give the emptied list back, with its capacity.
+        DEFERRED.with(|d| d.borrow_mut().relays = relays);
     }
 }
 
@@ -306,13 +312,14 @@ mod tests {
             a1.push(noop_waker());
         }
         assert!(!notified(&a) && !notified(&b), "roused inside the batch");
+        // Each relay is listed once, however many wake-ups it received.
+        assert_eq!(DEFERRED.with(|d| d.borrow().relays.len()), 2);
         drop(batch);
         assert!(
             notified(&a) && notified(&b),
             "not roused when the batch ended"
         );
-        // One permit each: the relay was notified once.
-        assert!(!notified(&a) && !notified(&b));
+        assert_eq!(DEFERRED.with(|d| d.borrow().relays.len()), 0);
         assert_eq!(lock(&a.pending).len(), 2);
         assert_eq!(lock(&a1.wakers).len(), 2);
     }
