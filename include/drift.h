@@ -260,9 +260,11 @@ typedef struct drift_message drift_message;
 
 /**
  * A Drift server running in this process: it listens, accepts and serves on
- * its own runtime threads (named `drift-server`) while the C program goes
- * on. Start it with `drift_server_start`; stop it with `drift_server_stop`
- * and free it with `drift_server_free` (which also stops it).
+ * threads of its own while the C program goes on: one accepts connections
+ * (named `drift-server`) and hands them to connection threads (`drift-io-N`,
+ * see `drift_server_config_set_worker_threads`). Start it with
+ * `drift_server_start`; stop it with `drift_server_stop` and free it with
+ * `drift_server_free` (which also stops it).
  *
  * Owned by the caller. Every function on it may be called from any thread,
  * also concurrently, except `drift_server_free`, which must be the last
@@ -279,7 +281,7 @@ typedef struct drift_server drift_server;
  * Defaults: listen on `127.0.0.1:0` (a free port; read it back with
  * `drift_server_port`), TLS with a self-signed certificate for localhost
  * generated in memory, history of 1000 messages (and 64 MiB) per topic,
- * messages up to 1 MiB, 2 worker threads; the other limits as `drift serve`.
+ * messages up to 1 MiB, 2 connection threads; the other limits as `drift serve`.
  *
  * Owned by the caller (free it with `drift_server_config_free`; a server
  * started from it does not need it any more). Use it from one thread at a
@@ -875,7 +877,10 @@ drift_status drift_server_config_set_heartbeat_ms(drift_server_config *cfg, uint
 drift_status drift_server_config_set_shutdown_grace_ms(drift_server_config *cfg, uint64_t ms);
 
 /**
- * Worker threads of the server's runtime (default 2; must be > 0).
+ * Threads that serve connections (default 2; must be > 0), as
+ * `drift serve --threads`: each runs the connections handed to it, so a
+ * connection and its subscriptions never move between threads. One more
+ * thread accepts connections.
  *
  * # Safety
  *
@@ -885,7 +890,7 @@ drift_status drift_server_config_set_worker_threads(drift_server_config *cfg, si
 
 /**
  * Starts a server: loads or generates its certificate, binds, and serves
- * on its own runtime threads until stopped. `config` may be NULL for the
+ * on threads of its own until stopped. `config` may be NULL for the
  * defaults; it is only read during the call (free it whenever you like).
  *
  * On success `*out` receives the server, owned by the caller, who frees it

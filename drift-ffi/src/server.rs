@@ -14,7 +14,7 @@ use crate::boundary::{Failure, FfiResult, out_arg, str_arg, write_out};
 use crate::handle::{self, Handle, Kind};
 use crate::status::drift_status;
 
-/// Worker threads of a server's runtime unless configured otherwise.
+/// Connection threads of a server unless configured otherwise.
 const DEFAULT_WORKER_THREADS: usize = 2;
 
 /// How long `drift_server_free` waits for the runtime's tasks after the
@@ -29,7 +29,7 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(5);
 /// Defaults: listen on `127.0.0.1:0` (a free port; read it back with
 /// `drift_server_port`), TLS with a self-signed certificate for localhost
 /// generated in memory, history of 1000 messages (and 64 MiB) per topic,
-/// messages up to 1 MiB, 2 worker threads; the other limits as `drift serve`.
+/// messages up to 1 MiB, 2 connection threads; the other limits as `drift serve`.
 ///
 /// Owned by the caller (free it with `drift_server_config_free`; a server
 /// started from it does not need it any more). Use it from one thread at a
@@ -49,9 +49,11 @@ impl Handle for drift_server_config {
 }
 
 /// A Drift server running in this process: it listens, accepts and serves on
-/// its own runtime threads (named `drift-server`) while the C program goes
-/// on. Start it with `drift_server_start`; stop it with `drift_server_stop`
-/// and free it with `drift_server_free` (which also stops it).
+/// threads of its own while the C program goes on: one accepts connections
+/// (named `drift-server`) and hands them to connection threads (`drift-io-N`,
+/// see `drift_server_config_set_worker_threads`). Start it with
+/// `drift_server_start`; stop it with `drift_server_stop` and free it with
+/// `drift_server_free` (which also stops it).
 ///
 /// Owned by the caller. Every function on it may be called from any thread,
 /// also concurrently, except `drift_server_free`, which must be the last
@@ -98,6 +100,7 @@ impl drift_server_config {
         };
         ServerConfig {
             tls,
+            io_threads: self.worker_threads,
             ..self.core.clone()
         }
     }
@@ -478,7 +481,10 @@ pub unsafe extern "C" fn drift_server_config_set_shutdown_grace_ms(
     }
 }
 
-/// Worker threads of the server's runtime (default 2; must be > 0).
+/// Threads that serve connections (default 2; must be > 0), as
+/// `drift serve --threads`: each runs the connections handed to it, so a
+/// connection and its subscriptions never move between threads. One more
+/// thread accepts connections.
 ///
 /// # Safety
 ///
@@ -501,8 +507,10 @@ pub unsafe extern "C" fn drift_server_config_set_worker_threads(
 
 impl drift_server {
     fn start(config: &drift_server_config) -> FfiResult<drift_server> {
+        // Accepts connections and runs the server's own tasks; connections
+        // are served by the connection threads (`ServerConfig::io_threads`).
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.worker_threads)
+            .worker_threads(1)
             .thread_name("drift-server")
             .enable_all()
             .build()
@@ -558,7 +566,7 @@ impl Drop for drift_server {
 }
 
 /// Starts a server: loads or generates its certificate, binds, and serves
-/// on its own runtime threads until stopped. `config` may be NULL for the
+/// on threads of its own until stopped. `config` may be NULL for the
 /// defaults; it is only read during the call (free it whenever you like).
 ///
 /// On success `*out` receives the server, owned by the caller, who frees it
@@ -861,6 +869,60 @@ mod tests {
             drift_server_free(server);
             drift_server_free(server); // refused, not a double free
             drift_server_free(null_mut());
+        }
+    }
+
+    /// Whether a thread of this process has the name `name`.
+    #[cfg(target_os = "linux")]
+    fn thread_named(name: &str) -> bool {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+            .any(|comm| comm.trim_end() == name)
+    }
+
+    /// One HTTP/1.1 request over loopback; the whole response.
+    #[cfg(target_os = "linux")]
+    fn http1_get(port: u16, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            conn,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        conn.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn worker_threads_are_the_servers_connection_threads() {
+        // SAFETY: pointers from libdrift and local out-params.
+        unsafe {
+            let cfg = drift_server_config_new();
+            assert_eq!(drift_server_config_set_h2c(cfg, true), drift_status::Ok);
+            // No other test asks for three, so only this server has a third.
+            assert_eq!(
+                drift_server_config_set_worker_threads(cfg, 3),
+                drift_status::Ok
+            );
+            let mut server = null_mut();
+            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
+            drift_server_config_free(cfg);
+            // The server starts its threads before it accepts: once it has
+            // answered a request, they are there.
+            let port = drift_server_port(server);
+            assert!(http1_get(port, "/ping").starts_with("HTTP/1.1 200"));
+            assert!(thread_named("drift-io-2"), "no third connection thread");
+            drift_server_free(server);
+            assert!(
+                !thread_named("drift-io-2"),
+                "connection thread left running"
+            );
         }
     }
 

@@ -69,7 +69,6 @@ impl Drop for Running {
 #[pyclass(name = "Server", module = "drift", frozen)]
 pub(crate) struct PyServer {
     config: ServerConfig,
-    threads: usize,
     running: Mutex<Option<Running>>,
 }
 
@@ -149,11 +148,11 @@ impl PyServer {
                 ..ServiceConfig::default()
             },
             shutdown_grace: duration("shutdown_grace", shutdown_grace)?,
+            io_threads: threads,
             ..ServerConfig::default()
         };
         Ok(PyServer {
             config,
-            threads,
             running: Mutex::new(None),
         })
     }
@@ -167,8 +166,10 @@ impl PyServer {
         if lock(&self.running).is_some() {
             return Ok(());
         }
+        // Accepts connections and runs the server's own tasks; connections
+        // are served by `threads` connection threads (`config.io_threads`).
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(self.threads)
+            .worker_threads(1)
             .thread_name("drift-server")
             .enable_all()
             .build()

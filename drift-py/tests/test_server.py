@@ -74,6 +74,29 @@ def test_stop_ends_subscriptions_with_shutdown() -> None:
         assert sub.end_reason == "shutdown"
 
 
+def _thread_named(name: str) -> bool:
+    tasks = "/proc/self/task"
+    for tid in os.listdir(tasks):
+        try:
+            with open(os.path.join(tasks, tid, "comm")) as f:
+                if f.read().strip() == name:
+                    return True
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_threads_are_connection_threads() -> None:
+    # Served as by `drift serve --threads 3`: a third connection thread exists
+    # while the server runs (the test's other servers have two) and is gone
+    # once it has stopped.
+    with drift.Server(h2c=True, threads=3) as s, client_for(s) as c:
+        c.publish("t", "x")  # answered: the server's threads are up
+        assert _thread_named("drift-io-2")
+    assert not _thread_named("drift-io-2")
+
+
 def test_port_in_use_is_a_connect_error() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
