@@ -175,6 +175,13 @@ async fn connection_threads_serve_while_the_accepting_runtime_is_blocked() {
         let mut sub = subscriber.multiplexed().subscribe("/v1/t/busy", &[]).await;
         assert_eq!(sub.status, StatusCode::OK);
         let mut publisher = server.h2().await;
+        // A client's HTTP/2 handshake does not wait for the server: only an
+        // answered request shows that the publisher's connection was
+        // accepted and handed to the connection thread before the block.
+        publisher
+            .publish("busy", Bytes::from_static(b"before"))
+            .await;
+        assert_eq!(&sub.next_chunk().await.expect("message")[..], b"before");
 
         block_tx.send(()).expect("accepting thread waits");
         blocked_rx.await.expect("accepting thread blocked");
