@@ -538,6 +538,35 @@ drift_status drift_client_publish(const drift_client *client,
                                   uint64_t *out_epoch);
 
 /**
+ * Publishes `count` messages to `topic`, in order, in one request: message
+ * `i` is `lens[i]` bytes at `data[i]` (`data[i]` may be NULL when
+ * `lens[i]` is 0). Everything is copied before the call returns. `data`
+ * and `lens` may be NULL when `count` is 0, which publishes nothing.
+ *
+ * On success `out_seqs[i]` and `out_epochs[i]` receive the id of message
+ * `i` (each array may be NULL when not wanted, or has room for `count`
+ * values; ids are 0 from a server that assigns none). Fails as
+ * `drift_client_publish`; when the server fails part-way, the messages
+ * before the failure stay published and the out arrays are not written.
+ * Any thread may call this, concurrently.
+ *
+ * # Safety
+ *
+ * `client` is NULL or a live client; `topic` is NULL or a NUL-terminated
+ * string; when `count` > 0, `data` and `lens` are NULL or point to `count`
+ * readable values, and each `data[i]` is NULL or points to `lens[i]`
+ * readable bytes; `out_seqs` and `out_epochs` are NULL or writable for
+ * `count` values.
+ */
+drift_status drift_client_publish_many(const drift_client *client,
+                                       const char *topic,
+                                       const uint8_t *const *data,
+                                       const size_t *lens,
+                                       size_t count,
+                                       uint64_t *out_seqs,
+                                       uint64_t *out_epochs);
+
+/**
  * Creates `topic`. `json_config` may be NULL for the server's defaults, or
  * a JSON object such as `{"historyLength": 10}` with the fields `history`
  * (bool), `historyLength`, `maxAge` (seconds) and `maxBytes`; unknown
@@ -1165,6 +1194,26 @@ drift_status drift_client_subscribe_callback(const drift_client *client,
 drift_status drift_subscription_next(drift_subscription *sub,
                                      int64_t timeout_ms,
                                      drift_message **out);
+
+/**
+ * The id of the last message this pull subscription delivered through
+ * `drift_subscription_next`: `*out_seq` and `*out_epoch` receive it (each
+ * may be NULL when not wanted), or 0 and 0 before the first message (and
+ * always from a server that assigns no ids). Keep it to resume later with
+ * `drift_subscribe_options_set_after`. Fails with
+ * `DRIFT_STATUS_INVALID_ARGUMENT` for a callback subscription (each message
+ * passed to the callback carries its id). The same thread rule as
+ * `drift_subscription_next`: it waits while a `drift_subscription_next` of
+ * another thread runs.
+ *
+ * # Safety
+ *
+ * `sub` is NULL or a live subscription not being freed; `out_seq` and
+ * `out_epoch` are NULL or writable.
+ */
+drift_status drift_subscription_last_id(const drift_subscription *sub,
+                                        uint64_t *out_seq,
+                                        uint64_t *out_epoch);
 
 /**
  * Why the subscription ended: the reason of its `DRIFT_KIND_END` item

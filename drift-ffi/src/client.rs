@@ -386,6 +386,100 @@ pub unsafe extern "C" fn drift_client_publish(
     }
 }
 
+/// Publishes `count` messages to `topic`, in order, in one request: message
+/// `i` is `lens[i]` bytes at `data[i]` (`data[i]` may be NULL when
+/// `lens[i]` is 0). Everything is copied before the call returns. `data`
+/// and `lens` may be NULL when `count` is 0, which publishes nothing.
+///
+/// On success `out_seqs[i]` and `out_epochs[i]` receive the id of message
+/// `i` (each array may be NULL when not wanted, or has room for `count`
+/// values; ids are 0 from a server that assigns none). Fails as
+/// `drift_client_publish`; when the server fails part-way, the messages
+/// before the failure stay published and the out arrays are not written.
+/// Any thread may call this, concurrently.
+///
+/// # Safety
+///
+/// `client` is NULL or a live client; `topic` is NULL or a NUL-terminated
+/// string; when `count` > 0, `data` and `lens` are NULL or point to `count`
+/// readable values, and each `data[i]` is NULL or points to `lens[i]`
+/// readable bytes; `out_seqs` and `out_epochs` are NULL or writable for
+/// `count` values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_publish_many(
+    client: *const drift_client,
+    topic: *const c_char,
+    data: *const *const u8,
+    lens: *const usize,
+    count: usize,
+    out_seqs: *mut u64,
+    out_epochs: *mut u64,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let client = unsafe { handle::borrow(client, "client") }?;
+        // SAFETY: the caller promised a NUL-terminated string.
+        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: the caller promised count readable pointers and lengths.
+        let payloads = unsafe { payloads_arg(data, lens, count) }?;
+        let ids = client.inner.publish_many(topic, payloads)?;
+        for (i, id) in ids.iter().take(count).enumerate() {
+            // SAFETY: each array is NULL (skipped) or writable for count
+            // values, as promised, and i < count.
+            unsafe {
+                if !out_seqs.is_null() {
+                    write_out(out_seqs.add(i), id.seq);
+                }
+                if !out_epochs.is_null() {
+                    write_out(out_epochs.add(i), id.epoch);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `count` payloads of `drift_client_publish_many`, copied.
+///
+/// # Safety
+///
+/// As `drift_client_publish_many` promises for `data`, `lens` and `count`.
+unsafe fn payloads_arg(
+    data: *const *const u8,
+    lens: *const usize,
+    count: usize,
+) -> FfiResult<Vec<bytes::Bytes>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if data.is_null() {
+        return Err(Failure::null("data"));
+    }
+    if lens.is_null() {
+        return Err(Failure::null("lens"));
+    }
+    if count > isize::MAX as usize / std::mem::size_of::<usize>() {
+        return Err(Failure::invalid(format!("count {count} is too large")));
+    }
+    // SAFETY: non-NULL, count fits, and the caller promised count readable
+    // values in each array.
+    let (data, lens) = unsafe {
+        (
+            std::slice::from_raw_parts(data, count),
+            std::slice::from_raw_parts(lens, count),
+        )
+    };
+    data.iter()
+        .zip(lens)
+        .enumerate()
+        .map(|(i, (&ptr, &len))| {
+            // SAFETY: the caller promised lens[i] readable bytes at data[i].
+            let bytes = unsafe { bytes_arg(ptr, len, &format!("data[{i}]")) }?;
+            Ok(bytes::Bytes::copy_from_slice(bytes))
+        })
+        .collect()
+}
+
 /// Creates `topic`. `json_config` may be NULL for the server's defaults, or
 /// a JSON object such as `{"historyLength": 10}` with the fields `history`
 /// (bool), `historyLength`, `maxAge` (seconds) and `maxBytes`; unknown

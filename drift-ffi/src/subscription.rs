@@ -387,6 +387,15 @@ impl drift_subscription {
             }
         }
     }
+    /// The id of the last message a pull subscription delivered.
+    fn last_id(&self) -> FfiResult<Option<MessageId>> {
+        let Mode::Pull(sub) = &self.mode else {
+            return Err(Failure::invalid(
+                "a callback subscription passes each message's id to its callback; drift_subscription_last_id does not apply",
+            ));
+        };
+        Ok(sub.lock().unwrap_or_else(|e| e.into_inner()).last_id())
+    }
 }
 
 impl Drop for drift_subscription {
@@ -612,6 +621,39 @@ pub unsafe extern "C" fn drift_subscription_next(
         let msg = sub.next(timeout)?;
         // SAFETY: checked non-NULL; writable as promised.
         unsafe { write_out(out, handle::into_raw(msg)) };
+        Ok(())
+    }
+}
+
+/// The id of the last message this pull subscription delivered through
+/// `drift_subscription_next`: `*out_seq` and `*out_epoch` receive it (each
+/// may be NULL when not wanted), or 0 and 0 before the first message (and
+/// always from a server that assigns no ids). Keep it to resume later with
+/// `drift_subscribe_options_set_after`. Fails with
+/// `DRIFT_STATUS_INVALID_ARGUMENT` for a callback subscription (each message
+/// passed to the callback carries its id). The same thread rule as
+/// `drift_subscription_next`: it waits while a `drift_subscription_next` of
+/// another thread runs.
+///
+/// # Safety
+///
+/// `sub` is NULL or a live subscription not being freed; `out_seq` and
+/// `out_epoch` are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscription_last_id(
+    sub: *const drift_subscription,
+    out_seq: *mut u64,
+    out_epoch: *mut u64,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let sub = unsafe { handle::borrow(sub, "sub") }?;
+        let id = sub.last_id()?.unwrap_or(MessageId { epoch: 0, seq: 0 });
+        // SAFETY: each is NULL (skipped) or writable, as promised.
+        unsafe {
+            write_out(out_seq, id.seq);
+            write_out(out_epoch, id.epoch);
+        }
         Ok(())
     }
 }

@@ -236,6 +236,44 @@ int main(void) {
   CHECK(msg == NULL);
   CHECK_STATUS(drift_subscription_next(sub, 0, &msg), DRIFT_STATUS_TIMEOUT);
 
+  /* The last message delivered is m8, whatever came before it. */
+  uint64_t last_seq = 0, last_epoch = 0;
+  CHECK_OK(drift_subscription_last_id(sub, &last_seq, &last_epoch));
+  CHECK(last_seq == 8 && last_epoch == first_epoch);
+  CHECK_OK(drift_subscription_last_id(sub, NULL, NULL));
+  CHECK_STATUS(drift_subscription_last_id(NULL, &last_seq, NULL),
+               DRIFT_STATUS_NULL_ARGUMENT);
+
+  /* ----- several messages in one request ----- */
+  drift_subscription *many_sub = NULL;
+  CHECK_OK(drift_client_subscribe(client, "many", NULL, &many_sub));
+  /* Before its first message a subscription has no id. */
+  last_seq = last_epoch = 42;
+  CHECK_OK(drift_subscription_last_id(many_sub, &last_seq, &last_epoch));
+  CHECK(last_seq == 0 && last_epoch == 0);
+  const uint8_t *many[3] = {(const uint8_t *)"p1", (const uint8_t *)"p22", NULL};
+  const size_t many_lens[3] = {2, 3, 0};
+  uint64_t many_seqs[3] = {0}, many_epochs[3] = {0};
+  CHECK_OK(drift_client_publish_many(client, "many", many, many_lens, 3, many_seqs,
+                                     many_epochs));
+  CHECK(many_seqs[0] == 1 && many_seqs[1] == 2 && many_seqs[2] == 3);
+  CHECK(many_epochs[0] != 0 && many_epochs[1] == many_epochs[0] &&
+        many_epochs[2] == many_epochs[0]);
+  expect_message(many_sub, "p1", 1, many_epochs[0]);
+  expect_message(many_sub, "p22", 2, many_epochs[0]);
+  expect_message(many_sub, "", 3, many_epochs[0]);
+  CHECK_OK(drift_subscription_last_id(many_sub, &last_seq, &last_epoch));
+  CHECK(last_seq == 3 && last_epoch == many_epochs[0]);
+  /* Nothing to publish is fine; missing arrays are not. */
+  CHECK_OK(drift_client_publish_many(client, "many", NULL, NULL, 0, NULL, NULL));
+  CHECK_STATUS(drift_client_publish_many(client, "many", NULL, many_lens, 1, NULL, NULL),
+               DRIFT_STATUS_NULL_ARGUMENT);
+  const uint8_t *missing[1] = {NULL};
+  CHECK_STATUS(drift_client_publish_many(client, "many", missing, many_lens, 1, NULL, NULL),
+               DRIFT_STATUS_NULL_ARGUMENT);
+  CHECK_STR(drift_last_error(), "data[0] must not be NULL");
+  drift_subscription_free(many_sub);
+
   /* ----- resume after an id ----- */
   sopts = drift_subscribe_options_new();
   CHECK_OK(drift_subscribe_options_set_after(sopts, first_epoch, 4));
