@@ -387,6 +387,7 @@ impl drift_subscription {
             }
         }
     }
+
     /// The id of the last message a pull subscription delivered.
     fn last_id(&self) -> FfiResult<Option<MessageId>> {
         let Mode::Pull(sub) = &self.mode else {
@@ -867,6 +868,13 @@ mod tests {
                 drift_subscription_next(push, 0, &mut msg),
                 drift_status::InvalidArgument
             );
+            // A callback receives each id; there is no last id to ask for.
+            let mut seq = 7;
+            assert_eq!(
+                drift_subscription_last_id(push, &mut seq, null_mut()),
+                drift_status::InvalidArgument
+            );
+            assert_eq!(seq, 7, "out-param untouched on failure");
             for _ in 0..3 {
                 assert_eq!(
                     drift_client_publish(c, t, c"x".as_ptr().cast(), 1, null_mut(), null_mut()),
