@@ -712,6 +712,7 @@ mod tests {
 
     use super::*;
     use crate::boundary::{last_error_bytes, last_error_status};
+    use crate::client::{drift_client_exists, drift_client_free, drift_client_new};
 
     #[test]
     fn config_setters_check_their_arguments() {
@@ -881,23 +882,6 @@ mod tests {
             .any(|comm| comm.trim_end() == name)
     }
 
-    /// One HTTP/1.1 request over loopback; the whole response.
-    #[cfg(target_os = "linux")]
-    fn http1_get(port: u16, path: &str) -> String {
-        use std::io::{Read, Write};
-        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        write!(
-            conn,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut response = String::new();
-        conn.read_to_string(&mut response).unwrap();
-        response
-    }
-
     #[cfg(target_os = "linux")]
     #[test]
     fn worker_threads_are_the_servers_connection_threads() {
@@ -915,8 +899,18 @@ mod tests {
             drift_server_config_free(cfg);
             // The server starts its threads before it accepts: once it has
             // answered a request, they are there.
-            let port = drift_server_port(server);
-            assert!(http1_get(port, "/ping").starts_with("HTTP/1.1 200"));
+            let mut client = null_mut();
+            assert_eq!(
+                drift_client_new(drift_server_url(server), null(), &mut client),
+                drift_status::Ok
+            );
+            let mut exists = true;
+            assert_eq!(
+                drift_client_exists(client, c"t".as_ptr(), &mut exists),
+                drift_status::Ok
+            );
+            assert!(!exists);
+            drift_client_free(client);
             assert!(thread_named("drift-io-2"), "no third connection thread");
             drift_server_free(server);
             assert!(

@@ -4,7 +4,7 @@
 
 use std::ffi::{CString, c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -361,14 +361,20 @@ impl Shared {
 }
 
 impl drift_subscription {
+    /// The locked state of a pull subscription; `function` (a pull-only C
+    /// function) is refused for a callback subscription.
+    fn pull(&self, function: &str) -> FfiResult<MutexGuard<'_, BlockingSubscription>> {
+        match &self.mode {
+            Mode::Pull(sub) => Ok(sub.lock().unwrap_or_else(|e| e.into_inner())),
+            Mode::Callback(_) => Err(Failure::invalid(format!(
+                "a callback subscription delivers to its callback; {function} does not apply"
+            ))),
+        }
+    }
+
     /// The next item of a pull subscription.
     fn next(&self, timeout: Duration) -> FfiResult<drift_message> {
-        let Mode::Pull(sub) = &self.mode else {
-            return Err(Failure::invalid(
-                "a callback subscription delivers to its callback; drift_subscription_next does not apply",
-            ));
-        };
-        let mut sub = sub.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sub = self.pull("drift_subscription_next")?;
         match sub.next_timeout(timeout) {
             Ok(Some(event)) => {
                 let msg = drift_message::from_event(event);
@@ -390,12 +396,7 @@ impl drift_subscription {
 
     /// The id of the last message a pull subscription delivered.
     fn last_id(&self) -> FfiResult<Option<MessageId>> {
-        let Mode::Pull(sub) = &self.mode else {
-            return Err(Failure::invalid(
-                "a callback subscription passes each message's id to its callback; drift_subscription_last_id does not apply",
-            ));
-        };
-        Ok(sub.lock().unwrap_or_else(|e| e.into_inner()).last_id())
+        Ok(self.pull("drift_subscription_last_id")?.last_id())
     }
 }
 
