@@ -92,6 +92,104 @@ async fn fanout_at_a_fixed_rate() {
     .await
 }
 
+/// `--latency-log` writes one line per delivery: every subscription's every
+/// message once, with its topic and the connection it rides, received after
+/// it was published.
+#[tokio::test]
+async fn fanout_writes_every_delivery_to_the_latency_log() {
+    within(async {
+        let server = start_h2c(|_| {}).await;
+        let dir = TempDir::new("latency-log");
+        let log = dir.path().join("deliveries.txt");
+        // 2 topics x 3 subscriptions over 2 connections; 20 messages, 10 per topic.
+        let args = format!(
+            "fanout --framing raw -t 2 -s 3 -c 2 -n 20 --latency-log {}",
+            log.display()
+        );
+        let (ok, s) = bench(&server, &args).await;
+        assert!(ok, "{s}");
+        assert_eq!(s["latency_log"].as_str(), Some(log.to_str().unwrap()));
+        let text = std::fs::read_to_string(&log).expect("the log is written");
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("# published_us received_us topic publisher seq connection subscription")
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        for line in lines {
+            let v: Vec<u64> = line
+                .split(' ')
+                .map(|w| w.parse().unwrap_or_else(|e| panic!("{line:?}: {e}")))
+                .collect();
+            let [
+                published,
+                received,
+                topic,
+                publisher,
+                seq,
+                connection,
+                subscription,
+            ] = v[..]
+            else {
+                panic!("seven columns: {line:?}");
+            };
+            assert!(received >= published, "{line:?}");
+            assert_eq!(publisher, 0, "{line:?}");
+            // Subscription j reads topic j / 3 and rides connection j % 2.
+            assert_eq!(subscription / 3, topic, "{line:?}");
+            assert_eq!(subscription % 2, connection, "{line:?}");
+            assert!(
+                seen.insert((subscription, seq)),
+                "delivered twice: {line:?}"
+            );
+        }
+        let expected: std::collections::BTreeSet<(u64, u64)> = (0..6)
+            .flat_map(|j| (0..10).map(move |seq| (j, seq)))
+            .collect();
+        assert_eq!(seen, expected);
+
+        // bench/tail.py reads the same file.
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/tail.py");
+        let out = Command::new("python3")
+            .arg(script)
+            .arg(&log)
+            .output()
+            .await
+            .expect("python3 runs bench/tail.py");
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{report}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            report.lines().next(),
+            Some("60 deliveries of 20 messages over 2 connections"),
+            "{report}"
+        );
+    })
+    .await
+}
+
+/// `--latency-log` belongs to fanout; another scenario refuses it.
+#[tokio::test]
+async fn the_latency_log_is_refused_outside_fanout() {
+    within(async {
+        let out = Command::new(env!("CARGO_BIN_EXE_drift"))
+            .args(["bench", "idle", "--latency-log", "unused.txt"])
+            .output()
+            .await
+            .expect("drift bench runs");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--latency-log applies to the fanout scenario only"),
+            "{err}"
+        );
+    })
+    .await
+}
+
 /// The publish scenario counts every answered POST and reports a rate.
 #[tokio::test]
 async fn publish_counts_every_request() {

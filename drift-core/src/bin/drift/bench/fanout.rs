@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use drift_core::Result;
+use drift_core::{Error, ErrorKind, Result};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use h2::client::SendRequest;
@@ -17,6 +17,7 @@ use http::{Method, Request, Uri, header};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::latency_log::{self, Delivery};
 use super::net::{Endpoint, TlsChoice, topic_uris};
 use super::payload::{self, Sink, StreamParser};
 use super::report::{self, Progress, Server, Summary, r1, r3};
@@ -187,6 +188,8 @@ pub(crate) struct SubPlan {
     pub expected: Vec<u64>,
     /// Subscribe requests in flight per connection.
     pub open_window: usize,
+    /// Keep every delivery for `--latency-log`.
+    pub log_deliveries: bool,
 }
 
 impl SubPlan {
@@ -209,6 +212,7 @@ impl SubPlan {
             offsets,
             expected,
             open_window: args.open_window,
+            log_deliveries: args.latency_log.is_some(),
         })
     }
 
@@ -236,6 +240,10 @@ pub(crate) struct ConnStats {
     pub per_sub: Vec<(u64, u64)>,
     bitmaps: Vec<Vec<u64>>,
     warm: Vec<bool>,
+    /// This connection's index among the subscriber connections.
+    connection: usize,
+    /// With `--latency-log`: every delivery.
+    log: Option<Vec<Delivery>>,
 }
 
 impl ConnStats {
@@ -251,6 +259,8 @@ impl ConnStats {
             per_sub: Vec::new(),
             bitmaps: Vec::new(),
             warm: Vec::new(),
+            connection: 0,
+            log: None,
         }
     }
 
@@ -263,12 +273,19 @@ impl ConnStats {
         self.bad += o.bad;
         self.ended += o.ended;
         self.per_sub.extend_from_slice(&o.per_sub);
+        if let Some(theirs) = &o.log {
+            self.log
+                .get_or_insert_with(Vec::new)
+                .extend_from_slice(theirs);
+        }
     }
 }
 
 struct SubSink<'a> {
     st: &'a mut ConnStats,
     local: usize,
+    /// The topic index and subscription `j` of the plan (for `--latency-log`).
+    ids: (usize, usize),
     offsets: &'a [u64],
     now: u64,
     new: u64,
@@ -292,6 +309,18 @@ impl Sink for SubSink<'_> {
         self.st
             .hist
             .saturating_record(self.now.saturating_sub(h.ts_us).max(1));
+        let connection = self.st.connection;
+        if let Some(log) = &mut self.st.log {
+            log.push(Delivery {
+                published_us: h.ts_us,
+                received_us: self.now,
+                seq: h.seq,
+                publisher: h.publisher,
+                topic: self.ids.0 as u32,
+                connection: connection as u32,
+                subscription: self.ids.1 as u32,
+            });
+        }
         let Some(&base) = self.offsets.get(h.publisher as usize) else {
             self.st.bad += 1;
             return;
@@ -336,6 +365,10 @@ pub(crate) async fn sub_connection(
             st.per_sub.push((expected, 0));
             st.bitmaps.push(vec![0u64; expected.div_ceil(64) as usize]);
             st.warm.push(false);
+        }
+        st.connection = conn;
+        if plan.log_deliveries {
+            st.log = Some(Vec::new());
         }
     }
     let send = match plan.endpoint.connect().await {
@@ -424,6 +457,7 @@ async fn subscription(
     shared.subs_ready.fetch_add(1, Ordering::Relaxed);
     drop(permit);
     let offsets = &plan.offsets[topic];
+    let subscription = stats.borrow().connection + local * plan.connections;
     let mut body = resp.into_body();
     let mut parser = StreamParser::new(plan.framing);
     while let Some(chunk) = body.data().await {
@@ -434,6 +468,7 @@ async fn subscription(
         let mut sink = SubSink {
             st: &mut st,
             local,
+            ids: (topic, subscription),
             offsets,
             now,
             new: 0,
@@ -812,6 +847,14 @@ pub(crate) fn run(
         .map(|(e, got)| e.saturating_sub(*got))
         .sum();
     let subs_with_loss = stats.per_sub.iter().filter(|(e, got)| got < e).count();
+    if let (Some(path), Some(log)) = (&args.latency_log, &mut stats.log) {
+        latency_log::write(path, log).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("--latency-log {}: {e}", path.display()),
+            )
+        })?;
+    }
     let last_recv = shared.last_recv_us.load(Ordering::Relaxed);
     let last_pub = shared.last_pub_us.load(Ordering::Relaxed);
     let deliver_secs = (last_recv.saturating_sub(go_us) as f64 / 1e6).max(1e-6);
@@ -856,6 +899,9 @@ pub(crate) fn run(
     s.set("wall_s", r3(wall));
     s.set("latency_us", report::latency_json(&stats.hist));
     s.set("publish_rtt_us", report::latency_json(&rtt));
+    if let Some(path) = &args.latency_log {
+        s.set("latency_log", path.display().to_string());
+    }
     cpu.record(&mut s, &server, "deliveries_per_server_cpu_s", stats.unique);
     if let Some(e) = shared.first_error() {
         s.set("error", e);

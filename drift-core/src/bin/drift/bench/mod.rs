@@ -19,6 +19,7 @@
 
 mod fanout;
 mod idle;
+mod latency_log;
 mod net;
 mod payload;
 mod publish;
@@ -111,6 +112,11 @@ pub struct BenchArgs {
     /// Print no progress on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// fanout: write every delivery to FILE, one line each (publish and
+    /// receive time in µs, publisher, seq, connection, subscription), to see
+    /// which deliveries make the tail; about 40 bytes of memory per delivery.
+    #[arg(long, value_name = "FILE")]
+    latency_log: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -171,6 +177,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             "--size must be at least {} bytes (sequence number and timestamp)",
             payload::HEADER_LEN
         )));
+    }
+    if args.latency_log.is_some() && args.scenario != Scenario::Fanout {
+        return Err(invalid("--latency-log applies to the fanout scenario only"));
     }
     let base = args.url.trim_end_matches('/');
     let sub_url = args
