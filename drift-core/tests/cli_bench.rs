@@ -171,21 +171,42 @@ async fn fanout_writes_every_delivery_to_the_latency_log() {
     .await
 }
 
-/// `--latency-log` belongs to fanout; another scenario refuses it.
+/// `--latency-log` belongs to fanout, and a file that cannot be created is
+/// refused before the run, not after it.
 #[tokio::test]
-async fn the_latency_log_is_refused_outside_fanout() {
+async fn bad_latency_log_arguments_are_refused() {
     within(async {
-        let out = Command::new(env!("CARGO_BIN_EXE_drift"))
-            .args(["bench", "idle", "--latency-log", "unused.txt"])
-            .output()
-            .await
-            .expect("drift bench runs");
-        assert!(!out.status.success());
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains("--latency-log applies to the fanout scenario only"),
-            "{err}"
-        );
+        let dir = TempDir::new("latency-log-bad");
+        let missing = dir.path().join("missing").join("deliveries.txt");
+        let cases = [
+            (
+                vec!["bench", "idle", "--latency-log", "unused.txt"],
+                "--latency-log applies to the fanout scenario only".to_string(),
+            ),
+            (
+                // Nothing listens on port 1: had the run started, the error
+                // would be about the connection.
+                vec![
+                    "bench",
+                    "fanout",
+                    "--url",
+                    "http://127.0.0.1:1",
+                    "--latency-log",
+                    missing.to_str().unwrap(),
+                ],
+                format!("--latency-log {}: ", missing.display()),
+            ),
+        ];
+        for (args, expected) in cases {
+            let out = Command::new(env!("CARGO_BIN_EXE_drift"))
+                .args(&args)
+                .output()
+                .await
+                .expect("drift bench runs");
+            assert!(!out.status.success(), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(&expected), "{args:?}: {err}");
+        }
     })
     .await
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use drift_core::{Error, ErrorKind, Result};
+use drift_core::Result;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use h2::client::SendRequest;
@@ -17,7 +17,7 @@ use http::{Method, Request, Uri, header};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::latency_log::{self, Delivery};
+use super::latency_log::{Delivery, LatencyLog};
 use super::net::{Endpoint, TlsChoice, topic_uris};
 use super::payload::{self, Sink, StreamParser};
 use super::report::{self, Progress, Server, Summary, r1, r3};
@@ -688,6 +688,10 @@ pub(crate) fn run(
     if args.publishers > u16::MAX as usize {
         return Err(invalid("too many publishers"));
     }
+    let log_file = match &args.latency_log {
+        Some(path) => Some(LatencyLog::create(path)?),
+        None => None,
+    };
     let names = topic_names(&args.topic_prefix, args.topics);
     let (assignment, offsets, expected) = assign(args.messages, args.publishers, args.topics);
     let sub_plan = Arc::new(SubPlan::new(
@@ -847,13 +851,10 @@ pub(crate) fn run(
         .map(|(e, got)| e.saturating_sub(*got))
         .sum();
     let subs_with_loss = stats.per_sub.iter().filter(|(e, got)| got < e).count();
-    if let (Some(path), Some(log)) = (&args.latency_log, &mut stats.log) {
-        latency_log::write(path, log).map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!("--latency-log {}: {e}", path.display()),
-            )
-        })?;
+    if let Some(log_file) = log_file {
+        // Written even when nothing was delivered, so the file always
+        // belongs to this run.
+        log_file.write(&mut stats.log.take().unwrap_or_default())?;
     }
     let last_recv = shared.last_recv_us.load(Ordering::Relaxed);
     let last_pub = shared.last_pub_us.load(Ordering::Relaxed);

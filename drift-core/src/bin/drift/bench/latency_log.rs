@@ -4,8 +4,11 @@
 //! Kept in memory during the run and written after it, so the measurement
 //! pays one push per delivery and no I/O.
 
-use std::io::Write;
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use drift_core::{Error, ErrorKind, Result};
 
 /// One delivery, as `--latency-log` writes it.
 #[derive(Debug, Clone, Copy)]
@@ -19,28 +22,57 @@ pub(crate) struct Delivery {
     pub subscription: u32,
 }
 
-/// Writes `deliveries` to `path`, in the order they were published, under a
-/// header line naming the columns.
-pub(crate) fn write(path: &Path, deliveries: &mut [Delivery]) -> std::io::Result<()> {
-    deliveries
-        .sort_unstable_by_key(|d| (d.published_us, d.topic, d.publisher, d.seq, d.received_us));
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(
-        out,
-        "# published_us received_us topic publisher seq connection subscription"
-    )?;
-    for d in deliveries.iter() {
-        writeln!(
-            out,
-            "{} {} {} {} {} {} {}",
-            d.published_us,
-            d.received_us,
-            d.topic,
-            d.publisher,
-            d.seq,
-            d.connection,
-            d.subscription
-        )?;
+/// The file `--latency-log` names, created before the run so that a path
+/// that cannot be written fails at once rather than after it.
+pub(crate) struct LatencyLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl LatencyLog {
+    pub(crate) fn create(path: &Path) -> Result<LatencyLog> {
+        match File::create(path) {
+            Ok(file) => Ok(LatencyLog {
+                path: path.to_owned(),
+                file,
+            }),
+            Err(e) => Err(failed(path, e)),
+        }
     }
-    out.flush()
+
+    /// Writes `deliveries`, in the order they were published, under a header
+    /// line naming the columns.
+    pub(crate) fn write(self, deliveries: &mut [Delivery]) -> Result<()> {
+        deliveries
+            .sort_unstable_by_key(|d| (d.published_us, d.topic, d.publisher, d.seq, d.received_us));
+        let mut out = BufWriter::new(self.file);
+        let written = (|| {
+            writeln!(
+                out,
+                "# published_us received_us topic publisher seq connection subscription"
+            )?;
+            for d in deliveries.iter() {
+                writeln!(
+                    out,
+                    "{} {} {} {} {} {} {}",
+                    d.published_us,
+                    d.received_us,
+                    d.topic,
+                    d.publisher,
+                    d.seq,
+                    d.connection,
+                    d.subscription
+                )?;
+            }
+            out.flush()
+        })();
+        written.map_err(|e| failed(&self.path, e))
+    }
+}
+
+fn failed(path: &Path, e: std::io::Error) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!("--latency-log {}: {e}", path.display()),
+    )
 }
