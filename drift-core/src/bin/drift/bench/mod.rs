@@ -113,8 +113,9 @@ pub struct BenchArgs {
     #[arg(long, short = 'q')]
     quiet: bool,
     /// fanout: write every delivery to FILE, one line each (publish and
-    /// receive time in µs, publisher, seq, connection, subscription), to see
-    /// which deliveries make the tail; about 40 bytes of memory per delivery.
+    /// receive time in µs, topic, publisher, seq, connection, subscription),
+    /// to see which deliveries make the tail (bench/tail.py). Kept in memory
+    /// until the run ends, ~40 bytes per delivery: meant for runs at a --rate.
     #[arg(long, value_name = "FILE")]
     latency_log: Option<std::path::PathBuf>,
 }
