@@ -15,7 +15,7 @@ use crate::handle::{self, Handle, Kind};
 use crate::status::drift_status;
 
 /// Connection threads of a server unless configured otherwise.
-const DEFAULT_WORKER_THREADS: usize = 2;
+const DEFAULT_CONNECTION_THREADS: usize = 2;
 
 /// How long `drift_server_free` waits for the runtime's tasks after the
 /// server stopped.
@@ -41,7 +41,6 @@ pub struct drift_server_config {
     core: ServerConfig,
     h2c: bool,
     tls_files: Option<(PathBuf, PathBuf)>,
-    worker_threads: usize,
 }
 
 impl Handle for drift_server_config {
@@ -79,11 +78,11 @@ impl Default for drift_server_config {
         drift_server_config {
             core: ServerConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                io_threads: DEFAULT_CONNECTION_THREADS,
                 ..ServerConfig::default()
             },
             h2c: false,
             tls_files: None,
-            worker_threads: DEFAULT_WORKER_THREADS,
         }
     }
 }
@@ -100,7 +99,6 @@ impl drift_server_config {
         };
         ServerConfig {
             tls,
-            io_threads: self.worker_threads,
             ..self.core.clone()
         }
     }
@@ -497,7 +495,7 @@ pub unsafe extern "C" fn drift_server_config_set_worker_threads(
     // SAFETY: forwarded from the caller.
     unsafe {
         with_config(cfg, |cfg| {
-            cfg.worker_threads = positive(threads, "worker threads")?;
+            cfg.core.io_threads = positive(threads, "worker threads")?;
             Ok(())
         })
     }

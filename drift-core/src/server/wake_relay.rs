@@ -162,17 +162,15 @@ impl Drop for WakeBatch {
         if !self.outermost {
             return;
         }
-        // Taken out first: no borrow is held while the relays are notified.
-        let mut relays = DEFERRED.with(|d| {
+        DEFERRED.with(|d| {
             let mut d = d.borrow_mut();
             d.open = false;
-            std::mem::take(&mut d.relays)
+            // Draining keeps the list's capacity. Notifying only schedules
+            // the relay task; nothing it runs comes back to this list.
+            for relay in d.relays.drain(..) {
+                relay.notify.notify_one();
+            }
         });
-        for relay in relays.drain(..) {
-            relay.notify.notify_one();
-        }
-        // Give the emptied list back, with its capacity.
-        DEFERRED.with(|d| d.borrow_mut().relays = relays);
     }
 }
 

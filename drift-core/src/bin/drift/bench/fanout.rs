@@ -17,7 +17,7 @@ use http::{Method, Request, Uri, header};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::latency_log::{Delivery, LatencyLog};
+use super::latency_log::{Delivery, LatencyLog, Route};
 use super::net::{Endpoint, TlsChoice, topic_uris};
 use super::payload::{self, Sink, StreamParser};
 use super::report::{self, Progress, Server, Summary, r1, r3};
@@ -224,6 +224,15 @@ impl SubPlan {
     fn topic_of(&self, j: usize) -> usize {
         j / self.subs_per_topic
     }
+
+    /// Where subscription `j` is, as `--latency-log` writes it.
+    fn route(&self, j: usize) -> Route {
+        Route {
+            topic: self.topic_of(j) as u32,
+            connection: (j % self.connections) as u32,
+            subscription: j as u32,
+        }
+    }
 }
 
 /// What one subscriber connection measured.
@@ -240,8 +249,6 @@ pub(crate) struct ConnStats {
     pub per_sub: Vec<(u64, u64)>,
     bitmaps: Vec<Vec<u64>>,
     warm: Vec<bool>,
-    /// This connection's index among the subscriber connections.
-    connection: usize,
     /// With `--latency-log`: every delivery.
     log: Option<Vec<Delivery>>,
 }
@@ -259,7 +266,6 @@ impl ConnStats {
             per_sub: Vec::new(),
             bitmaps: Vec::new(),
             warm: Vec::new(),
-            connection: 0,
             log: None,
         }
     }
@@ -284,8 +290,8 @@ impl ConnStats {
 struct SubSink<'a> {
     st: &'a mut ConnStats,
     local: usize,
-    /// The topic index and subscription `j` of the plan (for `--latency-log`).
-    ids: (usize, usize),
+    /// For `--latency-log`.
+    route: Route,
     offsets: &'a [u64],
     now: u64,
     new: u64,
@@ -309,16 +315,13 @@ impl Sink for SubSink<'_> {
         self.st
             .hist
             .saturating_record(self.now.saturating_sub(h.ts_us).max(1));
-        let connection = self.st.connection;
         if let Some(log) = &mut self.st.log {
             log.push(Delivery {
                 published_us: h.ts_us,
                 received_us: self.now,
                 seq: h.seq,
                 publisher: h.publisher,
-                topic: self.ids.0 as u32,
-                connection: connection as u32,
-                subscription: self.ids.1 as u32,
+                route: self.route,
             });
         }
         let Some(&base) = self.offsets.get(h.publisher as usize) else {
@@ -366,7 +369,6 @@ pub(crate) async fn sub_connection(
             st.bitmaps.push(vec![0u64; expected.div_ceil(64) as usize]);
             st.warm.push(false);
         }
-        st.connection = conn;
         if plan.log_deliveries {
             st.log = Some(Vec::new());
         }
@@ -395,7 +397,6 @@ pub(crate) async fn sub_connection(
     {
         let mut futs = FuturesUnordered::new();
         for (local, &j) in mine.iter().enumerate() {
-            let topic = plan.topic_of(j);
             futs.push(subscription(
                 &stats,
                 &shared,
@@ -403,7 +404,7 @@ pub(crate) async fn sub_connection(
                 &window,
                 local,
                 send.clone(),
-                topic,
+                j,
             ));
         }
         let stop = until(&mut phase, STOP);
@@ -425,8 +426,10 @@ async fn subscription(
     window: &tokio::sync::Semaphore,
     local: usize,
     send: SendRequest<Bytes>,
-    topic: usize,
+    j: usize,
 ) {
+    let route = plan.route(j);
+    let topic = plan.topic_of(j);
     let permit = window.acquire().await;
     let req = Request::builder()
         .method(Method::GET)
@@ -457,7 +460,6 @@ async fn subscription(
     shared.subs_ready.fetch_add(1, Ordering::Relaxed);
     drop(permit);
     let offsets = &plan.offsets[topic];
-    let subscription = stats.borrow().connection + local * plan.connections;
     let mut body = resp.into_body();
     let mut parser = StreamParser::new(plan.framing);
     while let Some(chunk) = body.data().await {
@@ -468,7 +470,7 @@ async fn subscription(
         let mut sink = SubSink {
             st: &mut st,
             local,
-            ids: (topic, subscription),
+            route,
             offsets,
             now,
             new: 0,

@@ -17,6 +17,13 @@ pub(crate) struct Delivery {
     pub received_us: u64,
     pub seq: u64,
     pub publisher: u16,
+    pub route: Route,
+}
+
+/// Where a subscription is: its topic, its connection and its index among
+/// all the run's subscriptions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Route {
     pub topic: u32,
     pub connection: u32,
     pub subscription: u32,
@@ -43,8 +50,15 @@ impl LatencyLog {
     /// Writes `deliveries`, in the order they were published, under a header
     /// line naming the columns.
     pub(crate) fn write(self, deliveries: &mut [Delivery]) -> Result<()> {
-        deliveries
-            .sort_unstable_by_key(|d| (d.published_us, d.topic, d.publisher, d.seq, d.received_us));
+        deliveries.sort_unstable_by_key(|d| {
+            (
+                d.published_us,
+                d.route.topic,
+                d.publisher,
+                d.seq,
+                d.received_us,
+            )
+        });
         let mut out = BufWriter::new(self.file);
         let written = (|| {
             writeln!(
@@ -57,11 +71,11 @@ impl LatencyLog {
                     "{} {} {} {} {} {} {}",
                     d.published_us,
                     d.received_us,
-                    d.topic,
+                    d.route.topic,
                     d.publisher,
                     d.seq,
-                    d.connection,
-                    d.subscription
+                    d.route.connection,
+                    d.route.subscription
                 )?;
             }
             out.flush()
