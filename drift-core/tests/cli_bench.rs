@@ -92,6 +92,43 @@ async fn fanout_at_a_fixed_rate() {
     .await
 }
 
+/// With `--server-pid` the summary says what each thread did during the
+/// run: here the server's two connection threads, which served every
+/// subscription, and the bench's own connection thread. Each ran, and each
+/// went to sleep between the paced messages.
+#[tokio::test]
+async fn fanout_reports_each_thread() {
+    within(async {
+        let server = start_h2c(|c| c.io_threads = 2).await;
+        let args = "fanout --framing raw -s 10 -c 2 -n 200 --rate 1000";
+        let (ok, s) = bench(&server, args).await;
+        assert!(ok, "{s}");
+        let thread = |list: &str, name: &str| {
+            let threads = s[list].as_array().unwrap_or_else(|| panic!("{list}: {s}"));
+            threads
+                .iter()
+                .find(|t| t["name"] == name)
+                .unwrap_or_else(|| panic!("{name} is not in {list}: {s}"))
+                .clone()
+        };
+        for (list, name, pid) in [
+            ("server_threads", "drift-io-0", Some(std::process::id())),
+            ("server_threads", "drift-io-1", Some(std::process::id())),
+            ("client_threads", "bench-0", None),
+        ] {
+            let t = thread(list, name);
+            if let Some(pid) = pid {
+                assert_eq!(t["pid"].as_u64(), Some(u64::from(pid)), "{t}");
+            }
+            assert!(num(&t, "cpu_s") > 0.0, "{t}");
+            assert!(num(&t, "runqueue_wait_s") >= 0.0, "{t}");
+            assert!(num(&t, "voluntary_switches") > 0.0, "{t}");
+            assert!(num(&t, "involuntary_switches") >= 0.0, "{t}");
+        }
+    })
+    .await
+}
+
 /// `--latency-log` writes one line per delivery: every subscription's every
 /// message once, with its topic and the connection it rides, received after
 /// it was published.

@@ -954,6 +954,9 @@ pub(crate) fn run(
     if let Some(line) = cpu.steal_line() {
         s.line(line);
     }
+    for line in cpu.thread_lines() {
+        s.line(line);
+    }
     if let Some(e) = shared.first_error() {
         s.line(format!("  first error: {e}"));
     }

@@ -24,6 +24,7 @@ mod net;
 mod payload;
 mod publish;
 mod report;
+mod threads;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,7 +98,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5.0)]
     hold: f64,
     /// Server process ids (repeat or comma-separate; e.g. every nginx worker)
-    /// whose CPU time (and, for idle, RSS) is measured.
+    /// whose CPU time, per process and per thread (with its wait for a CPU
+    /// and its switches), and for idle RSS, are measured.
     #[arg(long, value_delimiter = ',')]
     server_pid: Vec<u32>,
     /// Client threads (each a current-thread runtime with its own connections).

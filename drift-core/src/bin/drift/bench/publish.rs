@@ -199,6 +199,9 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
     if let Some(line) = cpu.steal_line() {
         s.line(line);
     }
+    for line in cpu.thread_lines() {
+        s.line(line);
+    }
     if let Some(e) = shared.first_error() {
         s.line(format!("  first error: {e}"));
     }

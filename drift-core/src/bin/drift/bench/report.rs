@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
+use super::threads::{self, ThreadClock, ThreadUse};
+
 /// A latency histogram in µs, 1 µs to 10 min, 3 significant digits.
 pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
@@ -123,6 +125,8 @@ impl Server {
             server: self.cpu(),
             client: self.self_cpu(),
             steal: machine_steal(),
+            server_threads: self.threads(),
+            client_threads: threads::snapshot(std::process::id()),
         }
     }
 
@@ -137,7 +141,20 @@ impl Server {
             server: delta(start.server, self.cpu()),
             client: delta(start.client, self.self_cpu()),
             steal_pct: steal,
+            server_threads: threads::since(&start.server_threads, &self.threads()),
+            client_threads: threads::since(
+                &start.client_threads,
+                &threads::snapshot(std::process::id()),
+            ),
         }
+    }
+
+    /// Every thread of every server process.
+    fn threads(&self) -> Vec<ThreadClock> {
+        self.pids
+            .iter()
+            .flat_map(|&p| threads::snapshot(p))
+            .collect()
     }
 }
 
@@ -146,21 +163,28 @@ pub(crate) struct CpuStart {
     server: Option<f64>,
     client: Option<f64>,
     steal: Option<(u64, u64)>,
+    server_threads: Vec<ThreadClock>,
+    client_threads: Vec<ThreadClock>,
 }
 
 /// CPU seconds of a measured phase, `None` where unknown.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct CpuUsed {
     pub(crate) server: Option<f64>,
     pub(crate) client: Option<f64>,
     /// Share of the machine's CPU time its hypervisor took (steal), in %:
     /// on a shared virtual machine the main cause of a slow run.
     pub(crate) steal_pct: Option<f64>,
+    /// Per thread of the server: CPU time, run-queue wait, switches.
+    server_threads: Vec<ThreadUse>,
+    /// The same for this client's threads.
+    client_threads: Vec<ThreadUse>,
 }
 
 impl CpuUsed {
-    /// Sets `server_pids`, `server_cpu_s`, `client_cpu_s`, `steal_pct` and
-    /// `per_key`: `count` per second of server CPU.
+    /// Sets `server_pids`, `server_cpu_s`, `client_cpu_s`, `steal_pct`,
+    /// `server_threads`, `client_threads` and `per_key`: `count` per second
+    /// of server CPU.
     pub(crate) fn record(&self, s: &mut Summary, server: &Server, per_key: &str, count: u64) {
         s.set("server_pids", json!(server.pids()));
         s.set("server_cpu_s", self.server.map(r3));
@@ -172,6 +196,20 @@ impl CpuUsed {
         );
         s.set("client_cpu_s", self.client.map(r3));
         s.set("steal_pct", self.steal_pct.map(r1));
+        if server.known() {
+            s.set("server_threads", threads::to_json(&self.server_threads));
+        }
+        s.set("client_threads", threads::to_json(&self.client_threads));
+    }
+
+    /// The human lines of `server_threads` and `client_threads`.
+    pub(crate) fn thread_lines(&self) -> impl Iterator<Item = String> {
+        [
+            threads::line("server", &self.server_threads),
+            threads::line("client", &self.client_threads),
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// The human line for `steal_pct`, when it is known.
