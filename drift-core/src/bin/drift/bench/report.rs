@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
-use super::threads::{self, ThreadClock, ThreadUse};
+use super::threads::{self, ThreadStats};
 
 /// A latency histogram in µs, 1 µs to 10 min, 3 significant digits.
 pub(crate) fn histogram() -> Histogram<u64> {
@@ -150,7 +150,7 @@ impl Server {
     }
 
     /// Every thread of every server process.
-    fn threads(&self) -> Vec<ThreadClock> {
+    fn threads(&self) -> Vec<ThreadStats> {
         self.pids
             .iter()
             .flat_map(|&p| threads::snapshot(p))
@@ -163,8 +163,8 @@ pub(crate) struct CpuStart {
     server: Option<f64>,
     client: Option<f64>,
     steal: Option<(u64, u64)>,
-    server_threads: Vec<ThreadClock>,
-    client_threads: Vec<ThreadClock>,
+    server_threads: Vec<ThreadStats>,
+    client_threads: Vec<ThreadStats>,
 }
 
 /// CPU seconds of a measured phase, `None` where unknown.
@@ -176,9 +176,9 @@ pub(crate) struct CpuUsed {
     /// on a shared virtual machine the main cause of a slow run.
     pub(crate) steal_pct: Option<f64>,
     /// Per thread of the server: CPU time, run-queue wait, switches.
-    server_threads: Vec<ThreadUse>,
+    server_threads: Vec<ThreadStats>,
     /// The same for this client's threads.
-    client_threads: Vec<ThreadUse>,
+    client_threads: Vec<ThreadStats>,
 }
 
 impl CpuUsed {

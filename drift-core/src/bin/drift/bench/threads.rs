@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 
 use super::report::r3;
 
-/// One thread's cumulative clocks at one moment.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ThreadClock {
+/// One thread's scheduler figures: cumulative since it started (a
+/// [`snapshot`]), or what it did between two snapshots ([`since`]).
+#[derive(Debug, Clone)]
+pub(crate) struct ThreadStats {
     pub(crate) pid: u32,
     pub(crate) tid: u32,
     pub(crate) name: String,
@@ -21,30 +22,20 @@ pub(crate) struct ThreadClock {
     pub(crate) run_ns: u64,
     /// Time runnable but waiting for a CPU (ns), from `schedstat`.
     pub(crate) wait_ns: u64,
+    /// Times it gave the CPU up (slept).
     pub(crate) voluntary: u64,
-    pub(crate) involuntary: u64,
-}
-
-/// What one thread did between two snapshots.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ThreadUse {
-    pub(crate) pid: u32,
-    pub(crate) tid: u32,
-    pub(crate) name: String,
-    pub(crate) run_ns: u64,
-    pub(crate) wait_ns: u64,
-    pub(crate) voluntary: u64,
+    /// Times the CPU was taken from it (preempted).
     pub(crate) involuntary: u64,
 }
 
 /// The threads of `pid` now; empty when the process is gone or /proc lacks
 /// the figures (a kernel without scheduler statistics). A thread that ends
 /// while it is being read is skipped.
-pub(crate) fn snapshot(pid: u32) -> Vec<ThreadClock> {
+pub(crate) fn snapshot(pid: u32) -> Vec<ThreadStats> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
-    let mut threads: Vec<ThreadClock> = tasks
+    let mut threads: Vec<ThreadStats> = tasks
         .filter_map(|entry| {
             let entry = entry.ok()?;
             let tid: u32 = entry.file_name().to_str()?.parse().ok()?;
@@ -52,7 +43,7 @@ pub(crate) fn snapshot(pid: u32) -> Vec<ThreadClock> {
             let read = |file: &str| std::fs::read_to_string(dir.join(file)).ok();
             let (run_ns, wait_ns) = parse_schedstat(&read("schedstat")?)?;
             let (voluntary, involuntary) = parse_switches(&read("status")?)?;
-            Some(ThreadClock {
+            Some(ThreadStats {
                 pid,
                 tid,
                 name: read("comm")?.trim_end().to_owned(),
@@ -92,12 +83,12 @@ fn parse_switches(status: &str) -> Option<(u64, u64)> {
 /// between counts from zero; one that ended in between is left out (its
 /// last figures are unknown). Threads that neither ran nor switched are left
 /// out too: a runtime's idle helpers would only lengthen the report.
-pub(crate) fn since(start: &[ThreadClock], end: &[ThreadClock]) -> Vec<ThreadUse> {
+pub(crate) fn since(start: &[ThreadStats], end: &[ThreadStats]) -> Vec<ThreadStats> {
     end.iter()
         .filter_map(|e| {
             let s = start.iter().find(|s| s.pid == e.pid && s.tid == e.tid);
-            let before = |f: fn(&ThreadClock) -> u64| s.map_or(0, f);
-            let used = ThreadUse {
+            let before = |f: fn(&ThreadStats) -> u64| s.map_or(0, f);
+            let used = ThreadStats {
                 pid: e.pid,
                 tid: e.tid,
                 name: e.name.clone(),
@@ -113,7 +104,7 @@ pub(crate) fn since(start: &[ThreadClock], end: &[ThreadClock]) -> Vec<ThreadUse
 }
 
 /// The JSON list of the summary: one object per thread.
-pub(crate) fn to_json(threads: &[ThreadUse]) -> Value {
+pub(crate) fn to_json(threads: &[ThreadStats]) -> Value {
     threads
         .iter()
         .map(|t| {
@@ -131,7 +122,7 @@ pub(crate) fn to_json(threads: &[ThreadUse]) -> Value {
 }
 
 /// The human line: per thread, CPU time, run-queue wait and switches.
-pub(crate) fn line(label: &str, threads: &[ThreadUse]) -> Option<String> {
+pub(crate) fn line(label: &str, threads: &[ThreadStats]) -> Option<String> {
     if threads.is_empty() {
         return None;
     }
@@ -155,8 +146,8 @@ pub(crate) fn line(label: &str, threads: &[ThreadUse]) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn clock(tid: u32, run_ns: u64, wait_ns: u64, voluntary: u64, involuntary: u64) -> ThreadClock {
-        ThreadClock {
+    fn clock(tid: u32, run_ns: u64, wait_ns: u64, voluntary: u64, involuntary: u64) -> ThreadStats {
+        ThreadStats {
             pid: 7,
             tid,
             name: format!("t{tid}"),
