@@ -158,7 +158,8 @@ impl Server {
     }
 }
 
-/// Both CPU clocks at the start of a measured phase.
+/// The server's and this client's clocks (per process and per thread) and
+/// the machine's steal at the start of a measured phase.
 pub(crate) struct CpuStart {
     server: Option<f64>,
     client: Option<f64>,
@@ -167,7 +168,8 @@ pub(crate) struct CpuStart {
     client_threads: Vec<ThreadStats>,
 }
 
-/// CPU seconds of a measured phase, `None` where unknown.
+/// What a measured phase cost: CPU seconds (`None` where unknown), steal,
+/// and each thread's figures.
 #[derive(Debug, Clone)]
 pub(crate) struct CpuUsed {
     pub(crate) server: Option<f64>,
