@@ -39,7 +39,7 @@ impl Failure {
     }
 
     /// A required pointer argument was NULL.
-    pub(crate) fn null(what: &str) -> Failure {
+    pub(crate) fn null(what: impl std::fmt::Display) -> Failure {
         Failure::new(
             drift_status::NullArgument,
             format!("{what} must not be NULL"),
@@ -321,12 +321,18 @@ pub(crate) unsafe fn opt_str_arg<'a>(p: *const c_char, what: &str) -> FfiResult<
 }
 
 /// A `(data, len)` byte argument. `data` may be NULL when `len` is 0.
+/// `what` names it in an error and is formatted only then (a
+/// `format_args!` costs nothing on success).
 ///
 /// # Safety
 ///
 /// `data` is NULL or points to `len` readable bytes that outlive `'a` and
 /// are not written to meanwhile.
-pub(crate) unsafe fn bytes_arg<'a>(data: *const u8, len: usize, what: &str) -> FfiResult<&'a [u8]> {
+pub(crate) unsafe fn bytes_arg<'a>(
+    data: *const u8,
+    len: usize,
+    what: impl std::fmt::Display,
+) -> FfiResult<&'a [u8]> {
     if len == 0 {
         return Ok(&[]);
     }

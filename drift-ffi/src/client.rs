@@ -474,7 +474,7 @@ unsafe fn payloads_arg(
         .enumerate()
         .map(|(i, (&ptr, &len))| {
             // SAFETY: the caller promised lens[i] readable bytes at data[i].
-            let bytes = unsafe { bytes_arg(ptr, len, &format!("data[{i}]")) }?;
+            let bytes = unsafe { bytes_arg(ptr, len, format_args!("data[{i}]")) }?;
             Ok(bytes::Bytes::copy_from_slice(bytes))
         })
         .collect()

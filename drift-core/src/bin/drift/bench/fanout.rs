@@ -270,7 +270,10 @@ impl ConnStats {
         }
     }
 
-    pub(crate) fn merge(&mut self, o: &ConnStats) {
+    /// Adds `o`'s counts, and moves its per-subscription figures and its
+    /// deliveries in (a `--latency-log` run holds millions of them: they are
+    /// not copied on their way from each connection to the summary).
+    pub(crate) fn merge(&mut self, mut o: ConnStats) {
         let _ = self.hist.add(&o.hist);
         self.unique += o.unique;
         self.dups += o.dups;
@@ -278,11 +281,9 @@ impl ConnStats {
         self.other += o.other;
         self.bad += o.bad;
         self.ended += o.ended;
-        self.per_sub.extend_from_slice(&o.per_sub);
-        if let Some(theirs) = &o.log {
-            self.log
-                .get_or_insert_with(Vec::new)
-                .extend_from_slice(theirs);
+        self.per_sub.append(&mut o.per_sub);
+        if let Some(mut theirs) = o.log {
+            self.log.get_or_insert_with(Vec::new).append(&mut theirs);
         }
     }
 }
@@ -732,7 +733,7 @@ pub(crate) fn run(
                 });
                 let mut stats = ConnStats::new();
                 for s in join_ok(subs).await {
-                    stats.merge(&s);
+                    stats.merge(s);
                 }
                 let mut rtt = report::histogram();
                 for p in join_ok(pubs).await {
@@ -840,9 +841,9 @@ pub(crate) fn run(
     let results = runner.join().expect("bench runner panicked");
     let mut stats = ConnStats::new();
     let mut rtt = report::histogram();
-    for (s, r) in &results {
+    for (s, r) in results {
         stats.merge(s);
-        let _ = rtt.add(r);
+        let _ = rtt.add(&r);
     }
 
     let published = shared.published.load(Ordering::Relaxed);

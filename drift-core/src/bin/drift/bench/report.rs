@@ -71,9 +71,14 @@ fn machine_steal() -> Option<(u64, u64)> {
 /// VmRSS of a process in bytes.
 pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    Some(status_number(&status, "VmRSS:")? * 1024)
+}
+
+/// The number on the `key` line of a `/proc/…/status` file (`VmRSS:` is in
+/// kB; switch counts are plain numbers).
+pub(crate) fn status_number(status: &str, key: &str) -> Option<u64> {
+    let value = status.lines().find_map(|l| l.strip_prefix(key))?;
+    value.split_whitespace().next()?.parse().ok()
 }
 
 /// The server processes being measured.

@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use super::report::r3;
+use super::report::{r3, status_number};
 
 /// One thread's scheduler figures: cumulative since it started (a
 /// [`snapshot`]), or what it did between two snapshots ([`since`]).
@@ -67,15 +67,9 @@ fn parse_schedstat(text: &str) -> Option<(u64, u64)> {
 /// The `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` lines of
 /// `/proc/PID/task/TID/status`.
 fn parse_switches(status: &str) -> Option<(u64, u64)> {
-    let field = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
     Some((
-        field("voluntary_ctxt_switches:")?,
-        field("nonvoluntary_ctxt_switches:")?,
+        status_number(status, "voluntary_ctxt_switches:")?,
+        status_number(status, "nonvoluntary_ctxt_switches:")?,
     ))
 }
 
