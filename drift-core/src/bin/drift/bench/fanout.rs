@@ -30,6 +30,10 @@ pub(crate) const WARMUP: u8 = 1;
 pub(crate) const GO: u8 = 2;
 pub(crate) const STOP: u8 = 3;
 
+/// How often the controller checks whether the measured phase is over (also
+/// when it is not woken for it) and shows progress.
+pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(100);
+
 /// The publisher id of warm-up messages (never counted).
 const WARMUP_PUBLISHER: u16 = u16::MAX;
 
@@ -51,6 +55,11 @@ pub(crate) struct Shared {
     pub last_pub_us: AtomicU64,
     pub phase: watch::Sender<u8>,
     pub first_error: std::sync::Mutex<Option<String>>,
+    /// Deliveries that complete the run (`u64::MAX` until known).
+    expected: AtomicU64,
+    /// The thread that made this, which runs the scenario's phases: it
+    /// sleeps between its checks, and the last expected delivery wakes it.
+    controller: std::thread::Thread,
 }
 
 impl Shared {
@@ -69,7 +78,31 @@ impl Shared {
             last_pub_us: AtomicU64::new(0),
             phase: watch::channel(SETUP).0,
             first_error: std::sync::Mutex::new(None),
+            expected: AtomicU64::new(u64::MAX),
+            controller: std::thread::current(),
         })
+    }
+
+    /// Sets the number of deliveries that completes the run.
+    pub(crate) fn expect(&self, deliveries: u64) {
+        self.expected.store(deliveries, Ordering::Relaxed);
+    }
+
+    /// Counts `new` first deliveries, the latest at `now_us`, and wakes the
+    /// controller when they complete the run.
+    fn delivered(&self, new: u64, now_us: u64) {
+        self.last_recv_us.fetch_max(now_us, Ordering::Relaxed);
+        let before = self.received.fetch_add(new, Ordering::Relaxed);
+        let expected = self.expected.load(Ordering::Relaxed);
+        if before < expected && before + new >= expected {
+            self.wake_controller();
+        }
+    }
+
+    /// Has the controller check its conditions now rather than at its next
+    /// [`CHECK_EVERY`].
+    pub(crate) fn wake_controller(&self) {
+        self.controller.unpark();
     }
 
     pub(crate) fn error(&self, e: impl std::fmt::Display) {
@@ -484,8 +517,7 @@ async fn subscription(
             shared.warmed.fetch_add(sink.warmed, Ordering::Relaxed);
         }
         if new > 0 {
-            shared.received.fetch_add(new, Ordering::Relaxed);
-            shared.last_recv_us.fetch_max(now, Ordering::Relaxed);
+            shared.delivered(new, now);
         }
         if ended {
             break;
@@ -717,6 +749,7 @@ pub(crate) fn run(
     let total_subs = sub_plan.total() as u64;
     let server = Server::new(&args.server_pid);
     let shared = Shared::new();
+    shared.expect(expected_deliveries);
 
     let threads = args.threads;
     let (connections, publishers) = (args.connections, args.publishers);
@@ -808,7 +841,11 @@ pub(crate) fn run(
         shared.set_phase(GO);
         let mut progress = Progress::new(args.quiet);
         loop {
-            std::thread::sleep(Duration::from_millis(10));
+            // A thread of the bench that wakes often takes CPU time from
+            // whatever runs when it wakes (the server, or the client's own
+            // connections): it sleeps until the last delivery or the next
+            // check of the drain and duration limits.
+            std::thread::park_timeout(CHECK_EVERY);
             progress.tick(
                 "fanout",
                 ("published", &shared.published),

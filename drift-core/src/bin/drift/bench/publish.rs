@@ -10,7 +10,7 @@ use futures_util::stream::FuturesUnordered;
 use http::Uri;
 
 use super::fanout::{
-    GO, STOP, Shared, connect_publisher, join_ok, post, run_sharded, spawn_mine, until,
+    CHECK_EVERY, GO, STOP, Shared, connect_publisher, join_ok, post, run_sharded, spawn_mine, until,
 };
 use super::net::{Endpoint, TlsChoice, topic_uris};
 use super::report::{self, Progress, Server, Summary, r1, r3};
@@ -77,6 +77,8 @@ async fn connection(
             () = until(&mut phase, STOP) => break,
         }
     }
+    // This connection is done: the controller may be too.
+    shared.wake_controller();
     rtt
 }
 
@@ -124,7 +126,8 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
         shared.set_phase(GO);
         let mut progress = Progress::new(args.quiet);
         loop {
-            std::thread::sleep(Duration::from_millis(10));
+            // Sleeps rather than polls (see `fanout::CHECK_EVERY`).
+            std::thread::park_timeout(CHECK_EVERY);
             progress.tick(
                 "publish",
                 ("published", &shared.published),
