@@ -55,15 +55,16 @@ pub(crate) struct Shared {
     pub last_pub_us: AtomicU64,
     pub phase: watch::Sender<u8>,
     pub first_error: std::sync::Mutex<Option<String>>,
-    /// Deliveries that complete the run (`u64::MAX` until known).
-    expected: AtomicU64,
+    /// Deliveries that complete the run (0 in scenarios that deliver
+    /// nothing: no delivery wakes the controller there).
+    expected: u64,
     /// The thread that made this, which runs the scenario's phases: it
     /// sleeps between its checks, and the last expected delivery wakes it.
     controller: std::thread::Thread,
 }
 
 impl Shared {
-    pub(crate) fn new() -> Arc<Shared> {
+    pub(crate) fn new(expected: u64) -> Arc<Shared> {
         Arc::new(Shared {
             subs_ready: AtomicU64::new(0),
             subs_sent: AtomicU64::new(0),
@@ -78,14 +79,9 @@ impl Shared {
             last_pub_us: AtomicU64::new(0),
             phase: watch::channel(SETUP).0,
             first_error: std::sync::Mutex::new(None),
-            expected: AtomicU64::new(u64::MAX),
+            expected,
             controller: std::thread::current(),
         })
-    }
-
-    /// Sets the number of deliveries that completes the run.
-    pub(crate) fn expect(&self, deliveries: u64) {
-        self.expected.store(deliveries, Ordering::Relaxed);
     }
 
     /// Counts `new` first deliveries, the latest at `now_us`, and wakes the
@@ -93,8 +89,7 @@ impl Shared {
     fn delivered(&self, new: u64, now_us: u64) {
         self.last_recv_us.fetch_max(now_us, Ordering::Relaxed);
         let before = self.received.fetch_add(new, Ordering::Relaxed);
-        let expected = self.expected.load(Ordering::Relaxed);
-        if before < expected && before + new >= expected {
+        if before < self.expected && before + new >= self.expected {
             self.wake_controller();
         }
     }
@@ -748,8 +743,7 @@ pub(crate) fn run(
     let expected_deliveries: u64 = expected.iter().sum::<u64>() * args.subs as u64;
     let total_subs = sub_plan.total() as u64;
     let server = Server::new(&args.server_pid);
-    let shared = Shared::new();
-    shared.expect(expected_deliveries);
+    let shared = Shared::new(expected_deliveries);
 
     let threads = args.threads;
     let (connections, publishers) = (args.connections, args.publishers);
@@ -989,10 +983,7 @@ pub(crate) fn run(
             cpu.client.unwrap_or(0.0)
         ));
     }
-    if let Some(line) = cpu.steal_line() {
-        s.line(line);
-    }
-    for line in cpu.thread_lines() {
+    for line in cpu.lines() {
         s.line(line);
     }
     if let Some(e) = shared.first_error() {

@@ -93,7 +93,7 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
         issued: AtomicU64::new(0),
     });
     let server = Server::new(&args.server_pid);
-    let shared = Shared::new();
+    let shared = Shared::new(0);
     let (threads, connections) = (args.threads, args.connections);
     let (pl, sh) = (plan.clone(), shared.clone());
     let runner = std::thread::spawn(move || {
@@ -199,10 +199,7 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
             published as f64 / c.max(1e-9)
         ));
     }
-    if let Some(line) = cpu.steal_line() {
-        s.line(line);
-    }
-    for line in cpu.thread_lines() {
+    for line in cpu.lines() {
         s.line(line);
     }
     if let Some(e) = shared.first_error() {

@@ -209,21 +209,19 @@ impl CpuUsed {
         s.set("client_threads", threads::to_json(&self.client_threads));
     }
 
-    /// The human lines of `server_threads` and `client_threads`.
-    pub(crate) fn thread_lines(&self) -> impl Iterator<Item = String> {
+    /// The human lines of `steal_pct`, `server_threads` and
+    /// `client_threads`, each when it is known.
+    pub(crate) fn lines(&self) -> impl Iterator<Item = String> {
+        let steal = self.steal_pct.map(|steal| {
+            format!("  machine: {steal:.1} % of its CPU time taken by the hypervisor (steal)")
+        });
         [
+            steal,
             threads::line("server", &self.server_threads),
             threads::line("client", &self.client_threads),
         ]
         .into_iter()
         .flatten()
-    }
-
-    /// The human line for `steal_pct`, when it is known.
-    pub(crate) fn steal_line(&self) -> Option<String> {
-        self.steal_pct.map(|steal| {
-            format!("  machine: {steal:.1} % of its CPU time taken by the hypervisor (steal)")
-        })
     }
 }
 
