@@ -55,16 +55,17 @@ pub(crate) struct Shared {
     pub last_pub_us: AtomicU64,
     pub phase: watch::Sender<u8>,
     pub first_error: std::sync::Mutex<Option<String>>,
-    /// Deliveries that complete the run (0 in scenarios that deliver
-    /// nothing: no delivery wakes the controller there).
-    expected: u64,
+    /// Publishes (answered or failed) and deliveries that complete the run
+    /// (0 for what a scenario does not do).
+    attempts_expected: u64,
+    deliveries_expected: u64,
     /// The thread that made this, which runs the scenario's phases: it
-    /// sleeps between its checks, and the last expected delivery wakes it.
+    /// sleeps between its checks, and whatever completes the run wakes it.
     controller: std::thread::Thread,
 }
 
 impl Shared {
-    pub(crate) fn new(expected: u64) -> Arc<Shared> {
+    pub(crate) fn new(attempts_expected: u64, deliveries_expected: u64) -> Arc<Shared> {
         Arc::new(Shared {
             subs_ready: AtomicU64::new(0),
             subs_sent: AtomicU64::new(0),
@@ -79,25 +80,59 @@ impl Shared {
             last_pub_us: AtomicU64::new(0),
             phase: watch::channel(SETUP).0,
             first_error: std::sync::Mutex::new(None),
-            expected,
+            attempts_expected,
+            deliveries_expected,
             controller: std::thread::current(),
         })
     }
 
-    /// Counts `new` first deliveries, the latest at `now_us`, and wakes the
-    /// controller when they complete the run.
-    fn delivered(&self, new: u64, now_us: u64) {
-        self.last_recv_us.fetch_max(now_us, Ordering::Relaxed);
-        let before = self.received.fetch_add(new, Ordering::Relaxed);
-        if before < self.expected && before + new >= self.expected {
-            self.wake_controller();
-        }
+    /// Every expected publish has been answered or has failed, and every
+    /// expected delivery has arrived.
+    pub(crate) fn complete(&self) -> bool {
+        self.attempts() >= self.attempts_expected
+            && self.received.load(Ordering::SeqCst) >= self.deliveries_expected
     }
 
-    /// Has the controller check its conditions now rather than at its next
-    /// [`CHECK_EVERY`].
-    pub(crate) fn wake_controller(&self) {
-        self.controller.unpark();
+    /// Publishes answered or failed.
+    pub(crate) fn attempts(&self) -> u64 {
+        self.published.load(Ordering::SeqCst) + self.pub_errors.load(Ordering::SeqCst)
+    }
+
+    /// Counts a publish the server answered.
+    pub(crate) fn publish_answered(&self) {
+        self.last_pub_us.fetch_max(now_us(), Ordering::Relaxed);
+        self.count_attempt(&self.published);
+    }
+
+    /// Counts a publish that failed.
+    pub(crate) fn publish_failed(&self, e: impl std::fmt::Display) {
+        self.error(e);
+        self.count_attempt(&self.pub_errors);
+    }
+
+    fn count_attempt(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::SeqCst);
+        // Read after the increment: of two attempts counted at once, at
+        // least one sees both.
+        let after = self.attempts();
+        self.wake_if_completed(after - 1, 1, self.attempts_expected);
+    }
+
+    /// Counts `new` first deliveries, the latest at `now_us`.
+    fn delivered(&self, new: u64, now_us: u64) {
+        self.last_recv_us.fetch_max(now_us, Ordering::Relaxed);
+        let before = self.received.fetch_add(new, Ordering::SeqCst);
+        self.wake_if_completed(before, new, self.deliveries_expected);
+    }
+
+    /// Wakes the controller when a count going from `before` to `before +
+    /// added` reached its `expected` total and so may have completed the
+    /// run: only then is the rest of [`Shared::complete`] read, so the
+    /// per-delivery path stays one comparison.
+    fn wake_if_completed(&self, before: u64, added: u64, expected: u64) {
+        if before < expected && before + added >= expected && self.complete() {
+            self.controller.unpark();
+        }
     }
 
     pub(crate) fn error(&self, e: impl std::fmt::Display) {
@@ -611,13 +646,9 @@ pub(crate) async fn publisher(plan: Arc<PubPlan>, shared: Arc<Shared>, p: usize)
             Some(r) = inflight.next() => match r {
                 Ok(rtt) => {
                     stats.rtt.saturating_record(rtt.max(1));
-                    shared.published.fetch_add(1, Ordering::Relaxed);
-                    shared.last_pub_us.fetch_max(now_us(), Ordering::Relaxed);
+                    shared.publish_answered();
                 }
-                Err(e) => {
-                    shared.error(e);
-                    shared.pub_errors.fetch_add(1, Ordering::Relaxed);
-                }
+                Err(e) => shared.publish_failed(e),
             },
             () = pace => {},
             () = until(&mut phase, STOP) => break,
@@ -743,7 +774,7 @@ pub(crate) fn run(
     let expected_deliveries: u64 = expected.iter().sum::<u64>() * args.subs as u64;
     let total_subs = sub_plan.total() as u64;
     let server = Server::new(&args.server_pid);
-    let shared = Shared::new(expected_deliveries);
+    let shared = Shared::new(args.messages, expected_deliveries);
 
     let threads = args.threads;
     let (connections, publishers) = (args.connections, args.publishers);
@@ -837,20 +868,20 @@ pub(crate) fn run(
         loop {
             // A thread of the bench that wakes often takes CPU time from
             // whatever runs when it wakes (the server, or the client's own
-            // connections): it sleeps until the last delivery or the next
-            // check of the drain and duration limits.
+            // connections): it sleeps until the run completes (see
+            // `Shared::complete`) or the next check of the drain and
+            // duration limits.
             std::thread::park_timeout(CHECK_EVERY);
             progress.tick(
                 "fanout",
                 ("published", &shared.published),
                 ("delivered", &shared.received),
             );
-            let received = shared.received.load(Ordering::Relaxed);
-            let attempted = shared.published.load(Ordering::Relaxed)
-                + shared.pub_errors.load(Ordering::Relaxed);
-            if received >= expected_deliveries && attempted >= args.messages {
+            if shared.complete() {
                 break;
             }
+            let received = shared.received.load(Ordering::Relaxed);
+            let attempted = shared.attempts();
             if received != last_received {
                 last_received = received;
                 last_progress = Instant::now();

@@ -26,7 +26,7 @@ pub(crate) fn run(args: &BenchArgs, sub_url: &str, tls: &TlsChoice) -> Result<Su
     let total = plan.total() as u64;
     let server = Server::new(&args.server_pid);
     let rss0 = server.rss();
-    let shared = Shared::new(0);
+    let shared = Shared::new(0, 0);
     let (threads, connections) = (args.threads, args.connections);
     let (pl, sh) = (plan.clone(), shared.clone());
     let start = Instant::now();

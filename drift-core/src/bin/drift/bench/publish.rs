@@ -63,13 +63,11 @@ async fn connection(
             r = inflight.next() => match r {
                 Some(Ok(t)) => {
                     rtt.saturating_record(t.max(1));
-                    shared.published.fetch_add(1, Ordering::Relaxed);
-                    shared.last_pub_us.fetch_max(now_us(), Ordering::Relaxed);
+                    shared.publish_answered();
                     issue(&mut inflight);
                 }
                 Some(Err(e)) => {
-                    shared.error(e);
-                    shared.pub_errors.fetch_add(1, Ordering::Relaxed);
+                    shared.publish_failed(e);
                     issue(&mut inflight);
                 }
                 None => break,
@@ -77,8 +75,6 @@ async fn connection(
             () = until(&mut phase, STOP) => break,
         }
     }
-    // This connection is done: the controller may be too.
-    shared.wake_controller();
     rtt
 }
 
@@ -93,7 +89,7 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
         issued: AtomicU64::new(0),
     });
     let server = Server::new(&args.server_pid);
-    let shared = Shared::new(0);
+    let shared = Shared::new(args.messages, 0);
     let (threads, connections) = (args.threads, args.connections);
     let (pl, sh) = (plan.clone(), shared.clone());
     let runner = std::thread::spawn(move || {
@@ -133,9 +129,7 @@ pub(crate) fn run(args: &BenchArgs, pub_url: &str, tls: &TlsChoice) -> Result<Su
                 ("published", &shared.published),
                 ("errors", &shared.pub_errors),
             );
-            let done = shared.published.load(Ordering::Relaxed)
-                + shared.pub_errors.load(Ordering::Relaxed);
-            if done >= args.messages || go.elapsed().as_secs_f64() > args.duration {
+            if shared.complete() || go.elapsed().as_secs_f64() > args.duration {
                 break;
             }
         }
