@@ -179,7 +179,6 @@ def fanout_tables(rows):
         "(target ≥ 2: Drift's p99 at most half of nchan's). *steal*: the share of the machine's CPU time "
         "its hypervisor took during the run (median, %), which delays whatever runs then.",
         "",
-        *placements(data),
         "| S | framing | transport | Drift 1t p50 | p99 | nchan 1w p50 | p99 | **ratio** | Drift 2t p50 | p99 "
         "| nchan 2w p50 | p99 | **ratio** | target | lost D1t / N1w / D2t / N2w | steal % D1t / N1w / D2t / N2w |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -214,28 +213,6 @@ def fanout_tables(rows):
             f"| {steal(g['drift1t'])} / {steal(g['nchan1w'])} / {steal(g['drift2t'])} / {steal(g['nchan2w'])} |"
         )
     return lines, verdicts
-
-
-def placements(data):
-    """One line per pairing saying where its latency runs ran (bench/compare's
-    `placement` field; older records, which lack it, ran shared)."""
-    seen = defaultdict(set)
-    for (label, _), servers in data.items():
-        if not label.startswith("latency-"):
-            continue
-        for server, reps in servers.items():
-            pairing = "1 thread or worker" if server.endswith("1t") or server.endswith("1w") else "2 threads or workers"
-            for r in reps.values():
-                seen[pairing].add(r.get("placement") or "shared")
-    if not seen:
-        return []
-    out = []
-    for pairing in sorted(seen):
-        where = " and ".join(sorted(seen[pairing]))
-        if where == "shared":
-            where = "shared: the kernel places the server and the bench client on either CPU"
-        out.append(f"- Placement with {pairing}: {where}.")
-    return out + [""]
 
 
 def h2load_table(rows):
