@@ -89,12 +89,16 @@ impl Shared {
     /// Every expected publish has been answered or has failed, and every
     /// expected delivery has arrived.
     pub(crate) fn complete(&self) -> bool {
+        self.publishing_done() && self.received.load(Ordering::SeqCst) >= self.deliveries_expected
+    }
+
+    /// Every expected publish has been answered or has failed.
+    pub(crate) fn publishing_done(&self) -> bool {
         self.attempts() >= self.attempts_expected
-            && self.received.load(Ordering::SeqCst) >= self.deliveries_expected
     }
 
     /// Publishes answered or failed.
-    pub(crate) fn attempts(&self) -> u64 {
+    fn attempts(&self) -> u64 {
         self.published.load(Ordering::SeqCst) + self.pub_errors.load(Ordering::SeqCst)
     }
 
@@ -112,25 +116,28 @@ impl Shared {
 
     fn count_attempt(&self, counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::SeqCst);
-        // Read after the increment: of two attempts counted at once, at
-        // least one sees both.
-        let after = self.attempts();
-        self.wake_if_completed(after - 1, 1, self.attempts_expected);
+        // Read after the increment, so the attempt counted last sees the
+        // total at its target (scenarios never attempt more than expected).
+        if self.attempts() == self.attempts_expected {
+            self.wake_if_complete();
+        }
     }
 
     /// Counts `new` first deliveries, the latest at `now_us`.
     fn delivered(&self, new: u64, now_us: u64) {
         self.last_recv_us.fetch_max(now_us, Ordering::Relaxed);
         let before = self.received.fetch_add(new, Ordering::SeqCst);
-        self.wake_if_completed(before, new, self.deliveries_expected);
+        // Only the deliveries that reach the target read the rest of the
+        // run's state: the per-delivery path stays one comparison.
+        if before < self.deliveries_expected && before + new >= self.deliveries_expected {
+            self.wake_if_complete();
+        }
     }
 
-    /// Wakes the controller when a count going from `before` to `before +
-    /// added` reached its `expected` total and so may have completed the
-    /// run: only then is the rest of [`Shared::complete`] read, so the
-    /// per-delivery path stays one comparison.
-    fn wake_if_completed(&self, before: u64, added: u64, expected: u64) {
-        if before < expected && before + added >= expected && self.complete() {
+    /// Wakes the controller when the run is complete. Of two counts that
+    /// reach their targets at once, at least one sees the other (SeqCst).
+    fn wake_if_complete(&self) {
+        if self.complete() {
             self.controller.unpark();
         }
     }
@@ -881,7 +888,6 @@ pub(crate) fn run(
                 break;
             }
             let received = shared.received.load(Ordering::Relaxed);
-            let attempted = shared.attempts();
             if received != last_received {
                 last_received = received;
                 last_progress = Instant::now();
@@ -889,7 +895,7 @@ pub(crate) fn run(
             // After the last publish, wait for the deliveries still on their
             // way for as long as they keep coming (a slow client or a busy
             // server is not a loss): stop after `--drain` seconds without one.
-            if attempted >= args.messages && last_progress.elapsed().as_secs_f64() > args.drain {
+            if shared.publishing_done() && last_progress.elapsed().as_secs_f64() > args.drain {
                 break;
             }
             if go.elapsed().as_secs_f64() > args.duration {
