@@ -143,11 +143,31 @@ async fn fanout_writes_every_delivery_to_the_latency_log() {
             "fanout --framing raw -t 2 -s 3 -c 2 -n 20 --latency-log {}",
             log.display()
         );
+        let unix_us = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("the clock is after 1970")
+                .as_micros() as u64
+        };
+        let before = unix_us();
         let (ok, s) = bench(&server, &args).await;
+        let after = unix_us();
         assert!(ok, "{s}");
         assert_eq!(s["latency_log"].as_str(), Some(log.to_str().unwrap()));
         let text = std::fs::read_to_string(&log).expect("the log is written");
         let mut lines = text.lines();
+        // The clock's origin as wall-clock time, for lining the log up with
+        // traces: the bench started it while it ran.
+        let clock = lines.next().expect("a clock line");
+        let origin: u64 = clock
+            .strip_prefix("# clock: microseconds since ")
+            .and_then(|rest| rest.strip_suffix(" µs after the Unix epoch"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("clock line: {clock:?}"));
+        assert!(
+            before <= origin && origin <= after,
+            "{origin} not in {before}..{after}"
+        );
         assert_eq!(
             lines.next(),
             Some("# published_us received_us topic publisher seq connection subscription")
@@ -204,6 +224,79 @@ async fn fanout_writes_every_delivery_to_the_latency_log() {
             Some("60 deliveries of 20 messages over 2 connections"),
             "{report}"
         );
+
+        // bench/cpu_waits.py lays the same log over a scheduler trace. In
+        // this one the server's thread holds CPU 0 throughout, the bench's
+        // thread waits for CPU 0 throughout, and CPU 1 is idle: every
+        // message's whole span is server run, client wait and idle CPU.
+        let published: Vec<u64> = text
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect();
+        let last_received: u64 = text
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(' ').nth(1)?.parse().ok())
+            .max()
+            .expect("deliveries");
+        // Monotonic time = log time + 50 s (the offset between the clocks
+        // is given, as the test's clocks are not those of a real trace).
+        let offset_us = origin as f64 - 50e6;
+        let at = |log_us: u64| (log_us as f64 + 50e6) / 1e6;
+        let (from, to) = (at(published[0]) - 0.1, at(last_received) + 0.1);
+        let sched = [
+            format!("[001] {from:.6}: sched:sched_switch: prev_comm=x prev_pid=9 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120"),
+            format!("[000] {from:.6}: sched:sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=drift-io-0 next_pid=100 next_prio=120"),
+            format!("[000] {from:.6}: sched:sched_wakeup: comm=bench-0 pid=200 prio=120 target_cpu=000"),
+            format!("[001] {to:.6}: sched:sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=x next_pid=9 next_prio=120"),
+            format!("[000] {to:.6}: sched:sched_switch: prev_comm=drift-io-0 prev_pid=100 prev_prio=120 prev_state=S ==> next_comm=bench-0 next_pid=200 next_prio=120"),
+        ];
+        let trace = dir.path().join("sched.txt");
+        std::fs::write(&trace, sched.join("\n")).expect("write the trace");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/cpu_waits.py");
+        let out = Command::new("python3")
+            .arg(script)
+            .arg(&log)
+            .arg(&trace)
+            .arg("--script")
+            .arg(format!("--offset-us={offset_us}"))
+            .output()
+            .await
+            .expect("python3 runs bench/cpu_waits.py");
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{report}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            report.starts_with("20 messages inside the trace;"),
+            "{report}"
+        );
+        assert!(report.contains("\non time: "), "{report}");
+        for line in report.lines().skip(1) {
+            let Some((_, figures)) = line.split_once("per message µs: ") else {
+                assert!(line.ends_with(": 0 messages"), "{report}");
+                continue;
+            };
+            let figures: std::collections::HashMap<&str, &str> = figures
+                .split(", ")
+                .filter_map(|kv| kv.rsplit_once(' '))
+                .collect();
+            let window = figures["window"];
+            for key in [
+                "server ran",
+                "client waited",
+                "client waited while a CPU was idle",
+                "idle",
+            ] {
+                assert_eq!(figures[key], window, "{key}: {line}");
+            }
+            for key in ["client ran", "server waited", "others ran"] {
+                assert_eq!(figures[key], "0", "{key}: {line}");
+            }
+        }
     })
     .await
 }

@@ -63,6 +63,11 @@ impl LatencyLog {
         let written = (|| {
             writeln!(
                 out,
+                "# clock: microseconds since {} µs after the Unix epoch",
+                super::start_unix_us()
+            )?;
+            writeln!(
+                out,
                 "# published_us received_us topic publisher seq connection subscription"
             )?;
             for d in deliveries.iter() {

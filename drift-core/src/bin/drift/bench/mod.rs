@@ -160,8 +160,22 @@ impl FramingArg {
 /// Microseconds since the process's first call: the clock of every timestamp
 /// the bench puts in a payload (publishers and subscribers share the process).
 pub(crate) fn now_us() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_micros() as u64
+    start().0.elapsed().as_micros() as u64
+}
+
+/// The bench's clock origin, and the same moment as wall-clock time, so that
+/// a latency log can be lined up with traces taken beside it.
+fn start() -> &'static (Instant, std::time::SystemTime) {
+    static START: OnceLock<(Instant, std::time::SystemTime)> = OnceLock::new();
+    START.get_or_init(|| (Instant::now(), std::time::SystemTime::now()))
+}
+
+/// Microseconds from the Unix epoch to `now_us()`'s zero.
+pub(crate) fn start_unix_us() -> u64 {
+    start()
+        .1
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 pub(crate) fn invalid(msg: impl Into<String>) -> Error {
