@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -225,80 +226,93 @@ async fn fanout_writes_every_delivery_to_the_latency_log() {
             "{report}"
         );
 
-        // bench/cpu_waits.py lays the same log over a scheduler trace. In
-        // this one the server's thread holds CPU 0 throughout, the bench's
-        // thread waits for CPU 0 throughout, and CPU 1 is idle: every
-        // message's whole span is server run, client wait and idle CPU.
-        let published: Vec<u64> = text
-            .lines()
-            .skip(2)
-            .filter_map(|l| l.split(' ').next()?.parse().ok())
-            .collect();
-        let last_received: u64 = text
-            .lines()
-            .skip(2)
-            .filter_map(|l| l.split(' ').nth(1)?.parse().ok())
-            .max()
-            .expect("deliveries");
-        // Monotonic time = log time + 50 s (the offset between the clocks
-        // is given, as the test's clocks are not those of a real trace).
-        let offset_us = origin as f64 - 50e6;
-        let at = |log_us: u64| (log_us as f64 + 50e6) / 1e6;
-        let (from, to) = (at(published[0]) - 0.1, at(last_received) + 0.1);
-        let sched = [
-            format!("[001] {from:.6}: sched:sched_switch: prev_comm=x prev_pid=9 prev_prio=120 prev_state=S ==> next_comm=swapper/1 next_pid=0 next_prio=120"),
-            format!("[000] {from:.6}: sched:sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=drift-io-0 next_pid=100 next_prio=120"),
-            format!("[000] {from:.6}: sched:sched_wakeup: comm=bench-0 pid=200 prio=120 target_cpu=000"),
-            format!("[001] {to:.6}: sched:sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=x next_pid=9 next_prio=120"),
-            format!("[000] {to:.6}: sched:sched_switch: prev_comm=drift-io-0 prev_pid=100 prev_prio=120 prev_state=S ==> next_comm=bench-0 next_pid=200 next_prio=120"),
-        ];
-        let trace = dir.path().join("sched.txt");
-        std::fs::write(&trace, sched.join("\n")).expect("write the trace");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/cpu_waits.py");
-        let out = Command::new("python3")
-            .arg(script)
-            .arg(&log)
-            .arg(&trace)
-            .arg("--script")
-            .arg(format!("--offset-us={offset_us}"))
-            .output()
-            .await
-            .expect("python3 runs bench/cpu_waits.py");
-        let report = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{report}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            report.starts_with("20 messages inside the trace;"),
-            "{report}"
-        );
-        assert!(report.contains("\non time: "), "{report}");
-        for line in report.lines().skip(1) {
-            let Some((_, figures)) = line.split_once("per message µs: ") else {
-                assert!(line.ends_with(": 0 messages"), "{report}");
-                continue;
-            };
-            let figures: std::collections::HashMap<&str, &str> = figures
-                .split(", ")
-                .filter_map(|kv| kv.rsplit_once(' '))
-                .collect();
-            let window = figures["window"];
-            for key in [
-                "server ran",
-                "client waited",
-                "client waited while a CPU was idle",
-                "idle",
-            ] {
-                assert_eq!(figures[key], window, "{key}: {line}");
-            }
-            for key in ["client ran", "server waited", "others ran"] {
-                assert_eq!(figures[key], "0", "{key}: {line}");
-            }
-        }
+        check_cpu_waits(&log, &text, origin, &dir.path().join("sched.txt")).await;
     })
     .await
+}
+
+/// bench/cpu_waits.py lays a latency log over a scheduler trace. In the trace
+/// written here the server's thread holds CPU 0 throughout, the bench's thread
+/// waits for CPU 0 throughout, and CPU 1 is idle: every message's whole span
+/// is server run, client wait and idle CPU, and nothing else.
+async fn check_cpu_waits(log: &Path, text: &str, origin: u64, trace: &Path) {
+    let published: Vec<u64> = text
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect();
+    let last_received: u64 = text
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(' ').nth(1)?.parse().ok())
+        .max()
+        .expect("deliveries");
+    // Monotonic time = log time + 50 s (the offset between the clocks
+    // is given, as the test's clocks are not those of a real trace).
+    let offset_us = origin as f64 - 50e6;
+    let at = |log_us: u64| (log_us as f64 + 50e6) / 1e6;
+    let (from, to) = (at(published[0]) - 0.1, at(last_received) + 0.1);
+    // `perf script -F cpu,time,event,trace` lines.
+    let switch = |cpu: u32, t: f64, prev: (&str, u32, &str), next: (&str, u32)| {
+        format!(
+            "[{cpu:03}] {t:.6}: sched:sched_switch: prev_comm={} prev_pid={} prev_prio=120 \
+             prev_state={} ==> next_comm={} next_pid={} next_prio=120",
+            prev.0, prev.1, prev.2, next.0, next.1
+        )
+    };
+    let sched = [
+        switch(1, from, ("x", 9, "S"), ("swapper/1", 0)),
+        switch(0, from, ("swapper/0", 0, "R"), ("drift-io-0", 100)),
+        format!(
+            "[000] {from:.6}: sched:sched_wakeup: comm=bench-0 pid=200 prio=120 target_cpu=000"
+        ),
+        switch(1, to, ("swapper/1", 0, "R"), ("x", 9)),
+        switch(0, to, ("drift-io-0", 100, "S"), ("bench-0", 200)),
+    ];
+    std::fs::write(trace, sched.join("\n")).expect("write the trace");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/cpu_waits.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(log)
+        .arg(trace)
+        .arg("--script")
+        .arg(format!("--offset-us={offset_us}"))
+        .output()
+        .await
+        .expect("python3 runs bench/cpu_waits.py");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.starts_with("20 messages inside the trace;"),
+        "{report}"
+    );
+    assert!(report.contains("\non time: "), "{report}");
+    for line in report.lines().skip(1) {
+        let Some((_, figures)) = line.split_once("per message µs: ") else {
+            assert!(line.ends_with(": 0 messages"), "{report}");
+            continue;
+        };
+        let figures: std::collections::HashMap<&str, &str> = figures
+            .split(", ")
+            .filter_map(|kv| kv.rsplit_once(' '))
+            .collect();
+        let window = figures["window"];
+        for key in [
+            "server ran",
+            "client waited",
+            "client waited while a CPU was idle",
+            "idle",
+        ] {
+            assert_eq!(figures[key], window, "{key}: {line}");
+        }
+        for key in ["client ran", "server waited", "others ran"] {
+            assert_eq!(figures[key], "0", "{key}: {line}");
+        }
+    }
 }
 
 /// `--latency-log` belongs to fanout, and a file that cannot be created is
