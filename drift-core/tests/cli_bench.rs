@@ -207,19 +207,7 @@ async fn fanout_writes_every_delivery_to_the_latency_log() {
         assert_eq!(seen, expected);
 
         // bench/tail.py reads the same file.
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/tail.py");
-        let out = Command::new("python3")
-            .arg(script)
-            .arg(&log)
-            .output()
-            .await
-            .expect("python3 runs bench/tail.py");
-        let report = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{report}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let report = bench_script("tail.py", &[log.as_os_str()]).await;
         assert_eq!(
             report.lines().next(),
             Some("60 deliveries of 20 messages over 2 connections"),
@@ -229,6 +217,27 @@ async fn fanout_writes_every_delivery_to_the_latency_log() {
         check_cpu_waits(&log, &text, origin, &dir.path().join("sched.txt")).await;
     })
     .await
+}
+
+/// Runs `python3 bench/NAME ARGS...`, which must succeed, and returns what it
+/// printed.
+async fn bench_script(name: &str, args: &[&std::ffi::OsStr]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bench")
+        .join(name);
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("python3 {}: {e}", script.display()));
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
 }
 
 /// bench/cpu_waits.py lays a latency log over a scheduler trace. In the trace
@@ -270,22 +279,17 @@ async fn check_cpu_waits(log: &Path, text: &str, origin: u64, trace: &Path) {
         switch(0, to, ("drift-io-0", 100, "S"), ("bench-0", 200)),
     ];
     std::fs::write(trace, sched.join("\n")).expect("write the trace");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/cpu_waits.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(log)
-        .arg(trace)
-        .arg("--script")
-        .arg(format!("--offset-us={offset_us}"))
-        .output()
-        .await
-        .expect("python3 runs bench/cpu_waits.py");
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let offset = format!("--offset-us={offset_us}");
+    let report = bench_script(
+        "cpu_waits.py",
+        &[
+            log.as_os_str(),
+            trace.as_os_str(),
+            "--script".as_ref(),
+            offset.as_ref(),
+        ],
+    )
+    .await;
     assert!(
         report.starts_with("20 messages inside the trace;"),
         "{report}"
