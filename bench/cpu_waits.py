@@ -72,20 +72,19 @@ class Trace:
         self.longest_wait = max((e - s for s, e, _, _ in self.waits), default=0)
 
     def overlaps(self, cpu, a, b):
-        """(pid, comm, µs) of every run on `cpu` within [a, b]."""
+        """(start, end, pid, comm) of every run on `cpu`, clipped to [a, b]."""
         runs = self.runs[cpu]
         i = max(0, bisect.bisect_right(self.starts[cpu], a) - 1)
         while i < len(runs) and runs[i][0] < b:
             start, end, pid, comm = runs[i]
             if min(end, b) > max(start, a):
-                yield pid, comm, min(end, b) - max(start, a)
+                yield max(start, a), min(end, b), pid, comm
             i += 1
 
     def idle_elsewhere(self, cpu, a, b):
         """µs of [a, b] during which some CPU other than `cpu` was idle."""
-        spans = sorted((max(s, a), min(e, b))
-                       for other, runs in self.runs.items() if other != cpu
-                       for s, e, pid, _ in runs if pid == 0 and min(e, b) > max(s, a))
+        spans = sorted((s, e) for other in self.runs if other != cpu
+                       for s, e, pid, _ in self.overlaps(other, a, b) if pid == 0)
         total, reach = 0.0, a
         for s, e in spans:
             if e > reach:
@@ -172,9 +171,9 @@ def main():
         for a, b, _ in group:
             c["window"] += b - a
             for cpu in trace.runs:
-                for pid, comm, us in trace.overlaps(cpu, a, b):
+                for s, e, pid, comm in trace.overlaps(cpu, a, b):
                     who = role(comm)
-                    c[f"{who} ran" if who else ("idle" if pid == 0 else "others ran")] += us
+                    c[f"{who} ran" if who else ("idle" if pid == 0 else "others ran")] += e - s
             for cpu, who, s, e in trace.waits_within(a, b):
                 c[f"{who} waited"] += e - s
                 c[f"{who} waited while a CPU was idle"] += trace.idle_elsewhere(cpu, s, e)
