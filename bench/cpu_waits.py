@@ -28,6 +28,8 @@ import subprocess
 import time
 from collections import Counter, defaultdict
 
+from latency_log import LatencyLog, pct
+
 SWITCH = re.compile(
     r"\[(\d+)\]\s+([\d.]+):\s+sched:sched_switch: prev_comm=(.*?) prev_pid=(\d+) "
     r"prev_prio=\d+ prev_state=(\S+) ==> next_comm=(.*?) next_pid=(\d+)")
@@ -47,7 +49,8 @@ class Trace:
             m = SWITCH.search(line)
             if m:
                 cpu, t = int(m[1]), float(m[2]) * 1e6
-                self.first = t if self.first is None else self.first
+                if self.first is None:
+                    self.first = t
                 self.last = t
                 if cpu in current:
                     start, pid, comm = current[cpu]
@@ -102,21 +105,6 @@ class Trace:
             i += 1
 
 
-def read_log(path):
-    """The log's clock origin (µs after the Unix epoch) and its messages."""
-    origin, messages = None, defaultdict(list)
-    with open(path) as f:
-        for line in f:
-            if line.startswith("# clock:"):
-                origin = int(line.split()[4])
-            elif not line.startswith("#"):
-                published, received, topic, publisher, seq, _conn, _sub = map(int, line.split())
-                messages[(topic, publisher, seq)].append((published, received))
-    if origin is None:
-        raise SystemExit(f"{path}: no '# clock:' line (written by a newer drift bench)")
-    return origin, messages
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("log")
@@ -144,23 +132,28 @@ def main():
             ["perf", "script", "-i", args.sched_data, "-F", "cpu,time,event,trace"],
             capture_output=True, text=True, check=True).stdout
     trace = Trace(text, role)
-    origin, messages = read_log(args.log)
+    log = LatencyLog(args.log)
+    if log.origin_unix_us is None:
+        raise SystemExit(f"{args.log}: no '# clock:' line (written by a newer drift bench)")
     offset = args.offset_us
     if offset is None:
         offset = (time.clock_gettime(time.CLOCK_REALTIME)
                   - time.clock_gettime(time.CLOCK_MONOTONIC)) * 1e6
-    to_mono = origin - offset
+    to_mono = log.origin_unix_us - offset
+    # (topic, publisher, seq) -> (span start, span end, largest latency), in
+    # the trace's clock, for the messages whose span lies inside the trace.
     windows = {}
-    for key, ds in messages.items():
-        a = ds[0][0] + to_mono
-        b = max(r for _, r in ds) + to_mono
+    for key, ds in log.deliveries.items():
+        published = log.published[key]
+        last = max(r for r, _ in ds)
+        a, b = published + to_mono, last + to_mono
         if trace.first + 5_000 < a and b < trace.last - 5_000:
-            windows[key] = (a, b, max(r - p for p, r in ds))
+            windows[key] = (a, b, last - published)
     if not windows:
         raise SystemExit("no message lies inside the trace: was it recorded during the run?")
-    latencies = sorted(r - p for key in windows for p, r in messages[key])
-    p99 = latencies[int(len(latencies) * 0.99)]
-    print(f"{len(windows)} messages inside the trace; latency p50 {latencies[len(latencies) // 2]} "
+    latencies = sorted(r - log.published[key] for key in windows for r, _ in log.deliveries[key])
+    p99 = pct(latencies, 0.99)
+    print(f"{len(windows)} messages inside the trace; latency p50 {pct(latencies, 0.5)} "
           f"p99 {p99} µs")
     for name, late in (("on time", False), ("late", True)):
         group = [w for w in windows.values() if (w[2] > p99) == late]

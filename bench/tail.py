@@ -14,12 +14,9 @@ before it was sent in a burst: the publisher itself had been held up.
 
 import argparse
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 
-
-def pct(values, q):
-    """The q-quantile (0..1) of sorted values."""
-    return values[min(len(values) - 1, int(len(values) * q))]
+from latency_log import LatencyLog, pct
 
 
 def main():
@@ -28,19 +25,11 @@ def main():
     ap.add_argument("--late-us", type=int, help="late above this many µs (default: the p99)")
     args = ap.parse_args()
 
-    # (topic, publisher, seq) -> [(latency, connection)], and its publish time.
-    messages = defaultdict(list)
-    published = {}
-    with open(args.log) as f:
-        for line in f:
-            if line.startswith("#"):
-                continue
-            pub_us, recv_us, topic, publisher, seq, conn, _sub = map(int, line.split())
-            key = (topic, publisher, seq)
-            messages[key].append((recv_us - pub_us, conn))
-            published[key] = pub_us
-    if not messages:
-        raise SystemExit(f"{args.log}: no deliveries")
+    log = LatencyLog(args.log)
+    published = log.published
+    # (topic, publisher, seq) -> [(latency, connection)]
+    messages = {key: [(recv_us - published[key], conn) for recv_us, conn in ds]
+                for key, ds in log.deliveries.items()}
 
     latencies = sorted(lat for ds in messages.values() for lat, _ in ds)
     connections = {c for ds in messages.values() for _, c in ds}
