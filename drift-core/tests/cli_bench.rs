@@ -174,6 +174,8 @@ async fn fanout_writes_every_delivery_to_the_latency_log() {
             Some("# published_us received_us topic publisher seq connection subscription")
         );
         let mut seen = std::collections::BTreeSet::new();
+        // From the first publish to the last delivery, in the log's clock.
+        let mut span = (u64::MAX, 0);
         for line in lines {
             let v: Vec<u64> = line
                 .split(' ')
@@ -192,6 +194,7 @@ async fn fanout_writes_every_delivery_to_the_latency_log() {
                 panic!("seven columns: {line:?}");
             };
             assert!(received >= published, "{line:?}");
+            span = (span.0.min(published), span.1.max(received));
             assert_eq!(publisher, 0, "{line:?}");
             // Subscription j reads topic j / 3 and rides connection j % 2.
             assert_eq!(subscription / 3, topic, "{line:?}");
@@ -214,7 +217,7 @@ async fn fanout_writes_every_delivery_to_the_latency_log() {
             "{report}"
         );
 
-        check_cpu_waits(&log, &text, origin, &dir.path().join("sched.txt")).await;
+        check_cpu_waits(&log, origin, span, &dir.path().join("sched.txt")).await;
     })
     .await
 }
@@ -244,23 +247,14 @@ async fn bench_script(name: &str, args: &[&std::ffi::OsStr]) -> String {
 /// written here the server's thread holds CPU 0 throughout, the bench's thread
 /// waits for CPU 0 throughout, and CPU 1 is idle: every message's whole span
 /// is server run, client wait and idle CPU, and nothing else.
-async fn check_cpu_waits(log: &Path, text: &str, origin: u64, trace: &Path) {
-    let published: Vec<u64> = text
-        .lines()
-        .skip(2)
-        .filter_map(|l| l.split(' ').next()?.parse().ok())
-        .collect();
-    let last_received: u64 = text
-        .lines()
-        .skip(2)
-        .filter_map(|l| l.split(' ').nth(1)?.parse().ok())
-        .max()
-        .expect("deliveries");
+///
+/// `span` runs from the log's first publish to its last delivery.
+async fn check_cpu_waits(log: &Path, origin: u64, span: (u64, u64), trace: &Path) {
     // Monotonic time = log time + 50 s (the offset between the clocks
     // is given, as the test's clocks are not those of a real trace).
     let offset_us = origin as f64 - 50e6;
     let at = |log_us: u64| (log_us as f64 + 50e6) / 1e6;
-    let (from, to) = (at(published[0]) - 0.1, at(last_received) + 0.1);
+    let (from, to) = (at(span.0) - 0.1, at(span.1) + 0.1);
     // `perf script -F cpu,time,event,trace` lines.
     let switch = |cpu: u32, t: f64, prev: (&str, u32, &str), next: (&str, u32)| {
         format!(
