@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{TempDir, TestServer, start_h2c, start_server, within};
+use support::{TempDir, TestServer, now_us, start_h2c, start_server, within};
 use tokio::process::Command;
 
 /// Runs `drift bench <args>` (words separated by spaces, as on a command
@@ -144,15 +144,9 @@ async fn fanout_writes_every_delivery_to_the_latency_log() {
             "fanout --framing raw -t 2 -s 3 -c 2 -n 20 --latency-log {}",
             log.display()
         );
-        let unix_us = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("the clock is after 1970")
-                .as_micros() as u64
-        };
-        let before = unix_us();
+        let before = now_us();
         let (ok, s) = bench(&server, &args).await;
-        let after = unix_us();
+        let after = now_us();
         assert!(ok, "{s}");
         assert_eq!(s["latency_log"].as_str(), Some(log.to_str().unwrap()));
         let text = std::fs::read_to_string(&log).expect("the log is written");

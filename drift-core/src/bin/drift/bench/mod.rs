@@ -163,19 +163,16 @@ pub(crate) fn now_us() -> u64 {
     start().0.elapsed().as_micros() as u64
 }
 
-/// The bench's clock origin, and the same moment as wall-clock time, so that
-/// a latency log can be lined up with traces taken beside it.
-fn start() -> &'static (Instant, std::time::SystemTime) {
-    static START: OnceLock<(Instant, std::time::SystemTime)> = OnceLock::new();
-    START.get_or_init(|| (Instant::now(), std::time::SystemTime::now()))
+/// The bench's clock origin, and the same moment in µs since the Unix epoch,
+/// so that a latency log can be lined up with traces taken beside it.
+fn start() -> &'static (Instant, u64) {
+    static START: OnceLock<(Instant, u64)> = OnceLock::new();
+    START.get_or_init(|| (Instant::now(), drift_core::message::now_us()))
 }
 
 /// Microseconds from the Unix epoch to `now_us()`'s zero.
 pub(crate) fn start_unix_us() -> u64 {
-    start()
-        .1
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
+    start().1
 }
 
 pub(crate) fn invalid(msg: impl Into<String>) -> Error {
