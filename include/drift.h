@@ -262,7 +262,7 @@ typedef struct drift_message drift_message;
  * A Drift server running in this process: it listens, accepts and serves on
  * threads of its own while the C program goes on: one accepts connections
  * (named `drift-server`) and hands them to connection threads (`drift-io-N`,
- * see `drift_server_config_set_worker_threads`). Start it with
+ * see `drift_server_config_set_threads`). Start it with
  * `drift_server_start`; stop it with `drift_server_stop` and free it with
  * `drift_server_free` (which also stops it).
  *
@@ -278,10 +278,11 @@ typedef struct drift_server drift_server;
  * functions. Opaque, so that new settings can be added without breaking
  * programs built against an older header.
  *
- * Defaults: listen on `127.0.0.1:0` (a free port; read it back with
- * `drift_server_port`), TLS with a self-signed certificate for localhost
- * generated in memory, history of 1000 messages (and 64 MiB) per topic,
- * messages up to 1 MiB, 2 connection threads; the other limits as `drift serve`.
+ * Defaults: those of `drift serve`, but listening on `127.0.0.1:0` (a free
+ * port; read it back with `drift_server_port`) and with a generated
+ * self-signed certificate for localhost kept in memory: history of 1000
+ * messages (and 64 MiB) per topic, messages up to 1 MiB, one connection
+ * thread per core.
  *
  * Owned by the caller (free it with `drift_server_config_free`; a server
  * started from it does not need it any more). Use it from one thread at a
@@ -317,9 +318,10 @@ typedef struct drift_subscribe_options drift_subscribe_options;
  * lost meanwhile).
  *
  * Owned by the caller; `drift_subscription_free` unsubscribes and frees it.
- * A pull subscription has one consumer: use it from one thread at a time
- * (it may move between threads). `drift_subscription_end_reason` may be
- * called from any thread.
+ * A pull subscription has one consumer: `drift_subscription_next` from one
+ * thread at a time (it may move between threads). `drift_subscription_close`,
+ * `drift_subscription_last_id` and `drift_subscription_end_reason` may be
+ * called from any thread, also while `drift_subscription_next` waits.
  */
 typedef struct drift_subscription drift_subscription;
 
@@ -754,11 +756,12 @@ drift_server_config *drift_server_config_new(void);
 void drift_server_config_free(drift_server_config *cfg);
 
 /**
- * The address to listen on, `"HOST:PORT"`: an IP address (`"0.0.0.0:5500"`,
- * `"[::1]:0"`) or a name that resolves (`"localhost:5500"`; the first
- * address is used). Port 0 picks a free port. Default `"127.0.0.1:0"`.
- * `addr` is copied. Fails with `DRIFT_STATUS_INVALID_ARGUMENT` if it does
- * not parse or resolve.
+ * The address to listen on: `"HOST:PORT"` with an IP address
+ * (`"0.0.0.0:5500"`, `"[::1]:0"`) or a name that resolves
+ * (`"localhost:5500"`; the first address is used), or a bare port
+ * (`"5500"`, on 127.0.0.1), as `drift serve --listen`. Port 0 picks a free
+ * port. Default `"127.0.0.1:0"`. `addr` is copied. Fails with
+ * `DRIFT_STATUS_INVALID_ARGUMENT` if it does not parse or resolve.
  *
  * # Safety
  *
@@ -906,14 +909,25 @@ drift_status drift_server_config_set_heartbeat_ms(drift_server_config *cfg, uint
 drift_status drift_server_config_set_shutdown_grace_ms(drift_server_config *cfg, uint64_t ms);
 
 /**
- * Threads that serve connections (default 2; must be > 0), as
- * `drift serve --threads`: each runs the connections handed to it, so a
+ * Connection threads, as `drift serve --threads`: 0 (the default) starts
+ * one per core, N starts N. Each runs the connections handed to it, so a
  * connection and its subscriptions never move between threads. One more
  * thread accepts connections.
  *
  * # Safety
  *
  * `cfg` is NULL or a live configuration used by no other thread.
+ */
+drift_status drift_server_config_set_threads(drift_server_config *cfg, size_t threads);
+
+/**
+ * The former name of `drift_server_config_set_threads`, kept so that
+ * programs built against libdrift 0.1 keep linking; the same in every
+ * respect (0 now means one thread per core instead of an error).
+ *
+ * # Safety
+ *
+ * As `drift_server_config_set_threads`.
  */
 drift_status drift_server_config_set_worker_threads(drift_server_config *cfg, size_t threads);
 
@@ -1202,9 +1216,8 @@ drift_status drift_subscription_next(drift_subscription *sub,
  * always from a server that assigns no ids). Keep it to resume later with
  * `drift_subscribe_options_set_after`. Fails with
  * `DRIFT_STATUS_INVALID_ARGUMENT` for a callback subscription (each message
- * passed to the callback carries its id). The same thread rule as
- * `drift_subscription_next`: it waits while a `drift_subscription_next` of
- * another thread runs.
+ * passed to the callback carries its id). Any thread may call this, also
+ * while `drift_subscription_next` waits on another.
  *
  * # Safety
  *
@@ -1217,8 +1230,9 @@ drift_status drift_subscription_last_id(const drift_subscription *sub,
 
 /**
  * Why the subscription ended: the reason of its `DRIFT_KIND_END` item
- * (e.g. `"deleted"`), or `"error: …"` when its stream failed for good; NULL
- * while it goes on (and for NULL `sub`). The string is owned by the
+ * (e.g. `"deleted"`), `"error: …"` when its stream failed for good, or
+ * `"closed"` after `drift_subscription_close`; NULL while it goes on (and
+ * for NULL `sub`). The string is owned by the
  * subscription and valid until `drift_subscription_free`. Any thread may
  * call this.
  *
@@ -1227,6 +1241,22 @@ drift_status drift_subscription_last_id(const drift_subscription *sub,
  * `sub` is NULL or a live subscription.
  */
 const char *drift_subscription_end_reason(const drift_subscription *sub);
+
+/**
+ * Ends the subscription from any thread, without freeing it: a
+ * `drift_subscription_next` waiting on another thread returns
+ * `DRIFT_STATUS_CLOSED` at once, and so does every later one; a callback
+ * subscription's callback is not called again once the call running now
+ * (if any) returns. `drift_subscription_end_reason` then says `"closed"`
+ * (unless the subscription had ended before). Closing a closed
+ * subscription does nothing. Free it with `drift_subscription_free` as
+ * usual.
+ *
+ * # Safety
+ *
+ * `sub` is NULL or a live subscription not being freed.
+ */
+drift_status drift_subscription_close(const drift_subscription *sub);
 
 /**
  * Unsubscribes and frees the subscription: the HTTP/2 stream is reset at

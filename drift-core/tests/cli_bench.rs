@@ -100,7 +100,7 @@ async fn fanout_at_a_fixed_rate() {
 #[tokio::test]
 async fn fanout_reports_each_thread() {
     within(async {
-        let server = start_h2c(|c| c.io_threads = 2).await;
+        let server = start_h2c(|c| c.threads = 2).await;
         let args = "fanout --framing raw -s 10 -c 2 -n 200 --rate 1000";
         let (ok, s) = bench(&server, args).await;
         assert!(ok, "{s}");

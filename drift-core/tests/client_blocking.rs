@@ -133,3 +133,41 @@ fn blocking_calls_from_inside_another_runtime_do_not_panic() {
     // Dropping the last user of the owned runtime inside async code is fine too.
     other.block_on(async move { drop(client) });
 }
+
+/// Another thread closes a subscription whose reader waits with no
+/// deadline: the reader wakes at once with `Closed`, and the handle gave
+/// the last id and end reason meanwhile without waiting for the reader.
+#[test]
+fn a_handle_closes_a_waiting_reader_from_another_thread() {
+    let (_rt, server) = server();
+    let client = BlockingClient::new(builder_for(&server.url, server.ca_pem.as_deref())).unwrap();
+    let mut sub = client.subscribe("h", SubscribeOptions::default()).unwrap();
+    let handle = sub.handle().clone();
+    let published = client.publish("h", "one").unwrap();
+    let (read_tx, read) = std::sync::mpsc::channel();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let first = sub
+            .next_event()
+            .map(|e| e.map(|e| matches!(e, SubscriptionEvent::Message(_))));
+        read_tx.send(()).unwrap();
+        let waited = sub.next_event();
+        let after = sub.next_timeout(Duration::ZERO).map_err(|e| e.kind());
+        done_tx.send(()).unwrap();
+        (first, waited.is_none(), after)
+    });
+    read.recv_timeout(Duration::from_secs(20))
+        .expect("the message never arrived");
+    // Now the reader waits with no deadline; the handle answers anyway.
+    assert_eq!(handle.last_id(), Some(published.id));
+    assert_eq!(handle.end_reason(), None, "still going");
+    handle.close();
+    done.recv_timeout(Duration::from_secs(20))
+        .expect("the waiting reader was not woken by the close");
+    let (first, waited_none, after) = reader.join().unwrap();
+    assert_eq!(first.map(|r| r.ok()), Some(Some(true)));
+    assert!(waited_none, "a closed subscription yields nothing more");
+    assert_eq!(after.unwrap_err(), ErrorKind::Closed);
+    assert_eq!(handle.end_reason().as_deref(), Some("closed"));
+    assert!(handle.is_closed());
+}

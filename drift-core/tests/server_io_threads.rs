@@ -99,7 +99,7 @@ async fn fan_out_over_threads(server: TestServer) {
 #[tokio::test]
 async fn fan_out_over_two_threads_h2c() {
     within(async {
-        fan_out_over_threads(start_h2c(|c| c.io_threads = 2).await).await;
+        fan_out_over_threads(start_h2c(|c| c.threads = 2).await).await;
     })
     .await
 }
@@ -107,7 +107,7 @@ async fn fan_out_over_two_threads_h2c() {
 #[tokio::test]
 async fn fan_out_over_two_threads_tls() {
     within(async {
-        fan_out_over_threads(start_server(|c| c.io_threads = 2).await).await;
+        fan_out_over_threads(start_server(|c| c.threads = 2).await).await;
     })
     .await
 }
@@ -118,7 +118,7 @@ async fn fan_out_over_two_threads_tls() {
 async fn heartbeats_reach_idle_subscriptions_on_every_thread() {
     within(async {
         let server = start_h2c(|c| {
-            c.io_threads = 2;
+            c.threads = 2;
             c.service.heartbeat = Some(Duration::from_millis(100));
         })
         .await;
@@ -160,7 +160,7 @@ async fn connection_threads_serve_while_the_accepting_runtime_is_blocked() {
                 .build()
                 .expect("runtime");
             runtime.block_on(async {
-                let _ = server_tx.send(start_h2c(|c| c.io_threads = 1).await);
+                let _ = server_tx.send(start_h2c(|c| c.threads = 1).await);
                 if block_rx.await.is_ok() {
                     let _ = blocked_tx.send(());
                     // Blocks this runtime's only thread (the test's timeout

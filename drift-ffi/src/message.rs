@@ -123,7 +123,7 @@ pub(crate) fn error_reason(failure: &Failure) -> CString {
     text_cstring(&format!("error: {}", failure.message))
 }
 
-fn text_cstring(text: &str) -> CString {
+pub(crate) fn text_cstring(text: &str) -> CString {
     CString::new(text.replace('\0', "\\0")).unwrap_or_default()
 }
 

@@ -1,40 +1,32 @@
 //! `drift_server_config` and `drift_server`: a Drift server running inside
-//! the C program, on its own tokio runtime.
+//! the C program. The server itself is drift-core's `BackgroundServer`;
+//! this file converts arguments, maps errors and holds the handles.
 
 use std::ffi::{CString, c_char};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use drift_core::broker::{BrokerConfig, MAX_HISTORY_LENGTH};
-use drift_core::server::{Server, ServerConfig, ServerHandle, TlsMode};
+use drift_core::server::{BackgroundServer, ServerConfig, TlsMode, parse_listen};
 
 use crate::boundary::{Failure, FfiResult, out_arg, str_arg, write_out};
 use crate::handle::{self, Handle, Kind};
 use crate::status::drift_status;
-
-/// Connection threads of a server unless configured otherwise.
-const DEFAULT_CONNECTION_THREADS: usize = 2;
-
-/// How long `drift_server_free` waits for the runtime's tasks after the
-/// server stopped.
-const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(5);
 
 /// The settings of an in-process server: a builder, filled with defaults by
 /// `drift_server_config_new` and changed by the `drift_server_config_set_*`
 /// functions. Opaque, so that new settings can be added without breaking
 /// programs built against an older header.
 ///
-/// Defaults: listen on `127.0.0.1:0` (a free port; read it back with
-/// `drift_server_port`), TLS with a self-signed certificate for localhost
-/// generated in memory, history of 1000 messages (and 64 MiB) per topic,
-/// messages up to 1 MiB, 2 connection threads; the other limits as `drift serve`.
+/// Defaults: those of `drift serve`, but listening on `127.0.0.1:0` (a free
+/// port; read it back with `drift_server_port`) and with a generated
+/// self-signed certificate for localhost kept in memory: history of 1000
+/// messages (and 64 MiB) per topic, messages up to 1 MiB, one connection
+/// thread per core.
 ///
 /// Owned by the caller (free it with `drift_server_config_free`; a server
 /// started from it does not need it any more). Use it from one thread at a
 /// time.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct drift_server_config {
     /// Everything but `tls`, which [`drift_server_config::to_core`] derives
     /// from `h2c` and `tls_files` (h2c wins while set, whatever the order).
@@ -50,7 +42,7 @@ impl Handle for drift_server_config {
 /// A Drift server running in this process: it listens, accepts and serves on
 /// threads of its own while the C program goes on: one accepts connections
 /// (named `drift-server`) and hands them to connection threads (`drift-io-N`,
-/// see `drift_server_config_set_worker_threads`). Start it with
+/// see `drift_server_config_set_threads`). Start it with
 /// `drift_server_start`; stop it with `drift_server_stop` and free it with
 /// `drift_server_free` (which also stops it).
 ///
@@ -59,10 +51,8 @@ impl Handle for drift_server_config {
 /// call. Strings read from it are valid until it is freed.
 #[derive(Debug)]
 pub struct drift_server {
-    runtime: Option<tokio::runtime::Runtime>,
-    handle: Mutex<Option<ServerHandle>>,
+    server: BackgroundServer,
     url: CString,
-    port: u16,
     ca_pem: Option<CString>,
     cert_path: Option<CString>,
 }
@@ -76,11 +66,7 @@ impl Handle for drift_server {
 impl Default for drift_server_config {
     fn default() -> Self {
         drift_server_config {
-            core: ServerConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                io_threads: DEFAULT_CONNECTION_THREADS,
-                ..ServerConfig::default()
-            },
+            core: ServerConfig::embedded(),
             h2c: false,
             tls_files: None,
         }
@@ -102,35 +88,48 @@ impl drift_server_config {
             ..self.core.clone()
         }
     }
-
-    fn broker(&mut self) -> &mut BrokerConfig {
-        &mut self.core.broker
-    }
 }
 
-/// Runs `f` on the config handle `cfg`.
+/// Applies `change` to the config handle `cfg`, and keeps the result only
+/// if it is a configuration that can work (drift-core's
+/// `ServerConfig::validate`, which every way of starting a server checks);
+/// otherwise `cfg` stays as it was.
 ///
 /// # Safety
 ///
 /// `cfg` is NULL or a pointer from libdrift, not used by another thread
 /// during the call.
-unsafe fn with_config(
+unsafe fn try_set(
     cfg: *mut drift_server_config,
-    f: impl FnOnce(&mut drift_server_config) -> FfiResult<()>,
+    change: impl FnOnce(&mut drift_server_config) -> FfiResult<()>,
 ) -> drift_status {
     ffi_status! {
         // SAFETY: checked by the registry; exclusive use is the caller's
         // promise.
         let cfg = unsafe { handle::borrow_mut(cfg, "config") }?;
-        f(cfg)
+        let mut changed = cfg.clone();
+        change(&mut changed)?;
+        changed.core.validate()?;
+        *cfg = changed;
+        Ok(())
     }
 }
 
-fn positive<T: PartialEq + Default + Copy>(value: T, what: &str) -> FfiResult<T> {
-    if value == T::default() {
-        Err(Failure::invalid(format!("{what} must be greater than 0")))
-    } else {
-        Ok(value)
+/// [`try_set`] for a change that cannot fail by itself.
+///
+/// # Safety
+///
+/// As [`try_set`].
+unsafe fn set(
+    cfg: *mut drift_server_config,
+    change: impl FnOnce(&mut drift_server_config),
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        try_set(cfg, |cfg| {
+            change(cfg);
+            Ok(())
+        })
     }
 }
 
@@ -161,11 +160,12 @@ pub unsafe extern "C" fn drift_server_config_free(cfg: *mut drift_server_config)
     }
 }
 
-/// The address to listen on, `"HOST:PORT"`: an IP address (`"0.0.0.0:5500"`,
-/// `"[::1]:0"`) or a name that resolves (`"localhost:5500"`; the first
-/// address is used). Port 0 picks a free port. Default `"127.0.0.1:0"`.
-/// `addr` is copied. Fails with `DRIFT_STATUS_INVALID_ARGUMENT` if it does
-/// not parse or resolve.
+/// The address to listen on: `"HOST:PORT"` with an IP address
+/// (`"0.0.0.0:5500"`, `"[::1]:0"`) or a name that resolves
+/// (`"localhost:5500"`; the first address is used), or a bare port
+/// (`"5500"`, on 127.0.0.1), as `drift serve --listen`. Port 0 picks a free
+/// port. Default `"127.0.0.1:0"`. `addr` is copied. Fails with
+/// `DRIFT_STATUS_INVALID_ARGUMENT` if it does not parse or resolve.
 ///
 /// # Safety
 ///
@@ -178,22 +178,9 @@ pub unsafe extern "C" fn drift_server_config_set_listen(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_config(cfg, |cfg| {
+        try_set(cfg, |cfg| {
             // SAFETY: the caller promised a NUL-terminated string.
-            let text = str_arg(addr, "addr")?;
-            let resolved = match text.parse::<SocketAddr>() {
-                Ok(a) => a,
-                Err(_) => text
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut addrs| addrs.next())
-                    .ok_or_else(|| {
-                        Failure::invalid(format!(
-                            "listen address {text:?} is not HOST:PORT or does not resolve"
-                        ))
-                    })?,
-            };
-            cfg.core.listen = resolved;
+            cfg.core.listen = parse_listen(str_arg(addr, "addr")?)?;
             Ok(())
         })
     }
@@ -212,12 +199,7 @@ pub unsafe extern "C" fn drift_server_config_set_h2c(
     h2c: bool,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_config(cfg, |cfg| {
-            cfg.h2c = h2c;
-            Ok(())
-        })
-    }
+    unsafe { set(cfg, |c| c.h2c = h2c) }
 }
 
 /// Serve TLS with this certificate chain and private key (PEM files; both
@@ -236,7 +218,7 @@ pub unsafe extern "C" fn drift_server_config_set_tls_files(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_config(cfg, |cfg| {
+        try_set(cfg, |cfg| {
             // SAFETY: the caller promised NUL-terminated strings.
             let cert = str_arg(cert, "cert")?;
             // SAFETY: as above.
@@ -263,7 +245,7 @@ pub unsafe extern "C" fn drift_server_config_set_cert_dir(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_config(cfg, |cfg| {
+        try_set(cfg, |cfg| {
             // SAFETY: the caller promised NULL or a NUL-terminated string.
             let dir = crate::boundary::opt_str_arg(dir, "dir")?;
             cfg.core.cert_dir = dir.map(PathBuf::from);
@@ -284,17 +266,7 @@ pub unsafe extern "C" fn drift_server_config_set_history_length(
     messages: usize,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_config(cfg, |cfg| {
-            if messages > MAX_HISTORY_LENGTH {
-                return Err(Failure::invalid(format!(
-                    "history length {messages} exceeds the maximum of {MAX_HISTORY_LENGTH}"
-                )));
-            }
-            cfg.broker().history_length = messages;
-            Ok(())
-        })
-    }
+    unsafe { set(cfg, |c| c.core.broker.history_length = messages) }
 }
 
 /// History bound per topic in payload bytes (default 64 MiB; 0: no bound).
@@ -309,9 +281,8 @@ pub unsafe extern "C" fn drift_server_config_set_history_bytes(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_config(cfg, |cfg| {
-            cfg.broker().history_bytes = (bytes > 0).then_some(bytes);
-            Ok(())
+        set(cfg, |c| {
+            c.core.broker.history_bytes = (bytes > 0).then_some(bytes)
         })
     }
 }
@@ -328,9 +299,8 @@ pub unsafe extern "C" fn drift_server_config_set_history_max_age_secs(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_config(cfg, |cfg| {
-            cfg.broker().history_max_age = (secs > 0).then(|| Duration::from_secs(secs));
-            Ok(())
+        set(cfg, |c| {
+            c.core.broker.history_max_age = (secs > 0).then(|| Duration::from_secs(secs));
         })
     }
 }
@@ -347,12 +317,7 @@ pub unsafe extern "C" fn drift_server_config_set_max_message_bytes(
     bytes: usize,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_config(cfg, |cfg| {
-            cfg.broker().max_message_bytes = positive(bytes, "max message bytes")?;
-            Ok(())
-        })
-    }
+    unsafe { set(cfg, |c| c.core.broker.max_message_bytes = bytes) }
 }
 
 /// Most topics held at once (default 100000; must be > 0).
@@ -366,12 +331,7 @@ pub unsafe extern "C" fn drift_server_config_set_max_topics(
     topics: usize,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_config(cfg, |cfg| {
-            cfg.broker().max_topics = positive(topics, "max topics")?;
-            Ok(())
-        })
-    }
+    unsafe { set(cfg, |c| c.core.broker.max_topics = topics) }
 }
 
 /// Most subscriptions held at once (default 250000; must be > 0).
@@ -385,12 +345,7 @@ pub unsafe extern "C" fn drift_server_config_set_max_subscriptions(
     subscriptions: usize,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_config(cfg, |cfg| {
-            cfg.broker().max_subscriptions = positive(subscriptions, "max subscriptions")?;
-            Ok(())
-        })
-    }
+    unsafe { set(cfg, |c| c.core.broker.max_subscriptions = subscriptions) }
 }
 
 /// How far a subscriber may fall behind before it counts as slow: `messages`
@@ -407,13 +362,9 @@ pub unsafe extern "C" fn drift_server_config_set_queue_limits(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_config(cfg, |cfg| {
-            let messages = positive(messages, "queue messages")?;
-            let bytes = positive(bytes, "queue bytes")?;
-            let broker = cfg.broker();
-            broker.queue_messages = messages;
-            broker.queue_bytes = bytes;
-            Ok(())
+        set(cfg, |c| {
+            c.core.broker.queue_messages = messages;
+            c.core.broker.queue_bytes = bytes;
         })
     }
 }
@@ -431,12 +382,7 @@ pub unsafe extern "C" fn drift_server_config_set_require_create(
     require: bool,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_config(cfg, |cfg| {
-            cfg.broker().require_create = require;
-            Ok(())
-        })
-    }
+    unsafe { set(cfg, |c| c.core.broker.require_create = require) }
 }
 
 /// Interval of heartbeats on idle subscriptions, in milliseconds (default
@@ -451,12 +397,7 @@ pub unsafe extern "C" fn drift_server_config_set_heartbeat_ms(
     ms: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_config(cfg, |cfg| {
-            cfg.core.service.heartbeat = millis(ms);
-            Ok(())
-        })
-    }
+    unsafe { set(cfg, |c| c.core.service.heartbeat = millis(ms)) }
 }
 
 /// How long `drift_server_stop` waits for requests in flight before closing
@@ -471,16 +412,11 @@ pub unsafe extern "C" fn drift_server_config_set_shutdown_grace_ms(
     ms: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_config(cfg, |cfg| {
-            cfg.core.shutdown_grace = Duration::from_millis(ms);
-            Ok(())
-        })
-    }
+    unsafe { set(cfg, |c| c.core.shutdown_grace = Duration::from_millis(ms)) }
 }
 
-/// Threads that serve connections (default 2; must be > 0), as
-/// `drift serve --threads`: each runs the connections handed to it, so a
+/// Connection threads, as `drift serve --threads`: 0 (the default) starts
+/// one per core, N starts N. Each runs the connections handed to it, so a
 /// connection and its subscriptions never move between threads. One more
 /// thread accepts connections.
 ///
@@ -488,78 +424,47 @@ pub unsafe extern "C" fn drift_server_config_set_shutdown_grace_ms(
 ///
 /// `cfg` is NULL or a live configuration used by no other thread.
 #[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_threads(
+    cfg: *mut drift_server_config,
+    threads: usize,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe { set(cfg, |c| c.core.threads = threads) }
+}
+
+/// The former name of `drift_server_config_set_threads`, kept so that
+/// programs built against libdrift 0.1 keep linking; the same in every
+/// respect (0 now means one thread per core instead of an error).
+///
+/// # Safety
+///
+/// As `drift_server_config_set_threads`.
+#[deprecated = "use drift_server_config_set_threads"]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_server_config_set_worker_threads(
     cfg: *mut drift_server_config,
     threads: usize,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_config(cfg, |cfg| {
-            cfg.core.io_threads = positive(threads, "worker threads")?;
-            Ok(())
-        })
-    }
+    unsafe { drift_server_config_set_threads(cfg, threads) }
 }
 
 // ===== impl drift_server =====
 
 impl drift_server {
     fn start(config: &drift_server_config) -> FfiResult<drift_server> {
-        // Accepts connections and runs the server's own tasks; connections
-        // are served by the connection threads (`ServerConfig::io_threads`).
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("drift-server")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                Failure::new(
-                    drift_status::Io,
-                    format!("cannot start the server runtime: {e}"),
-                )
-            })?;
-        let server = runtime.block_on(Server::bind(config.to_core()))?;
+        let server = BackgroundServer::start(config.to_core())?;
         let cstring =
             |s: &str| CString::new(s).map_err(|_| Failure::invalid("NUL in a server string"));
-        let url = cstring(&server.url())?;
-        let ca_pem = server.ca_cert_pem().map(cstring).transpose()?;
-        let cert_path = server
-            .cert_path()
-            .map(|p| cstring(&p.to_string_lossy()))
-            .transpose()?;
-        let port = server.local_addr().port();
-        let handle = {
-            let _enter = runtime.enter();
-            server.spawn()
-        };
         Ok(drift_server {
-            runtime: Some(runtime),
-            handle: Mutex::new(Some(handle)),
-            url,
-            port,
-            ca_pem,
-            cert_path,
+            url: cstring(server.url())?,
+            ca_pem: server.ca_cert_pem().map(cstring).transpose()?,
+            cert_path: server
+                .cert_path()
+                .map(|p| cstring(&p.to_string_lossy()))
+                .transpose()?,
+            server,
         })
-    }
-
-    /// Stops the server if it runs and waits until it has.
-    fn stop(&self) -> FfiResult<()> {
-        let handle = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match (handle, &self.runtime) {
-            (Some(handle), Some(runtime)) => Ok(runtime.block_on(handle.shutdown())?),
-            _ => Ok(()),
-        }
-    }
-}
-
-impl Drop for drift_server {
-    fn drop(&mut self) {
-        if let Err(e) = self.stop() {
-            crate::boundary::set_last_error(e.status, &e.message);
-        }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
-        }
     }
 }
 
@@ -628,7 +533,7 @@ pub unsafe extern "C" fn drift_server_port(server: *const drift_server) -> u16 {
     ffi_value! { 0;
         // SAFETY: checked by the registry; the caller keeps it alive.
         let server = unsafe { handle::borrow(server, "server") }?;
-        Ok(server.port)
+        Ok(server.server.port())
     }
 }
 
@@ -682,7 +587,7 @@ pub unsafe extern "C" fn drift_server_stop(server: *mut drift_server) -> drift_s
     ffi_status! {
         // SAFETY: checked by the registry; the caller keeps it alive.
         let server = unsafe { handle::borrow(server.cast_const(), "server") }?;
-        server.stop()
+        Ok(server.server.stop()?)
     }
 }
 
@@ -711,6 +616,7 @@ mod tests {
     use super::*;
     use crate::boundary::{last_error_bytes, last_error_status};
     use crate::client::{drift_client_exists, drift_client_free, drift_client_new};
+    use drift_core::broker::MAX_HISTORY_LENGTH;
 
     #[test]
     fn config_setters_check_their_arguments() {
@@ -787,11 +693,16 @@ mod tests {
                 drift_server_config_set_queue_limits(cfg, 1, 0),
                 drift_status::InvalidArgument
             );
-            assert_eq!(
-                drift_server_config_set_worker_threads(cfg, 0),
-                drift_status::InvalidArgument
-            );
-            assert_eq!((*cfg).broker().history_length, 5);
+            // A refused value leaves the config as it was.
+            assert_eq!((*cfg).core.broker.history_length, 5);
+            assert_eq!((*cfg).core.broker.max_topics, 100_000);
+            // 0 threads: one per core, as `drift serve --threads 0`.
+            assert_eq!(drift_server_config_set_threads(cfg, 0), drift_status::Ok);
+            assert_eq!((*cfg).core.threads, 0);
+            #[allow(deprecated)] // the old name still links and means the same
+            let old_name = drift_server_config_set_worker_threads(cfg, 3);
+            assert_eq!(old_name, drift_status::Ok);
+            assert_eq!((*cfg).core.threads, 3);
             // Every setter refuses NULL.
             let n = null_mut();
             for status in [
@@ -808,7 +719,7 @@ mod tests {
                 drift_server_config_set_require_create(n, true),
                 drift_server_config_set_heartbeat_ms(n, 1),
                 drift_server_config_set_shutdown_grace_ms(n, 1),
-                drift_server_config_set_worker_threads(n, 1),
+                drift_server_config_set_threads(n, 1),
             ] {
                 assert_eq!(status, drift_status::NullArgument);
             }
@@ -888,10 +799,7 @@ mod tests {
             let cfg = drift_server_config_new();
             assert_eq!(drift_server_config_set_h2c(cfg, true), drift_status::Ok);
             // No other test asks for three, so only this server has a third.
-            assert_eq!(
-                drift_server_config_set_worker_threads(cfg, 3),
-                drift_status::Ok
-            );
+            assert_eq!(drift_server_config_set_threads(cfg, 3), drift_status::Ok);
             let mut server = null_mut();
             assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
             drift_server_config_free(cfg);

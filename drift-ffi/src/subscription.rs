@@ -3,16 +3,14 @@
 //! thread.
 
 use std::ffi::{CString, c_char, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use drift_core::MessageId;
 use drift_core::client::blocking::{BlockingClient, BlockingSubscription};
-use drift_core::client::{Backoff, SubscribeOptions};
+use drift_core::client::{Backoff, SubscribeOptions, SubscriptionHandle};
 use drift_core::protocol::SlowPolicy;
-use drift_core::{ErrorKind, MessageId};
-use tokio::sync::Notify;
 
 use crate::boundary::{Failure, FfiResult, out_arg, str_arg, write_out};
 use crate::client::drift_client;
@@ -79,12 +77,18 @@ pub type drift_message_callback =
 /// lost meanwhile).
 ///
 /// Owned by the caller; `drift_subscription_free` unsubscribes and frees it.
-/// A pull subscription has one consumer: use it from one thread at a time
-/// (it may move between threads). `drift_subscription_end_reason` may be
-/// called from any thread.
+/// A pull subscription has one consumer: `drift_subscription_next` from one
+/// thread at a time (it may move between threads). `drift_subscription_close`,
+/// `drift_subscription_last_id` and `drift_subscription_end_reason` may be
+/// called from any thread, also while `drift_subscription_next` waits.
 #[derive(Debug)]
 pub struct drift_subscription {
-    shared: Arc<Shared>,
+    /// Closes it and knows its last id and end reason (drift-core's, shared
+    /// with the reader).
+    handle: SubscriptionHandle,
+    /// The end reason as C text, made once it is known, so that the pointer
+    /// handed out stays valid as long as the subscription.
+    end_reason: OnceLock<CString>,
     mode: Mode,
 }
 
@@ -92,16 +96,10 @@ impl Handle for drift_subscription {
     const KIND: Kind = Kind::Subscription;
 }
 
-/// State both the handle and a callback thread see.
-#[derive(Debug)]
-struct Shared {
-    /// Why the subscription ended, once it has. Set once, so a pointer into
-    /// it stays valid as long as the subscription.
-    end_reason: OnceLock<CString>,
-}
-
 #[derive(Debug)]
 enum Mode {
+    /// The reader's lock is held while `drift_subscription_next` waits; the
+    /// other calls use the handle and do not take it.
     Pull(Box<Mutex<BlockingSubscription>>),
     Callback(CallbackThread),
 }
@@ -109,14 +107,7 @@ enum Mode {
 /// The thread that delivers a callback subscription's items.
 #[derive(Debug)]
 struct CallbackThread {
-    stop: Arc<Stop>,
     thread: Option<JoinHandle<()>>,
-}
-
-#[derive(Debug, Default)]
-struct Stop {
-    flag: AtomicBool,
-    notify: Notify,
 }
 
 /// The caller's `userdata`, moved to the callback thread.
@@ -341,83 +332,74 @@ pub unsafe extern "C" fn drift_subscribe_options_set_reconnect(
 
 // ===== impl drift_subscription =====
 
-impl Shared {
-    fn end_with(&self, reason: CString) {
-        let _ = self.end_reason.set(reason);
-    }
-
-    /// Records the subscription's end if `msg` is its END item.
-    fn note(&self, msg: &drift_message) {
-        if let Some(reason) = msg.end_reason() {
-            self.end_with(reason.clone());
+impl drift_subscription {
+    fn new(handle: SubscriptionHandle, mode: Mode) -> drift_subscription {
+        drift_subscription {
+            handle,
+            end_reason: OnceLock::new(),
+            mode,
         }
     }
 
-    fn end_reason_ptr(&self) -> *const c_char {
-        self.end_reason
-            .get()
-            .map_or(std::ptr::null(), |r| r.as_ptr())
-    }
-}
-
-impl drift_subscription {
-    /// The locked state of a pull subscription; `function` (a pull-only C
-    /// function) is refused for a callback subscription.
-    fn pull(&self, function: &str) -> FfiResult<MutexGuard<'_, BlockingSubscription>> {
+    fn pull(&self, function: &str) -> FfiResult<&Mutex<BlockingSubscription>> {
         match &self.mode {
-            Mode::Pull(sub) => Ok(sub.lock().unwrap_or_else(|e| e.into_inner())),
+            Mode::Pull(sub) => Ok(sub),
             Mode::Callback(_) => Err(Failure::invalid(format!(
                 "a callback subscription delivers to its callback; {function} does not apply"
             ))),
         }
     }
 
-    /// The next item of a pull subscription.
     fn next(&self, timeout: Duration) -> FfiResult<drift_message> {
-        let mut sub = self.pull("drift_subscription_next")?;
+        let mut sub = self
+            .pull("drift_subscription_next")?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         match sub.next_timeout(timeout) {
-            Ok(Some(event)) => {
-                let msg = drift_message::from_event(event);
-                self.shared.note(&msg);
-                Ok(msg)
-            }
+            Ok(Some(event)) => Ok(drift_message::from_event(event)),
             Ok(None) => Err(Failure::new(
                 drift_status::Timeout,
                 "no message arrived within the timeout",
             )),
-            Err(e) if e.kind() == ErrorKind::Closed => Err(e.into()),
-            Err(e) => {
-                let failure = Failure::from(e);
-                self.shared.end_with(message::error_reason(&failure));
-                Err(failure)
-            }
+            Err(e) => Err(e.into()),
         }
     }
 
-    /// The id of the last message a pull subscription delivered.
     fn last_id(&self) -> FfiResult<Option<MessageId>> {
-        Ok(self.pull("drift_subscription_last_id")?.last_id())
+        self.pull("drift_subscription_last_id")?;
+        Ok(self.handle.last_id())
+    }
+
+    fn end_reason_ptr(&self) -> *const c_char {
+        if self.end_reason.get().is_none()
+            && let Some(reason) = self.handle.end_reason()
+        {
+            // Another thread may have set it meanwhile: to the same text,
+            // since the handle keeps the first reason.
+            let _ = self.end_reason.set(message::text_cstring(&reason));
+        }
+        self.end_reason
+            .get()
+            .map_or(std::ptr::null(), |r| r.as_ptr())
     }
 }
 
 impl Drop for drift_subscription {
     fn drop(&mut self) {
-        if let Mode::Callback(cb) = &mut self.mode {
-            cb.stop.flag.store(true, Ordering::SeqCst);
-            // notify_one keeps a permit when the thread is not waiting yet,
-            // so the wake-up is never lost.
-            cb.stop.notify.notify_one();
-            if let Some(thread) = cb.thread.take() {
-                if thread::current().id() == thread.thread().id() {
-                    // Freed from its own callback: the thread sees the flag
-                    // when the callback returns and exits by itself, without
-                    // calling it again.
-                    drop(thread);
-                } else {
-                    // Wait until no callback runs, so userdata is never
-                    // touched after drift_subscription_free returns.
-                    let _ = thread.join();
-                }
+        // Wakes the callback thread (or a pull reader) at once.
+        self.handle.close();
+        if let Mode::Callback(cb) = &mut self.mode
+            && let Some(thread) = cb.thread.take()
+        {
+            if thread::current().id() == thread.thread().id() {
+                // Freed from its own callback: the thread sees the close
+                // when the callback returns and exits by itself, without
+                // calling it again.
+                drop(thread);
+            } else {
+                // Wait until no callback runs, so userdata is never
+                // touched after drift_subscription_free returns.
+                let _ = thread.join();
             }
         }
         // The stream itself is reset when the core subscription drops (here
@@ -425,37 +407,23 @@ impl Drop for drift_subscription {
     }
 }
 
-/// Delivers a callback subscription's items until it ends or is stopped.
 fn run_callback(
     client: BlockingClient,
     mut sub: drift_core::client::Subscription,
     callback: unsafe extern "C" fn(*mut c_void, *const drift_message),
     userdata: UserData,
-    stop: Arc<Stop>,
-    shared: Arc<Shared>,
+    handle: SubscriptionHandle,
 ) {
-    loop {
-        if stop.flag.load(Ordering::SeqCst) {
-            break;
-        }
-        // Wait outside any callback, so that a callback runs with no runtime
-        // context entered and may make blocking libdrift calls.
-        let next = client.handle().block_on(async {
-            tokio::select! {
-                biased;
-                () = stop.notify.notified() => None,
-                next = sub.next_event() => Some(next),
-            }
-        });
+    // Wait outside any callback, so that a callback runs with no runtime
+    // context entered and may make blocking libdrift calls. `None`: closed
+    // (freed), or over without an END item: nothing more to say.
+    while let Some(next) = client.handle().block_on(handle.next(&mut sub)) {
         let msg = match next {
-            // Stopped, or over without an END item: nothing more to say.
-            None | Some(None) => break,
-            Some(Some(Ok(event))) => drift_message::from_event(event),
-            Some(Some(Err(e))) => drift_message::failed(&Failure::from(e)),
+            Ok(event) => drift_message::from_event(event),
+            Err(e) => drift_message::failed(&Failure::from(e)),
         };
-        shared.note(&msg);
         let last = msg.end_reason().is_some();
-        if stop.flag.load(Ordering::SeqCst) {
+        if handle.is_closed() {
             break;
         }
         message::lend(&msg, |p| {
@@ -504,10 +472,10 @@ pub unsafe extern "C" fn drift_client_subscribe(
         let options = unsafe { options_arg(options) }?;
         out_arg(out, "out")?;
         let sub = client.blocking().subscribe(topic, options)?;
-        let sub = drift_subscription {
-            shared: Arc::new(Shared { end_reason: OnceLock::new() }),
-            mode: Mode::Pull(Box::new(Mutex::new(sub))),
-        };
+        let sub = drift_subscription::new(
+            sub.handle().clone(),
+            Mode::Pull(Box::new(Mutex::new(sub))),
+        );
         // SAFETY: checked non-NULL; writable as promised.
         unsafe { write_out(out, handle::into_raw(sub)) };
         Ok(())
@@ -566,20 +534,19 @@ pub unsafe extern "C" fn drift_client_subscribe_callback(
         let sub = blocking
             .handle()
             .block_on(blocking.client().subscribe(topic, options))?;
-        let stop = Arc::new(Stop::default());
-        let shared = Arc::new(Shared { end_reason: OnceLock::new() });
+        let handle = SubscriptionHandle::new();
         let userdata = UserData(userdata);
         let thread = {
-            let (stop, shared) = (stop.clone(), shared.clone());
+            let handle = handle.clone();
             thread::Builder::new()
                 .name("drift-callback".into())
-                .spawn(move || run_callback(blocking, sub, callback, userdata, stop, shared))
+                .spawn(move || run_callback(blocking, sub, callback, userdata, handle))
                 .map_err(|e| Failure::new(drift_status::Io, format!("cannot start the callback thread: {e}")))?
         };
-        let sub = drift_subscription {
-            shared,
-            mode: Mode::Callback(CallbackThread { stop, thread: Some(thread) }),
-        };
+        let sub = drift_subscription::new(
+            handle,
+            Mode::Callback(CallbackThread { thread: Some(thread) }),
+        );
         // SAFETY: checked non-NULL; writable as promised.
         unsafe { write_out(out, handle::into_raw(sub)) };
         Ok(())
@@ -633,9 +600,8 @@ pub unsafe extern "C" fn drift_subscription_next(
 /// always from a server that assigns no ids). Keep it to resume later with
 /// `drift_subscribe_options_set_after`. Fails with
 /// `DRIFT_STATUS_INVALID_ARGUMENT` for a callback subscription (each message
-/// passed to the callback carries its id). The same thread rule as
-/// `drift_subscription_next`: it waits while a `drift_subscription_next` of
-/// another thread runs.
+/// passed to the callback carries its id). Any thread may call this, also
+/// while `drift_subscription_next` waits on another.
 ///
 /// # Safety
 ///
@@ -661,8 +627,9 @@ pub unsafe extern "C" fn drift_subscription_last_id(
 }
 
 /// Why the subscription ended: the reason of its `DRIFT_KIND_END` item
-/// (e.g. `"deleted"`), or `"error: …"` when its stream failed for good; NULL
-/// while it goes on (and for NULL `sub`). The string is owned by the
+/// (e.g. `"deleted"`), `"error: …"` when its stream failed for good, or
+/// `"closed"` after `drift_subscription_close`; NULL while it goes on (and
+/// for NULL `sub`). The string is owned by the
 /// subscription and valid until `drift_subscription_free`. Any thread may
 /// call this.
 ///
@@ -676,7 +643,29 @@ pub unsafe extern "C" fn drift_subscription_end_reason(
     ffi_value! { std::ptr::null();
         // SAFETY: checked by the registry; the caller keeps it alive.
         let sub = unsafe { handle::borrow(sub, "sub") }?;
-        Ok(sub.shared.end_reason_ptr())
+        Ok(sub.end_reason_ptr())
+    }
+}
+
+/// Ends the subscription from any thread, without freeing it: a
+/// `drift_subscription_next` waiting on another thread returns
+/// `DRIFT_STATUS_CLOSED` at once, and so does every later one; a callback
+/// subscription's callback is not called again once the call running now
+/// (if any) returns. `drift_subscription_end_reason` then says `"closed"`
+/// (unless the subscription had ended before). Closing a closed
+/// subscription does nothing. Free it with `drift_subscription_free` as
+/// usual.
+///
+/// # Safety
+///
+/// `sub` is NULL or a live subscription not being freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_subscription_close(sub: *const drift_subscription) -> drift_status {
+    ffi_status! {
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let sub = unsafe { handle::borrow(sub, "sub") }?;
+        sub.handle.close();
+        Ok(())
     }
 }
 
@@ -705,6 +694,7 @@ pub unsafe extern "C" fn drift_subscription_free(sub: *mut drift_subscription) {
 mod tests {
     use std::ffi::CStr;
     use std::ptr::{null, null_mut};
+    use std::sync::atomic::Ordering;
 
     use super::*;
     use crate::boundary::last_error_status;
@@ -834,6 +824,90 @@ mod tests {
             assert!(drift_subscription_end_reason(null()).is_null());
             drift_subscription_free(null_mut());
             drift_client_free(c);
+        }
+    }
+
+    /// A pointer handed to another thread of the test.
+    struct Shared<T>(*mut T);
+    // SAFETY: libdrift's subscriptions may be used from any thread; the
+    // test keeps each alive until the threads that use it are done.
+    unsafe impl<T> Send for Shared<T> {}
+
+    /// A pull subscription's last id, end reason and close work from another
+    /// thread while `drift_subscription_next` waits (as long as it takes),
+    /// and the close wakes that wait at once with `DRIFT_STATUS_CLOSED`.
+    #[test]
+    fn close_from_another_thread_wakes_a_waiting_next() {
+        // SAFETY: pointers from libdrift and local out-params; the reader
+        // thread is joined before the subscription is freed.
+        unsafe {
+            let cfg = drift_server_config_new();
+            assert_eq!(drift_server_config_set_h2c(cfg, true), drift_status::Ok);
+            let mut server = null_mut();
+            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
+            drift_server_config_free(cfg);
+            let mut c = null_mut();
+            assert_eq!(
+                drift_client_new(drift_server_url(server), null(), &mut c),
+                drift_status::Ok
+            );
+            let t = c"waiting".as_ptr();
+            let mut sub = null_mut();
+            assert_eq!(
+                drift_client_subscribe(c, t, null(), &mut sub),
+                drift_status::Ok
+            );
+            assert_eq!(
+                drift_client_publish(c, t, c"x".as_ptr().cast(), 1, null_mut(), null_mut()),
+                drift_status::Ok
+            );
+            let (started, waiting) = std::sync::mpsc::channel();
+            let (done, finished) = std::sync::mpsc::channel();
+            let shared = Shared(sub);
+            let reader = std::thread::spawn(move || {
+                let sub = shared;
+                let mut msg = null_mut();
+                // The published message, then a wait with no end.
+                let first = drift_subscription_next(sub.0, -1, &mut msg);
+                drift_message_free(msg);
+                started.send(first).unwrap();
+                let status = drift_subscription_next(sub.0, -1, &mut msg);
+                done.send(status).unwrap();
+            });
+            assert_eq!(waiting.recv().unwrap(), drift_status::Ok);
+            // Answered while the reader waits, without waiting for it.
+            let (mut seq, mut epoch) = (0, 0);
+            assert_eq!(
+                drift_subscription_last_id(sub, &mut seq, &mut epoch),
+                drift_status::Ok
+            );
+            assert_eq!(seq, 1);
+            assert_ne!(epoch, 0);
+            assert!(drift_subscription_end_reason(sub).is_null(), "still going");
+            assert_eq!(drift_subscription_close(sub), drift_status::Ok);
+            let status = finished
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the waiting next was not woken by the close");
+            assert_eq!(status, drift_status::Closed);
+            reader.join().unwrap();
+            assert_eq!(
+                CStr::from_ptr(drift_subscription_end_reason(sub)).to_str(),
+                Ok("closed")
+            );
+            assert_eq!(
+                drift_subscription_close(sub),
+                drift_status::Ok,
+                "twice is fine"
+            );
+            let mut msg = null_mut();
+            assert_eq!(
+                drift_subscription_next(sub, 0, &mut msg),
+                drift_status::Closed
+            );
+            assert_eq!(drift_subscription_close(null()), drift_status::NullArgument);
+            drift_subscription_free(sub);
+            drift_client_free(c);
+            drift_server_free(server);
         }
     }
 

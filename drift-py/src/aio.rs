@@ -6,16 +6,16 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use drift_core::client::{Client, SubscribeOptions, Subscription, SubscriptionEvent};
+use drift_core::client::{
+    Client, SubscribeOptions, Subscription, SubscriptionEvent, SubscriptionHandle,
+};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use pyo3_async_runtimes::tokio::future_into_py;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
-use crate::client::{
-    Meta, Next, Slot, build_client, lock, next_or_closed, subscribe_options, topic_config,
-};
+use crate::client::{Slot, build_client, lock, subscribe_options, topic_config};
 use crate::errors::to_pyerr;
 use crate::runtime::runtime;
 use crate::types::{PyMessageId, item_object, payload};
@@ -157,8 +157,7 @@ impl PyAsyncClient {
                 client,
                 options,
                 state: tokio::sync::Mutex::new(AsyncState::Pending),
-                meta: Mutex::new(Meta::default()),
-                closing: watch::channel(false).0,
+                handle: SubscriptionHandle::new(),
                 stash: Mutex::new(VecDeque::new()),
             }),
         })
@@ -208,8 +207,8 @@ struct Shared {
     /// A tokio mutex: `__anext__` holds it while waiting, so concurrent
     /// readers take turns.
     state: tokio::sync::Mutex<AsyncState>,
-    meta: Mutex<Meta>,
-    closing: watch::Sender<bool>,
+    /// Closes it from any thread and knows its last id and end reason.
+    handle: SubscriptionHandle,
     /// Items taken from the stream for a reader that was cancelled before
     /// it got them; handed out first.
     stash: Mutex<VecDeque<SubscriptionEvent>>,
@@ -219,8 +218,8 @@ impl Shared {
     /// Opens the subscription if it is not yet.
     async fn open(&self, state: &mut AsyncState) -> PyResult<()> {
         if let AsyncState::Pending = state {
-            if *self.closing.borrow() {
-                self.end(state, Some("closed"));
+            if self.handle.is_closed() {
+                *state = AsyncState::Done;
                 return Ok(());
             }
             let sub = self
@@ -233,19 +232,12 @@ impl Shared {
         Ok(())
     }
 
-    fn end(&self, state: &mut AsyncState, reason: Option<&str>) {
-        *state = AsyncState::Done;
-        if let Some(reason) = reason {
-            lock(&self.meta).end(reason);
-        }
-    }
-
     /// The next item, or `None` once over.
     ///
     /// Cancel-safe: dropped while waiting, it loses nothing.
     async fn next(&self, state: &mut AsyncState) -> PyResult<Option<SubscriptionEvent>> {
-        if *self.closing.borrow() {
-            self.end(state, Some("closed"));
+        if self.handle.is_closed() {
+            *state = AsyncState::Done;
             return Ok(None);
         }
         if let Some(item) = lock(&self.stash).pop_front() {
@@ -255,27 +247,16 @@ impl Shared {
         let AsyncState::Open(sub) = state else {
             return Ok(None);
         };
-        let mut closing = self.closing.subscribe();
-        match next_or_closed(sub, &mut closing).await {
-            Next::Closed => {
-                self.end(state, Some("closed"));
+        // The handle notes what the item says (last id, end reason).
+        match self.handle.next(sub).await {
+            Some(Ok(SubscriptionEvent::End(_))) | None => {
+                *state = AsyncState::Done;
                 Ok(None)
             }
-            Next::Event(Some(Ok(event))) => {
-                lock(&self.meta).observe(&event);
-                if let SubscriptionEvent::End(_) = event {
-                    self.end(state, None);
-                    return Ok(None);
-                }
-                Ok(Some(event))
-            }
-            Next::Event(Some(Err(e))) => {
-                self.end(state, None);
+            Some(Ok(event)) => Ok(Some(event)),
+            Some(Err(e)) => {
+                *state = AsyncState::Done;
                 Err(to_pyerr(e))
-            }
-            Next::Event(None) => {
-                self.end(state, None);
-                Ok(None)
             }
         }
     }
@@ -400,9 +381,9 @@ async fn read_into(
         }
     });
     let _ = done_rx.await;
-    if *shared.closing.borrow() {
+    if shared.handle.is_closed() {
         // close() came while this reader held the state: end it here.
-        shared.end(&mut state, Some("closed"));
+        *state = AsyncState::Done;
     }
     drop(state);
 }
@@ -459,13 +440,10 @@ impl PyAsyncSubscription {
     /// Ends the subscription now; a pending `__anext__` stops the iteration
     /// (`end_reason` "closed").
     fn close(&self) {
-        self.shared.closing.send_replace(true);
-        lock(&self.shared.meta).end("closed");
-        // A reader holding the lock sees `closing` and ends it.
-        if let Ok(mut state) = self.shared.state.try_lock()
-            && !matches!(*state, AsyncState::Done)
-        {
-            self.shared.end(&mut state, Some("closed"));
+        self.shared.handle.close();
+        // A reader holding the lock sees the close and ends it.
+        if let Ok(mut state) = self.shared.state.try_lock() {
+            *state = AsyncState::Done;
         }
     }
 
@@ -478,13 +456,13 @@ impl PyAsyncSubscription {
     /// The id of the last message received, or None.
     #[getter]
     fn last_id(&self) -> Option<PyMessageId> {
-        lock(&self.shared.meta).last_id.map(PyMessageId)
+        self.shared.handle.last_id().map(PyMessageId)
     }
 
     /// Why the subscription ended, or None while it goes on.
     #[getter]
     fn end_reason(&self) -> Option<String> {
-        lock(&self.shared.meta).end_reason.clone()
+        self.shared.handle.end_reason()
     }
 
     fn __repr__(&self) -> String {

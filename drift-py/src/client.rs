@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use drift_core::MessageId;
 use drift_core::broker::TopicConfigRequest;
-use drift_core::client::{Client, SubscribeOptions, Subscription, SubscriptionEvent};
+use drift_core::client::{
+    Client, SubscribeOptions, Subscription, SubscriptionEvent, SubscriptionHandle,
+};
 use drift_core::protocol::{HistoryRequest, SlowPolicy};
 use drift_core::tls::Trust;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyType};
-use tokio::sync::watch;
 
 use crate::errors::{closed, invalid, to_pyerr};
 use crate::runtime::wait;
@@ -145,53 +145,6 @@ impl Slot {
 /// Locks a mutex that is only ever held briefly and never across a wait.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// What a subscription knows about itself, readable while another thread
-/// waits for its next event.
-#[derive(Debug, Default)]
-pub(crate) struct Meta {
-    pub(crate) last_id: Option<MessageId>,
-    pub(crate) end_reason: Option<String>,
-}
-
-impl Meta {
-    /// Notes what `event` says about the subscription.
-    pub(crate) fn observe(&mut self, event: &SubscriptionEvent) {
-        match event {
-            SubscriptionEvent::Message(m) => {
-                if m.id.is_some() {
-                    self.last_id = m.id;
-                }
-            }
-            SubscriptionEvent::Gap(_) => {}
-            SubscriptionEvent::End(reason) => self.end_reason = Some(reason.to_string()),
-        }
-    }
-
-    /// Records why the subscription ended, unless that is known already.
-    pub(crate) fn end(&mut self, reason: &str) {
-        self.end_reason.get_or_insert_with(|| reason.to_owned());
-    }
-}
-
-/// What waiting for the next event produced.
-pub(crate) enum Next {
-    Event(Option<drift_core::Result<SubscriptionEvent>>),
-    /// `close()` was called meanwhile.
-    Closed,
-}
-
-/// Waits for the next event of `sub` unless `closing` becomes true first.
-pub(crate) async fn next_or_closed(
-    sub: &mut Subscription,
-    closing: &mut watch::Receiver<bool>,
-) -> Next {
-    tokio::select! {
-        biased;
-        _ = closing.wait_for(|c| *c) => Next::Closed,
-        event = sub.next_event() => Next::Event(event),
-    }
 }
 
 // ===== Client =====
@@ -372,8 +325,8 @@ enum SubState {
 pub(crate) struct PySubscription {
     topic: String,
     state: Mutex<SubState>,
-    meta: Mutex<Meta>,
-    closing: watch::Sender<bool>,
+    /// Closes it from any thread and knows its last id and end reason.
+    handle: SubscriptionHandle,
 }
 
 impl PySubscription {
@@ -381,8 +334,7 @@ impl PySubscription {
         PySubscription {
             topic: topic.to_owned(),
             state: Mutex::new(SubState::Open(Box::new(sub))),
-            meta: Mutex::new(Meta::default()),
-            closing: watch::channel(false).0,
+            handle: SubscriptionHandle::new(),
         }
     }
 
@@ -409,11 +361,11 @@ impl PySubscription {
                 }
             }
         };
-        let mut closing = self.closing.subscribe();
+        let handle = &self.handle;
         let waited = wait(py, async {
             match timeout {
-                None => Some(next_or_closed(&mut sub, &mut closing).await),
-                Some(limit) => tokio::time::timeout(limit, next_or_closed(&mut sub, &mut closing))
+                None => Some(handle.next(&mut sub).await),
+                Some(limit) => tokio::time::timeout(limit, handle.next(&mut sub))
                     .await
                     .ok(),
             }
@@ -431,54 +383,37 @@ impl PySubscription {
                 return Err(interrupted);
             }
         };
-        let event = match next {
-            Next::Closed => {
+        // The handle noted what the item says (last id, end reason).
+        match next {
+            Some(Ok(SubscriptionEvent::End(_))) | None => {
                 drop(sub);
-                self.finish(Some("closed"));
-                return Ok(None);
+                self.finish();
+                Ok(None)
             }
-            Next::Event(event) => event,
-        };
-        match event {
             Some(Ok(event)) => {
-                lock(&self.meta).observe(&event);
-                if let SubscriptionEvent::End(_) = event {
-                    drop(sub);
-                    self.finish(None);
-                    return Ok(None);
-                }
                 self.put_back(sub);
                 item_object(py, &event).map(Some)
             }
             Some(Err(e)) => {
                 drop(sub);
-                self.finish(None);
+                self.finish();
                 Err(to_pyerr(e))
-            }
-            None => {
-                drop(sub);
-                self.finish(None);
-                Ok(None)
             }
         }
     }
 
     fn put_back(&self, sub: Box<Subscription>) {
         let mut state = lock(&self.state);
-        *state = if *self.closing.borrow() {
+        *state = if self.handle.is_closed() {
             drop(sub);
-            lock(&self.meta).end("closed");
             SubState::Done
         } else {
             SubState::Open(sub)
         };
     }
 
-    fn finish(&self, reason: Option<&str>) {
+    fn finish(&self) {
         *lock(&self.state) = SubState::Done;
-        if let Some(reason) = reason {
-            lock(&self.meta).end(reason);
-        }
     }
 }
 
@@ -521,12 +456,10 @@ impl PySubscription {
     /// Ends the subscription now. A thread blocked iterating it stops
     /// iterating (`end_reason` "closed").
     fn close(&self) {
-        self.closing.send_replace(true);
+        self.handle.close();
         let mut state = lock(&self.state);
         if let SubState::Open(_) = &*state {
             *state = SubState::Done;
-            drop(state);
-            lock(&self.meta).end("closed");
         }
     }
 
@@ -539,14 +472,14 @@ impl PySubscription {
     /// The id of the last message received, or None.
     #[getter]
     fn last_id(&self) -> Option<PyMessageId> {
-        lock(&self.meta).last_id.map(PyMessageId)
+        self.handle.last_id().map(PyMessageId)
     }
 
     /// Why the subscription ended ("deleted", "shutdown", "slow consumer",
-    /// "closed", …), or None while it goes on.
+    /// "closed", "error: …", …), or None while it goes on.
     #[getter]
     fn end_reason(&self) -> Option<String> {
-        lock(&self.meta).end_reason.clone()
+        self.handle.end_reason()
     }
 
     /// Whether the subscription is over.

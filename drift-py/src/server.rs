@@ -1,61 +1,62 @@
-//! `drift.Server`: a Drift server inside the Python process, on threads of
-//! its own (its own tokio runtime), so the program keeps running while it
-//! serves.
+//! `drift.Server`: a Drift server inside the Python process. The server
+//! itself is drift-core's `BackgroundServer` (its own runtime and threads,
+//! so the program keeps running while it serves); this file converts
+//! arguments, maps errors and keeps a CA file for clients that want a path.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drift_core::broker::BrokerConfig;
-use drift_core::server::{Server, ServerConfig, ServerHandle, ServiceConfig, TlsMode};
+use drift_core::server::{BackgroundServer, ServerConfig, ServiceConfig, TlsMode, parse_listen};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
-use tokio::runtime::Runtime;
 
 use crate::client::lock;
 use crate::errors::{Exc, invalid, new_err, to_pyerr};
 
-/// A running server: its runtime, handle and what clients need to reach it.
+/// A running server and the CA file made for it.
 struct Running {
-    runtime: Runtime,
-    handle: Option<ServerHandle>,
-    url: String,
-    addr: SocketAddr,
-    ca_cert: Option<String>,
-    /// A file holding `ca_cert`: the server's own certificate file when it
-    /// has one, else `ca.pem` in `temp_dir`.
+    server: BackgroundServer,
+    /// A file holding the CA certificate: the server's own certificate file
+    /// when it has one, else `ca.pem` in `temp_dir`.
     ca_path: Option<PathBuf>,
-    /// A private temporary directory, removed on stop.
-    temp_dir: Option<PathBuf>,
+    /// A private temporary directory, removed when this is dropped (after
+    /// the server has stopped: `server` is dropped first).
+    _temp_dir: Option<TempDir>,
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Running {
-    /// Graceful stop: ends every subscription with reason "shutdown", sends
-    /// GOAWAY, lets requests in flight finish, then stops the threads.
-    fn stop(mut self) -> drift_core::Result<()> {
-        let result = match self.handle.take() {
-            Some(handle) => self.runtime.block_on(handle.shutdown()),
-            None => Ok(()),
+    fn start(config: ServerConfig) -> PyResult<Running> {
+        let server = BackgroundServer::start(config).map_err(to_pyerr)?;
+        let (ca_path, temp_dir) = match (server.ca_cert_pem(), server.cert_path()) {
+            (Some(_), Some(path)) => (Some(path.to_owned()), None),
+            (Some(pem), None) => {
+                let dir = write_ca_file(pem).map_err(|e| {
+                    new_err(
+                        Exc::DriftError,
+                        format!("cannot write the CA certificate file: {e}"),
+                    )
+                })?;
+                (Some(dir.0.join("ca.pem")), Some(dir))
+            }
+            (None, _) => (None, None),
         };
-        self.cleanup();
-        result
-    }
-
-    fn cleanup(&mut self) {
-        if let Some(dir) = self.temp_dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // Dropped without stop() (e.g. the Server was garbage-collected):
-        // the handle's drop starts a shutdown; do not wait for it.
-        self.handle.take();
-        self.cleanup();
+        Ok(Running {
+            server,
+            ca_path,
+            _temp_dir: temp_dir,
+        })
     }
 }
 
@@ -69,7 +70,9 @@ impl Drop for Running {
 #[pyclass(name = "Server", module = "drift", frozen)]
 pub(crate) struct PyServer {
     config: ServerConfig,
-    running: Mutex<Option<Running>>,
+    /// Shared so that every thread that stops it can wait for the stop
+    /// without holding the lock (see `stop`).
+    running: Mutex<Option<Arc<Running>>>,
 }
 
 #[pymethods]
@@ -93,7 +96,7 @@ impl PyServer {
         require_create = false,
         cert_dir = None,
         shutdown_grace = 10.0,
-        threads = 2,
+        threads = 0,
     ))]
     #[allow(clippy::too_many_arguments)] // the Python signature
     fn new(
@@ -124,11 +127,8 @@ impl PyServer {
             (None, None, false) => TlsMode::Generated,
             _ => return Err(invalid("cert and key must be given together")),
         };
-        if threads == 0 {
-            return Err(invalid("threads must be at least 1"));
-        }
         let config = ServerConfig {
-            listen: parse_listen(listen)?,
+            listen: parse_listen(listen).map_err(to_pyerr)?,
             tls,
             cert_dir,
             broker: BrokerConfig {
@@ -148,9 +148,10 @@ impl PyServer {
                 ..ServiceConfig::default()
             },
             shutdown_grace: duration("shutdown_grace", shutdown_grace)?,
-            io_threads: threads,
-            ..ServerConfig::default()
+            threads,
+            ..ServerConfig::embedded()
         };
+        config.validate().map_err(to_pyerr)?;
         Ok(PyServer {
             config,
             running: Mutex::new(None),
@@ -166,52 +167,13 @@ impl PyServer {
         if lock(&self.running).is_some() {
             return Ok(());
         }
-        // Accepts connections and runs the server's own tasks; connections
-        // are served by `threads` connection threads (`config.io_threads`).
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("drift-server")
-            .enable_all()
-            .build()
-            .map_err(|e| new_err(Exc::DriftError, format!("cannot start server threads: {e}")))?;
         let config = self.config.clone();
-        let server = py
-            .detach(|| runtime.block_on(Server::bind(config)))
-            .map_err(to_pyerr)?;
-        let ca_cert = server.ca_cert_pem().map(str::to_owned);
-        let (ca_path, temp_dir) = match (&ca_cert, server.cert_path()) {
-            (Some(_), Some(path)) => (Some(path.to_owned()), None),
-            (Some(pem), None) => {
-                let dir = write_ca_file(pem).map_err(|e| {
-                    new_err(
-                        Exc::DriftError,
-                        format!("cannot write the CA certificate file: {e}"),
-                    )
-                })?;
-                (Some(dir.join("ca.pem")), Some(dir))
-            }
-            (None, _) => (None, None),
-        };
-        let url = server.url();
-        let addr = server.local_addr();
-        let handle = {
-            let _entered = runtime.enter();
-            server.spawn()
-        };
-        let started = Running {
-            runtime,
-            handle: Some(handle),
-            url,
-            addr,
-            ca_cert,
-            ca_path,
-            temp_dir,
-        };
+        let started = Arc::new(py.detach(|| Running::start(config))?);
         let mut running = lock(&self.running);
         if running.is_some() {
             // Another thread started it meanwhile: keep theirs.
             drop(running);
-            return py.detach(|| started.stop()).map_err(to_pyerr);
+            return py.detach(|| started.server.stop()).map_err(to_pyerr);
         }
         *running = Some(started);
         Ok(())
@@ -219,13 +181,23 @@ impl PyServer {
 
     /// Stops gracefully: subscriptions end with reason "shutdown", requests
     /// in flight finish (for at most `shutdown_grace` seconds), the port is
-    /// released and `ca_cert_path` removed. Does nothing when not running.
+    /// released and `ca_cert_path` removed. Returns once the server has
+    /// stopped, also when another thread is stopping it. Does nothing when
+    /// not running.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        let running = lock(&self.running).take();
-        match running {
-            Some(running) => py.detach(|| running.stop()).map_err(to_pyerr),
-            None => Ok(()),
+        let Some(running) = lock(&self.running).clone() else {
+            return Ok(());
+        };
+        let stopped = py.detach(|| running.server.stop());
+        let mut slot = lock(&self.running);
+        if slot.as_ref().is_some_and(|r| Arc::ptr_eq(r, &running)) {
+            *slot = None;
         }
+        drop(slot);
+        // The last one out drops it, which removes the CA file; dropping a
+        // stopped server does not wait.
+        py.detach(|| drop(running));
+        stopped.map_err(to_pyerr)
     }
 
     /// Whether the server is running.
@@ -238,25 +210,25 @@ impl PyServer {
     /// `h2c=True`).
     #[getter]
     fn url(&self) -> PyResult<String> {
-        self.with_running(|r| r.url.clone())
+        self.with_running(|r| r.server.url().to_owned())
     }
 
     /// The port actually bound (useful with port 0).
     #[getter]
     fn port(&self) -> PyResult<u16> {
-        self.with_running(|r| r.addr.port())
+        self.with_running(|r| r.server.port())
     }
 
     /// The host address bound, e.g. `"127.0.0.1"`.
     #[getter]
     fn host(&self) -> PyResult<String> {
-        self.with_running(|r| r.addr.ip().to_string())
+        self.with_running(|r| r.server.local_addr().ip().to_string())
     }
 
     /// The certificate clients should trust, as PEM text (None with h2c).
     #[getter]
     fn ca_cert(&self) -> PyResult<Option<String>> {
-        self.with_running(|r| r.ca_cert.clone())
+        self.with_running(|r| r.server.ca_cert_pem().map(str::to_owned))
     }
 
     /// A file holding `ca_cert` (None with h2c): the certificate file in
@@ -286,7 +258,7 @@ impl PyServer {
 
     fn __repr__(&self) -> String {
         match lock(&self.running).as_ref() {
-            Some(r) => format!("<drift.Server {} running>", r.url),
+            Some(r) => format!("<drift.Server {} running>", r.server.url()),
             None => format!("<drift.Server {} stopped>", self.config.listen),
         }
     }
@@ -304,22 +276,6 @@ impl PyServer {
     }
 }
 
-/// `"127.0.0.1:0"`, `"[::1]:5500"`, `"localhost:5500"`, or a bare port `"5500"`.
-fn parse_listen(listen: &str) -> PyResult<SocketAddr> {
-    let listen = listen.trim();
-    if let Ok(port) = listen.parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    if let Ok(addr) = listen.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    listen
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| invalid(format!("listen must be HOST:PORT, not {listen:?}")))
-}
-
 fn duration(name: &str, seconds: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(seconds)
         .map_err(|_| invalid(format!("{name} must be a non-negative number of seconds")))
@@ -334,7 +290,7 @@ fn optional_duration(name: &str, seconds: Option<f64>) -> PyResult<Option<Durati
 }
 
 /// Writes `pem` to `ca.pem` in a new private temporary directory.
-fn write_ca_file(pem: &str) -> std::io::Result<PathBuf> {
+fn write_ca_file(pem: &str) -> std::io::Result<TempDir> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -352,6 +308,7 @@ fn write_ca_file(pem: &str) -> std::io::Result<PathBuf> {
         builder.mode(0o700);
     }
     builder.create(&dir)?;
-    std::fs::write(dir.join("ca.pem"), pem)?;
+    let dir = TempDir(dir);
+    std::fs::write(dir.0.join("ca.pem"), pem)?;
     Ok(dir)
 }

@@ -57,6 +57,37 @@ impl Default for BrokerConfig {
     }
 }
 
+impl BrokerConfig {
+    /// Refuses limits that cannot work (a zero where at least one is
+    /// needed, a history longer than [`MAX_HISTORY_LENGTH`]), naming the
+    /// setting. Every way of configuring a server (`drift serve`, the C and
+    /// Python servers, [`crate::server::Server::bind`]) checks with this.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::InvalidInput`] naming the first bad setting.
+    pub fn validate(&self) -> Result<()> {
+        if self.history_length > MAX_HISTORY_LENGTH {
+            return Err(Error::invalid(format!(
+                "history length {} exceeds the maximum of {MAX_HISTORY_LENGTH}",
+                self.history_length
+            )));
+        }
+        let at_least_one = [
+            ("max message bytes", self.max_message_bytes as u64),
+            ("max topic name bytes", self.max_topic_name_bytes as u64),
+            ("max topics", self.max_topics as u64),
+            ("max subscriptions", self.max_subscriptions as u64),
+            ("queue messages", self.queue_messages as u64),
+            ("queue bytes", self.queue_bytes),
+        ];
+        match at_least_one.iter().find(|(_, value)| *value == 0) {
+            Some((name, _)) => Err(Error::invalid(format!("{name} must be greater than 0"))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Largest `historyLength` a topic may ask for.
 pub const MAX_HISTORY_LENGTH: usize = 1_000_000;
 

@@ -39,7 +39,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::runtime::{Handle, Runtime};
 
-use super::{Client, ClientBuilder, Publish, SubscribeOptions, Subscription, SubscriptionEvent};
+use super::{
+    Client, ClientBuilder, Publish, SubscribeOptions, Subscription, SubscriptionEvent,
+    SubscriptionHandle,
+};
 use crate::broker::TopicConfigRequest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::MessageId;
@@ -56,9 +59,13 @@ pub struct BlockingClient {
     rt: Rt,
 }
 
-/// A [`Subscription`] read by blocking calls; also an [`Iterator`].
+/// A [`Subscription`] read by blocking calls; also an [`Iterator`]. Its
+/// [`handle`](BlockingSubscription::handle) lets another thread close it
+/// (waking a waiting reader at once) and read its last id and end reason
+/// while the reader waits.
 pub struct BlockingSubscription {
     sub: Subscription,
+    handle: SubscriptionHandle,
     rt: Rt,
     done: bool,
 }
@@ -205,6 +212,7 @@ impl BlockingClient {
         let sub = self.rt.wait(self.client.subscribe(topic, options))?;
         Ok(BlockingSubscription {
             sub,
+            handle: SubscriptionHandle::new(),
             rt: self.rt.clone(),
             done: false,
         })
@@ -215,14 +223,16 @@ impl BlockingSubscription {
     /// Waits up to `timeout` for the next event: `Ok(Some(event))`,
     /// `Ok(None)` when none came in time (the subscription goes on; call
     /// again), `Err` for a failure — and `Err` of kind
-    /// [`ErrorKind::Closed`] once the subscription is over.
+    /// [`ErrorKind::Closed`] once the subscription is over (also when
+    /// another thread closed it meanwhile).
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<SubscriptionEvent>> {
         if self.done {
             return Err(self.closed());
         }
+        let (handle, sub) = (&self.handle, &mut self.sub);
         let next = self
             .rt
-            .wait(async { tokio::time::timeout(timeout, self.sub.next_event()).await });
+            .wait(async { tokio::time::timeout(timeout, handle.next(sub)).await });
         let Ok(next) = next else {
             return Ok(None); // timed out
         };
@@ -238,7 +248,7 @@ impl BlockingSubscription {
         if self.done {
             return None;
         }
-        let next = self.rt.wait(self.sub.next_event());
+        let next = self.rt.wait(self.handle.next(&mut self.sub));
         self.track(next)
     }
 
@@ -262,6 +272,12 @@ impl BlockingSubscription {
         self.sub.last_id()
     }
 
+    /// The handle other threads use to close this subscription and to read
+    /// its last id and end reason while a reader waits.
+    pub fn handle(&self) -> &SubscriptionHandle {
+        &self.handle
+    }
+
     /// See [`Subscription::epoch`].
     pub fn epoch(&self) -> Option<u64> {
         self.sub.epoch()
@@ -271,9 +287,14 @@ impl BlockingSubscription {
     pub fn close(self) {}
 
     fn closed(&self) -> Error {
+        let reason = self.handle.end_reason();
+        let reason = reason.as_deref().unwrap_or("over");
         Error::new(
             ErrorKind::Closed,
-            format!("the subscription to {:?} is over", self.sub.topic()),
+            format!(
+                "the subscription to {:?} has ended ({reason})",
+                self.sub.topic()
+            ),
         )
     }
 }
@@ -299,6 +320,7 @@ impl fmt::Debug for BlockingSubscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BlockingSubscription")
             .field("subscription", &self.sub)
+            .field("handle", &self.handle)
             .field("done", &self.done)
             .finish()
     }

@@ -69,6 +69,7 @@ mod body;
 mod builder;
 mod conn;
 mod event;
+mod handle;
 mod open;
 mod options;
 mod request;
@@ -84,6 +85,7 @@ use http::HeaderMap;
 pub use api::Publish;
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 pub use event::{ReceivedMessage, SubscriptionEvent};
+pub use handle::{CLOSED, SubscriptionHandle};
 pub use options::{Backoff, SubscribeOptions};
 pub use subscribe::{MAX_FRAME_PAYLOAD, Subscription};
 

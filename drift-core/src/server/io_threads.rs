@@ -1,6 +1,6 @@
 //! Where connections run: as tasks of the server's own runtime, or on
 //! connection threads that each run a current-thread runtime and serve the
-//! connections handed to them (see [`super::ServerConfig::io_threads`]).
+//! connections handed to them (see [`super::ServerConfig::threads`]).
 
 use std::future::Future;
 
@@ -12,7 +12,7 @@ use crate::error::Result;
 /// A connection's whole life, from TLS handshake to close.
 pub(crate) type ConnectionJob = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// The connection threads of [`ServerConfig::io_threads`]: each runs a
+/// The connection threads of [`ServerConfig::threads`]: each runs a
 /// current-thread runtime and the connections handed to it, round robin.
 pub(crate) struct IoThreads {
     senders: Vec<tokio::sync::mpsc::UnboundedSender<ConnectionJob>>,
@@ -76,18 +76,18 @@ impl IoThreads {
 
 /// The running connections of one server.
 pub(crate) enum Connections {
-    /// Tasks on the runtime the server runs on (`io_threads` = 0).
+    /// Tasks on the runtime the server runs on (`inline_connections`).
     Here(tokio::task::JoinSet<()>),
     /// Connection threads.
     Threads(IoThreads),
 }
 
 impl Connections {
-    /// `n` connection threads, or none (tasks of the current runtime) for 0.
-    pub(crate) fn start(n: usize) -> Result<Connections> {
+    /// `n` connection threads, or none (tasks of the current runtime).
+    pub(crate) fn start(n: Option<usize>) -> Result<Connections> {
         Ok(match n {
-            0 => Connections::Here(tokio::task::JoinSet::new()),
-            n => Connections::Threads(IoThreads::start(n)?),
+            None => Connections::Here(tokio::task::JoinSet::new()),
+            Some(n) => Connections::Threads(IoThreads::start(n.max(1))?),
         })
     }
 

@@ -64,9 +64,11 @@ impl std::fmt::Debug for Server {
 // ===== impl Server =====
 
 impl Server {
-    /// Loads or generates the certificate, then binds. Fails with a clear
-    /// message when the port is taken or the certificate is unusable.
+    /// Checks the configuration, loads or generates the certificate, then
+    /// binds. Fails with a clear message when a setting cannot work, the
+    /// port is taken or the certificate is unusable.
     pub async fn bind(config: ServerConfig) -> Result<Server> {
+        config.validate()?;
         let (identity, cert_path) = load_identity(&config)?;
         let acceptor = match &identity {
             Some(id) => Some(tls_acceptor(id.server_config()?)),
@@ -152,7 +154,7 @@ impl Server {
         // Connection tasks are kept so that shutdown can close the ones that
         // outlive the grace period (a peer that stopped reading, say) even
         // when the runtime itself keeps running, as in an embedding program.
-        let mut connections = Connections::start(self.config.io_threads)?;
+        let mut connections = Connections::start(self.config.connection_threads())?;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

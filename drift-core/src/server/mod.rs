@@ -16,10 +16,12 @@
 //! # Ok(()) }
 //! ```
 
+mod background;
 mod body;
 mod coalesced;
 mod cors;
 mod io_threads;
+mod listen;
 mod listener;
 mod reference;
 mod response;
@@ -33,8 +35,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use background::BackgroundServer;
 pub use body::DriftBody;
 pub use cors::Cors;
+pub use listen::parse_listen;
 pub use listener::{Server, ServerHandle};
 pub use service::{DriftService, ServiceConfig};
 
@@ -83,14 +87,63 @@ pub struct ServerConfig {
     pub max_concurrent_streams: u32,
     /// How long shutdown waits for in-flight requests before closing anyway.
     pub shutdown_grace: Duration,
-    /// Threads that serve connections, each a single-threaded tokio runtime
-    /// owning its connections (thread per core). `0` serves every connection
-    /// on the runtime that runs the server. A connection and its streams
-    /// then never hop between threads, and a connection's writes are
-    /// batched: its streams all run before the connection flushes. A
-    /// publish wakes each thread once, and each thread wakes its
-    /// subscriptions one connection at a time (see `wake_relay`).
-    pub io_threads: usize,
+    /// Connection threads, each a single-threaded tokio runtime owning the
+    /// connections handed to it (thread per core): `0` (the default) starts
+    /// one per core, `N` starts N. The same number means the same in
+    /// `drift serve --threads`, `drift_server_config_set_threads` and
+    /// `drift.Server(threads=...)`. A connection and its streams never hop
+    /// between threads, and a connection's writes are batched: its streams
+    /// all run before the connection flushes. A publish wakes each thread
+    /// once, and each thread wakes its subscriptions one connection at a
+    /// time (see `wake_relay`).
+    pub threads: usize,
+    /// Serve every connection as a task of the runtime that runs the server
+    /// instead of on connection threads (`threads` is then not used): for a
+    /// program that wants the server on its own runtime. `drift serve` and
+    /// the C and Python servers never do this.
+    pub inline_connections: bool,
+}
+
+impl ServerConfig {
+    /// The defaults of a server embedded in a program (the C and Python
+    /// servers, [`BackgroundServer`]): as [`ServerConfig::default`] (which
+    /// is `drift serve`'s), but on a free port of 127.0.0.1 rather than
+    /// 5500, so that several programs and tests can each run one.
+    pub fn embedded() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ServerConfig::default()
+        }
+    }
+
+    /// Refuses settings that cannot work, naming the setting (see
+    /// [`BrokerConfig::validate`]). [`Server::bind`] checks with it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::InvalidInput`] naming the first bad setting.
+    pub fn validate(&self) -> crate::Result<()> {
+        self.broker.validate()?;
+        if self.max_concurrent_streams == 0 {
+            return Err(crate::Error::invalid(
+                "max concurrent streams must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// How many connection threads `threads` asks for: itself, or the
+    /// number of cores for 0 (1 when that cannot be told). `None` when
+    /// connections are served inline.
+    pub fn connection_threads(&self) -> Option<usize> {
+        if self.inline_connections {
+            return None;
+        }
+        Some(match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        })
+    }
 }
 
 impl Default for ServerConfig {
@@ -105,7 +158,8 @@ impl Default for ServerConfig {
             max_header_bytes: 16 * 1024,
             max_concurrent_streams: 1024,
             shutdown_grace: Duration::from_secs(10),
-            io_threads: 0,
+            threads: 0,
+            inline_connections: false,
         }
     }
 }

@@ -6,6 +6,8 @@
  * receive the same messages on Drift threads; one frees itself from its
  * own callback, and freeing another while its callback runs waits for it.
  * Four threads publishing concurrently on one client get distinct seqs.
+ * A pull subscription waiting in drift_subscription_next with no deadline
+ * is closed from another thread, which reads its last id meanwhile.
  * Prints "threads: N passed, N failed"; exits non-zero on failure.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -155,6 +157,7 @@ static bool wait_for(atomic_int *value, int want) {
 }
 
 static void test_concurrent_publishers(void);
+static void test_close_from_another_thread(void);
 
 int main(void) {
   drift_server_config *cfg = drift_server_config_new();
@@ -239,6 +242,7 @@ int main(void) {
   }
 
   test_concurrent_publishers();
+  test_close_from_another_thread();
 
   drift_client_free(client);
   CHECK_OK(drift_server_stop(server));
@@ -273,4 +277,44 @@ static void test_concurrent_publishers(void) {
   int distinct = 0;
   for (int s = 1; s <= PUBLISHERS * PER_PUBLISHER; s++) distinct += atomic_load(&seen[s]) == 1;
   CHECK(distinct == PUBLISHERS * PER_PUBLISHER);
+}
+
+/* ----- a waiting pull subscription closed from another thread ----- */
+
+struct waiting {
+  drift_subscription *sub;
+  atomic_int first_done; /* the published message was read */
+  atomic_int status;     /* of the wait that the close must end; -1 while waiting */
+};
+
+static void *wait_forever(void *arg) {
+  struct waiting *w = arg;
+  drift_message *msg = NULL;
+  if (drift_subscription_next(w->sub, WAIT_MS, &msg) == DRIFT_STATUS_OK) drift_message_free(msg);
+  atomic_store(&w->first_done, 1);
+  atomic_store(&w->status, (int)drift_subscription_next(w->sub, -1, &msg));
+  return NULL;
+}
+
+static void test_close_from_another_thread(void) {
+  struct waiting w = {.status = -1};
+  CHECK_OK(drift_client_subscribe(client, "closing", NULL, &w.sub));
+  uint64_t seq = 0;
+  CHECK_OK(drift_client_publish(client, "closing", (const uint8_t *)"x", 1, &seq, NULL));
+  pthread_t reader;
+  pthread_create(&reader, NULL, wait_forever, &w);
+  CHECK(wait_for(&w.first_done, 1));
+  /* The reader now waits with no deadline; these do not wait for it. */
+  uint64_t last = 0;
+  CHECK_OK(drift_subscription_last_id(w.sub, &last, NULL));
+  CHECK(last == seq);
+  CHECK(drift_subscription_end_reason(w.sub) == NULL);
+  CHECK_OK(drift_subscription_close(w.sub));
+  /* Bounded, so that a close that does not wake the reader fails here. */
+  CHECK(wait_for(&w.status, 0));
+  pthread_join(reader, NULL);
+  CHECK(atomic_load(&w.status) == DRIFT_STATUS_CLOSED);
+  CHECK_STR(drift_subscription_end_reason(w.sub), "closed");
+  CHECK_OK(drift_subscription_close(w.sub)); /* again: nothing to do */
+  drift_subscription_free(w.sub);
 }

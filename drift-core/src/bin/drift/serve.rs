@@ -116,11 +116,7 @@ impl ServeArgs {
             },
             max_header_bytes: self.max_header_bytes,
             max_concurrent_streams: self.max_streams,
-            io_threads: if self.threads > 0 {
-                self.threads
-            } else {
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            },
+            threads: self.threads,
             ..ServerConfig::default()
         }
     }
