@@ -1,6 +1,7 @@
 //! `drift bench` end to end: the real binary against a real server over
 //! loopback, checking the JSON summary it prints as its last line.
 
+#[path = "../../drift-core/tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;
