@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project: formatting, lints, Rust tests
-# (drift-core, drift-ffi), the C programs (also under valgrind) and the Python
-# package (installed into .venv). Needs only cargo, cc and python3; installs
-# what else it needs. Usage: ./run-tests.sh
+# (drift-core, drift-cli, drift-bench, drift-ffi), the C programs (also under
+# valgrind) and the Python package (installed into .venv). Needs only cargo,
+# cc and python3; installs what else it needs. Usage: ./run-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -14,7 +14,7 @@ cargo fmt --all --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo test (drift-core, drift-ffi)"
+step "cargo test (drift-core, drift-cli, drift-bench, drift-ffi)"
 cargo test --workspace --exclude drift-py
 
 if [ -x drift-ffi/tests/c/valgrind.sh ]; then

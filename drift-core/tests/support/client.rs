@@ -1,5 +1,6 @@
 //! Helpers for the client and CLI integration tests (include with
-//! `#[path = "support/client.rs"] mod client_support;` next to `mod support;`).
+//! `#[path = "support/client.rs"] mod client_support;` next to `mod support;`,
+//! or from another crate's tests by the path from there, as drift-cli does).
 //!
 //! - [`client_for`] / [`builder_for`]: a `drift_core::client::Client` that
 //!   trusts a test server's generated certificate (or speaks h2c).

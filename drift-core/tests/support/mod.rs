@@ -11,6 +11,10 @@
 //!   client that never sends a stream WINDOW_UPDATE (the original Go client).
 //! - [`within`]: every test body runs under a timeout, so a hang fails
 //!   instead of blocking the suite.
+//!
+//! The tests of drift-cli and drift-bench include this file by path, so that
+//! there is one copy: `#[path = "../../drift-core/tests/support/mod.rs"]
+//! mod support;`.
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 

@@ -1,6 +1,8 @@
-//! `drift bench` end to end: the real binary against a real server over
-//! loopback, checking the JSON summary it prints as its last line.
+//! The load generator end to end: the real binary (`drift-bench`, the same
+//! as `drift bench`) against a real server over loopback, checking the JSON
+//! summary it prints as its last line.
 
+#[path = "../../drift-core/tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;
@@ -10,21 +12,20 @@ use serde_json::Value;
 use support::{TempDir, TestServer, now_us, start_h2c, start_server, within};
 use tokio::process::Command;
 
-/// Runs `drift bench <args>` (words separated by spaces, as on a command
+/// Runs `drift-bench <args>` (words separated by spaces, as on a command
 /// line) against `server`, which runs in this process, so its CPU time is
 /// this process's; returns the exit success and the JSON summary.
 async fn bench(server: &TestServer, args: &str) -> (bool, Value) {
     let dir = TempDir::new("bench");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drift"));
-    cmd.arg("bench")
-        .args(args.split_whitespace())
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drift-bench"));
+    cmd.args(args.split_whitespace())
         .args(["--url", &server.url, "--quiet", "--drain", "5"])
         .arg("--server-pid")
         .arg(std::process::id().to_string());
     if let Some(pem) = &server.ca_pem {
         cmd.arg("--cacert").arg(dir.write_ca(pem));
     }
-    let out = cmd.output().await.expect("drift bench runs");
+    let out = cmd.output().await.expect("drift-bench runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default();
     let summary: Value = serde_json::from_str(last)
@@ -220,7 +221,7 @@ async fn fanout_writes_every_delivery_to_the_latency_log() {
 /// printed.
 async fn bench_script(name: &str, args: &[&std::ffi::OsStr]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../bench")
+        .join("bench")
         .join(name);
     let out = Command::new("python3")
         .arg(&script)
@@ -316,14 +317,13 @@ async fn bad_latency_log_arguments_are_refused() {
         let missing = dir.path().join("missing").join("deliveries.txt");
         let cases = [
             (
-                vec!["bench", "idle", "--latency-log", "unused.txt"],
+                vec!["idle", "--latency-log", "unused.txt"],
                 "--latency-log applies to the fanout scenario only".to_string(),
             ),
             (
                 // Nothing listens on port 1: had the run started, the error
                 // would be about the connection.
                 vec![
-                    "bench",
                     "fanout",
                     "--url",
                     "http://127.0.0.1:1",
@@ -334,11 +334,11 @@ async fn bad_latency_log_arguments_are_refused() {
             ),
         ];
         for (args, expected) in cases {
-            let out = Command::new(env!("CARGO_BIN_EXE_drift"))
+            let out = Command::new(env!("CARGO_BIN_EXE_drift-bench"))
                 .args(&args)
                 .output()
                 .await
-                .expect("drift bench runs");
+                .expect("drift-bench runs");
             assert!(!out.status.success(), "{args:?}");
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains(&expected), "{args:?}: {err}");

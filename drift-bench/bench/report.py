@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Turns bench/compare's results.jsonl into the Markdown tables of BENCHMARKS.md.
+"""Turns drift-bench/bench/compare's results.jsonl into the Markdown tables of BENCHMARKS.md.
 
-Usage: report.py RESULTS.jsonl [--command "bench/compare ..."] [--into BENCHMARKS.md]
+Usage: report.py RESULTS.jsonl [--command "drift-bench/bench/compare ..."] [--into BENCHMARKS.md]
 
 Every figure is the median over the repetitions; every ratio is the median of
 the per-repetition ratios (each repetition runs Drift and nchan back to back).
@@ -292,7 +292,7 @@ def render(rows, command):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
-    ap.add_argument("--command", default="bench/compare")
+    ap.add_argument("--command", default="drift-bench/bench/compare")
     ap.add_argument("--into")
     a = ap.parse_args()
     text = render(load(a.results), a.command)

@@ -1,6 +1,5 @@
-//! The `drift` command: `serve`, `pub` and `sub`.
+//! The `drift` command: `serve`, `pub`, `sub`, and `bench` (drift-bench).
 
-mod bench;
 mod pub_cmd;
 mod serve;
 mod sub_cmd;
@@ -26,7 +25,7 @@ enum Command {
     /// Subscribe to a topic and print its messages.
     Sub(sub_cmd::SubArgs),
     /// Measure a server: fan-out, publish rate, idle subscriptions.
-    Bench(Box<bench::BenchArgs>),
+    Bench(Box<drift_bench::BenchArgs>),
 }
 
 fn main() -> ExitCode {
@@ -35,7 +34,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Pub(args) => pub_cmd::run(args),
         Command::Sub(args) => sub_cmd::run(args),
-        Command::Bench(args) => bench::run(*args),
+        Command::Bench(args) => drift_bench::run(*args),
     };
     match result {
         Ok(code) => code,
@@ -43,5 +42,26 @@ fn main() -> ExitCode {
             eprintln!("drift: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// `drift bench` takes the arguments of drift-bench's load generator.
+    #[test]
+    fn bench_takes_the_load_generator_arguments() {
+        let cli = Cli::try_parse_from(["drift", "bench", "fanout", "-t", "2", "--framing", "sse"])
+            .unwrap();
+        assert!(matches!(cli.command, Command::Bench(_)));
+        assert!(Cli::try_parse_from(["drift", "bench", "everything"]).is_err());
     }
 }

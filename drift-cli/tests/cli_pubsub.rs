@@ -1,8 +1,9 @@
 //! `drift pub` and `drift sub` end to end: the real binary against a real
 //! server over loopback.
 
-#[path = "support/client.rs"]
+#[path = "../../drift-core/tests/support/client.rs"]
 mod client_support;
+#[path = "../../drift-core/tests/support/mod.rs"]
 mod support;
 
 use std::path::PathBuf;

@@ -1,5 +1,7 @@
 //! `drift bench`: a load generator for Drift and for other HTTP/2 pub/sub
-//! servers (nchan and the like), written directly on the `h2` crate.
+//! servers (nchan and the like), written directly on the `h2` crate. The
+//! `drift` command (drift-cli) runs it as `drift bench`; this crate's own
+//! binary, `drift-bench`, takes the same arguments without the `bench`.
 //!
 //! Scenarios:
 //! - `fanout`: T topics × S subscriptions per topic over C connections, P
@@ -116,8 +118,9 @@ pub struct BenchArgs {
     quiet: bool,
     /// fanout: write every delivery to FILE, one line each (publish and
     /// receive time in µs, topic, publisher, seq, connection, subscription),
-    /// to see which deliveries make the tail (bench/tail.py). Kept in memory
-    /// until the run ends, ~40 bytes per delivery: meant for runs at a --rate.
+    /// to see which deliveries make the tail (drift-bench/bench/tail.py). Kept
+    /// in memory until the run ends, ~40 bytes per delivery: meant for runs at
+    /// a --rate.
     #[arg(long, value_name = "FILE")]
     latency_log: Option<std::path::PathBuf>,
 }
@@ -179,6 +182,8 @@ pub(crate) fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidInput, msg.into())
 }
 
+/// Runs the scenario of `args` and prints its summary; the exit code is a
+/// failure when the summary says the run failed (e.g. lost messages).
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     now_us();
     if args.threads == 0 || args.connections == 0 || args.topics == 0 || args.streams == 0 {

@@ -6,6 +6,7 @@
 //! port the kernel chose) is read from the "listening on" log line, so there
 //! is no port to race for.
 
+#[path = "../../drift-core/tests/support/mod.rs"]
 mod support;
 
 use std::process::{ExitStatus, Stdio};
