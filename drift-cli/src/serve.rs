@@ -12,8 +12,8 @@ use drift_core::server::{Cors, Server, ServerConfig, ServiceConfig, TlsMode};
 /// environment variable named in its help.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on.
-    #[arg(long, env = "DRIFT_LISTEN", default_value = "127.0.0.1:5500")]
+    /// Address and port to listen on: HOST:PORT, [IPv6]:PORT or PORT.
+    #[arg(long, env = "DRIFT_LISTEN", default_value = "127.0.0.1:5500", value_parser = listen_addr)]
     listen: SocketAddr,
     /// TLS certificate chain (PEM). Without --cert/--key a self-signed
     /// certificate for localhost is generated.
@@ -32,40 +32,40 @@ pub struct ServeArgs {
     #[arg(long, env = "DRIFT_LOG", default_value = "info")]
     log: String,
     /// History capacity per topic, in messages.
-    #[arg(long, env = "DRIFT_HISTORY_LENGTH", default_value_t = 1000)]
+    #[arg(long, env = "DRIFT_HISTORY_LENGTH", default_value_t = BrokerConfig::default().history_length)]
     history_length: usize,
     /// History bound per topic, in payload bytes.
-    #[arg(long, env = "DRIFT_HISTORY_BYTES", default_value_t = 64 << 20)]
+    #[arg(long, env = "DRIFT_HISTORY_BYTES", default_value_t = BrokerConfig::default().history_bytes.unwrap_or(0))]
     history_bytes: u64,
     /// History bound per topic, in seconds of age (0: none).
     #[arg(long, env = "DRIFT_HISTORY_MAX_AGE", default_value_t = 0)]
     history_max_age: u64,
     /// Largest message accepted, in bytes.
-    #[arg(long, env = "DRIFT_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    #[arg(long, env = "DRIFT_MAX_MESSAGE_BYTES", default_value_t = BrokerConfig::default().max_message_bytes)]
     max_message_bytes: usize,
     /// Most topics held at once.
-    #[arg(long, env = "DRIFT_MAX_TOPICS", default_value_t = 100_000)]
+    #[arg(long, env = "DRIFT_MAX_TOPICS", default_value_t = BrokerConfig::default().max_topics)]
     max_topics: usize,
     /// Most subscriptions held at once.
-    #[arg(long, env = "DRIFT_MAX_SUBSCRIPTIONS", default_value_t = 250_000)]
+    #[arg(long, env = "DRIFT_MAX_SUBSCRIPTIONS", default_value_t = BrokerConfig::default().max_subscriptions)]
     max_subscriptions: usize,
     /// How many messages a subscriber may fall behind before it is slow.
-    #[arg(long, env = "DRIFT_QUEUE_MESSAGES", default_value_t = 1024)]
+    #[arg(long, env = "DRIFT_QUEUE_MESSAGES", default_value_t = BrokerConfig::default().queue_messages)]
     queue_messages: usize,
     /// How many payload bytes a subscriber may fall behind before it is slow.
-    #[arg(long, env = "DRIFT_QUEUE_BYTES", default_value_t = 8 << 20)]
+    #[arg(long, env = "DRIFT_QUEUE_BYTES", default_value_t = BrokerConfig::default().queue_bytes)]
     queue_bytes: u64,
     /// Seconds between heartbeats on idle SSE and Drift-frames streams (0: none).
-    #[arg(long, env = "DRIFT_HEARTBEAT", default_value_t = 15)]
+    #[arg(long, env = "DRIFT_HEARTBEAT", default_value_t = ServiceConfig::default().heartbeat.map_or(0, |d| d.as_secs()))]
     heartbeat: u64,
     /// Require `PUT` before a topic can be published to or subscribed to.
     #[arg(long, env = "DRIFT_REQUIRE_CREATE")]
     require_create: bool,
     /// Largest request header block, in bytes.
-    #[arg(long, env = "DRIFT_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    #[arg(long, env = "DRIFT_MAX_HEADER_BYTES", default_value_t = ServerConfig::default().max_header_bytes)]
     max_header_bytes: usize,
     /// Concurrent HTTP/2 streams per connection.
-    #[arg(long, env = "DRIFT_MAX_STREAMS", default_value_t = 1024)]
+    #[arg(long, env = "DRIFT_MAX_STREAMS", default_value_t = ServerConfig::default().max_concurrent_streams)]
     max_streams: u32,
     /// Origins allowed to call the API from a browser (`*` for any;
     /// comma-separated in the environment). None by default.
@@ -77,7 +77,7 @@ pub struct ServeArgs {
     cors_origins: Vec<String>,
     /// Connection threads (0: one per core); each runs its own connections
     /// from start to end.
-    #[arg(long, env = "DRIFT_THREADS", default_value_t = 0)]
+    #[arg(long, env = "DRIFT_THREADS", default_value_t = ServerConfig::default().threads)]
     threads: usize,
 }
 
@@ -125,7 +125,7 @@ impl ServeArgs {
 pub fn run(args: ServeArgs) -> drift_core::Result<ExitCode> {
     init_logging(&args.log)?;
     // Connections are served by `--threads` single-threaded runtimes (see
-    // `ServerConfig::io_threads`); this one only accepts and waits for signals.
+    // `ServerConfig::threads`); this one only accepts and waits for signals.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -180,6 +180,11 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// `--listen`: drift-core's one parser of listen addresses.
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    drift_core::server::parse_listen(text).map_err(|e| e.to_string())
 }
 
 fn init_logging(filter: &str) -> drift_core::Result<()> {
