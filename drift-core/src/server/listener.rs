@@ -70,10 +70,6 @@ impl Server {
     pub async fn bind(config: ServerConfig) -> Result<Server> {
         config.validate()?;
         let (identity, cert_path) = load_identity(&config)?;
-        let acceptor = match &identity {
-            Some(id) => Some(tls_acceptor(id.server_config()?)),
-            None => None,
-        };
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             Error::new(
                 ErrorKind::Connect,
@@ -81,6 +77,32 @@ impl Server {
             )
             .with_source(e)
         })?;
+        Server::serve_on(listener, config, identity, cert_path)
+    }
+
+    /// As [`Server::bind`], but on a listener the caller bound (one handed
+    /// over by a service manager, or bound with socket options of its
+    /// own); `config.listen` is not used.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::bind`], but for binding.
+    pub fn from_listener(listener: TcpListener, config: ServerConfig) -> Result<Server> {
+        config.validate()?;
+        let (identity, cert_path) = load_identity(&config)?;
+        Server::serve_on(listener, config, identity, cert_path)
+    }
+
+    fn serve_on(
+        listener: TcpListener,
+        config: ServerConfig,
+        identity: Option<ServerIdentity>,
+        cert_path: Option<PathBuf>,
+    ) -> Result<Server> {
+        let acceptor = match &identity {
+            Some(id) => Some(tls_acceptor(id.server_config()?)),
+            None => None,
+        };
         let local_addr = listener.local_addr()?;
         let broker = Broker::new(config.broker.clone());
         let service = DriftService::new(broker, config.service.clone());
@@ -125,6 +147,39 @@ impl Server {
     /// The broker, for in-process publishing and subscribing.
     pub fn broker(&self) -> &Broker {
         self.service.broker()
+    }
+
+    /// Serves one connection over `io`, any byte stream (past TLS, if the
+    /// transport has any), as an accepted connection is served — HTTP/2
+    /// with prior knowledge or HTTP/1.1, with this server's limits and
+    /// broker — until it closes, on the current task. `peer` is the remote
+    /// address given to the authoriser, if there is one. For tests of
+    /// connection-level behaviour without TCP (e.g. over
+    /// `tokio::io::duplex`), and for programs that bring their own
+    /// transport. The connection is not part of the server's graceful
+    /// shutdown; [`Broker::shutdown`] still ends its subscriptions.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Protocol`] when the connection ends in an HTTP error.
+    pub async fn serve_connection<IO>(&self, io: IO, peer: Option<SocketAddr>) -> Result<()>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = match peer {
+            Some(peer) => self.service.with_peer(peer),
+            None => self.service.clone(),
+        };
+        let graceful = GracefulShutdown::new();
+        let conn = Connection {
+            builder: Arc::new(connection_builder(&self.config)),
+            acceptor: None,
+            service,
+            watcher: graceful.watcher(),
+        };
+        conn.serve_io(io)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Protocol, format!("connection failed: {e}")))
     }
 
     /// Runs the server on the current tokio runtime.
