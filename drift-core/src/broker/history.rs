@@ -38,7 +38,8 @@ pub struct Selection {
 
 /// One topic's retained messages.
 pub trait HistoryStore: Send + Debug + 'static {
-    /// Stores a message just published (seq strictly increasing).
+    /// Stores a message just published (seq strictly increasing, time_us
+    /// never decreasing).
     fn append(&mut self, msg: Arc<Message>);
     /// The retained messages matching `sel`, oldest first. `now_us` lets the
     /// store apply its age bound.
