@@ -50,7 +50,8 @@ impl FromStr for MessageId {
 pub struct Message {
     /// Sequence number within the topic's epoch, from 1.
     pub seq: u64,
-    /// Publish time, microseconds since the Unix epoch (server clock).
+    /// Publish time, microseconds since the Unix epoch (server clock), never
+    /// before the previous message's in the topic.
     pub time_us: u64,
     /// The user's bytes, untouched.
     pub payload: Bytes,

@@ -88,16 +88,35 @@ async fn raw_resume_reports_an_unknown_gap_then_goes_on_live() {
         // Live again: publish until one arrives (the resume may land after
         // any of these; none may arrive twice).
         let mut seen = Vec::new();
-        for i in 0.. {
-            publisher.publish("raw", format!("after{i}")).await.unwrap();
+        let mut published = 0;
+        while seen.is_empty() {
+            publisher
+                .publish("raw", format!("after{published}"))
+                .await
+                .unwrap();
+            published += 1;
             if let Ok(Some(Ok(SubscriptionEvent::Message(m)))) =
                 tokio::time::timeout(std::time::Duration::from_millis(200), sub.next_event()).await
             {
                 seen.push(text(&m));
-                break;
             }
         }
-        assert!(seen[0].starts_with("after"), "{seen:?}");
+        // Read up to a last message: from the first that arrived on, each
+        // one published arrives once, in order.
+        publisher.publish("raw", "last").await.unwrap();
+        loop {
+            let payload = text(&next_message(&mut sub).await);
+            if payload == "last" {
+                break;
+            }
+            seen.push(payload);
+        }
+        let first: usize = seen[0]
+            .strip_prefix("after")
+            .and_then(|i| i.parse().ok())
+            .unwrap_or_else(|| panic!("{seen:?}"));
+        let want: Vec<String> = (first..published).map(|i| format!("after{i}")).collect();
+        assert_eq!(seen, want);
     })
     .await;
 }

@@ -38,13 +38,12 @@ pub struct Selection {
 
 /// One topic's retained messages.
 pub trait HistoryStore: Send + Debug + 'static {
-    /// Stores a message just published (seq strictly increasing).
+    /// Stores a message just published (seq strictly increasing, time_us
+    /// never decreasing).
     fn append(&mut self, msg: Arc<Message>);
     /// The retained messages matching `sel`, oldest first. `now_us` lets the
     /// store apply its age bound.
     fn select(&mut self, sel: &Selection, now_us: u64) -> Vec<Arc<Message>>;
-    /// Seq of the oldest retained message, if any.
-    fn oldest_seq(&mut self, now_us: u64) -> Option<u64>;
     /// Number of retained messages.
     fn len(&self) -> usize;
     /// True when nothing is retained.
@@ -139,11 +138,6 @@ impl HistoryStore for MemoryHistory {
             .collect()
     }
 
-    fn oldest_seq(&mut self, now_us: u64) -> Option<u64> {
-        self.expire(now_us);
-        self.messages.front().map(|m| m.seq)
-    }
-
     fn len(&self) -> usize {
         self.messages.len()
     }
@@ -177,7 +171,7 @@ mod tests {
             h.append(msg(s, s * 10, 1));
         }
         assert_eq!(seqs(&h.select(&Selection::default(), 0)), vec![3, 4, 5]);
-        assert_eq!(h.oldest_seq(0), Some(3));
+        assert_eq!(h.len(), 3);
     }
 
     #[test]
@@ -216,7 +210,8 @@ mod tests {
         }
         assert_eq!(seqs(&h.select(&Selection::default(), 40)), vec![3, 4]);
         assert_eq!(seqs(&h.select(&Selection::default(), 85)), vec![4]);
-        assert_eq!(h.oldest_seq(1000), None);
+        assert!(h.select(&Selection::default(), 1000).is_empty());
+        assert!(h.is_empty(), "expired messages are dropped");
     }
 
     #[test]

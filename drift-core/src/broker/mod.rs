@@ -91,6 +91,8 @@ struct Inner {
     subscriptions: AtomicUsize,
     shutting_down: AtomicBool,
     last_epoch: AtomicU64,
+    /// The wall clock, µs since the Unix epoch (tests step it back).
+    clock: fn() -> u64,
 }
 
 /// Publishes to one topic, authorised once (see [`Broker::publisher`]).
@@ -127,6 +129,11 @@ impl Drop for SubscriptionSlot {
 impl Broker {
     /// A broker with these limits and hooks.
     pub fn new(config: BrokerConfig) -> Broker {
+        Broker::with_clock(config, now_us)
+    }
+
+    /// A broker that reads the time from `clock`.
+    pub(crate) fn with_clock(config: BrokerConfig, clock: fn() -> u64) -> Broker {
         Broker {
             inner: Arc::new(Inner {
                 config,
@@ -134,6 +141,7 @@ impl Broker {
                 subscriptions: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
                 last_epoch: AtomicU64::new(0),
+                clock,
             }),
         }
     }
@@ -414,6 +422,7 @@ impl Broker {
             store,
             self.inner.config.queue_messages,
             self.inner.config.queue_bytes,
+            self.inner.clock,
         ));
         topics.insert(name, t.clone());
         Ok(t)
@@ -423,7 +432,7 @@ impl Broker {
     /// differ across topic incarnations and across restarts, and stay below
     /// 2^53 (exact in JSON and JavaScript).
     fn next_epoch(&self) -> u64 {
-        let now = now_us();
+        let now = (self.inner.clock)();
         let mut prev = self.inner.last_epoch.load(Ordering::Relaxed);
         loop {
             let next = now.max(prev + 1);

@@ -439,3 +439,70 @@ async fn a_publisher_authorises_once_and_follows_a_recreated_topic() {
     assert_eq!(again.id.seq, 1);
     assert!(again.id.epoch > first.id.epoch);
 }
+
+// ===== the wall clock stepping back =====
+
+thread_local! {
+    /// The time `stepped_clock` reads, µs; set by the test on this thread.
+    static CLOCK_US: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn stepped_clock() -> u64 {
+    CLOCK_US.with(|c| c.get())
+}
+
+fn set_clock(seconds: u64) {
+    CLOCK_US.with(|c| c.set(seconds * 1_000_000));
+}
+
+/// The first `n` payloads a new subscription to "t" with `req` replays.
+async fn replay(b: &Broker, req: HistoryRequest, n: usize) -> Vec<String> {
+    let mut sub = b
+        .subscribe("t", req, SlowPolicy::Disconnect, &ACCESS)
+        .unwrap();
+    let mut payloads = Vec::new();
+    for _ in 0..n {
+        payloads.push(next_payload(&mut sub).await);
+    }
+    payloads
+}
+
+#[tokio::test]
+async fn publish_times_stay_monotonic_when_the_clock_steps_back() {
+    let b = Broker::with_clock(
+        BrokerConfig {
+            history_max_age: Some(Duration::from_secs(60)),
+            ..BrokerConfig::default()
+        },
+        stepped_clock,
+    );
+    let mut times = Vec::new();
+    for (clock, payload) in [
+        (1000, "a"),
+        (1001, "b"),
+        (900, "c"),
+        (950, "d"),
+        (1002, "e"),
+    ] {
+        set_clock(clock);
+        times.push(publish(&b, "t", payload).time_us / 1_000_000);
+    }
+    // Never before the previous message of the topic.
+    assert_eq!(times, [1000, 1001, 1001, 1001, 1002]);
+    // `since` selects by those times: everything after 1000.5 s.
+    set_clock(1003);
+    let since = HistoryRequest {
+        last: None,
+        since_us: Some(1_000_500_000),
+        after: None,
+    };
+    assert_eq!(replay(&b, since, 4).await, ["b", "c", "d", "e"]);
+    // Age expiry counts from the topic's time too: with the clock back
+    // at 950 s, nothing published at 1001 s counts as older than 60 s.
+    set_clock(950);
+    let all = history(Some(100), None);
+    assert_eq!(replay(&b, all, 5).await, ["a", "b", "c", "d", "e"]);
+    // And once the clock is 60 s past them, they expire in order.
+    set_clock(1061);
+    assert_eq!(replay(&b, all, 4).await, ["b", "c", "d", "e"]);
+}

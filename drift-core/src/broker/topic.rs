@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 use super::config::TopicConfig;
 use super::history::{HistoryStore, Selection};
 use crate::event::{EndReason, Gap, GapReason};
-use crate::message::{Message, MessageId, now_us};
+use crate::message::{Message, MessageId};
 use crate::protocol::HistoryRequest;
 
 /// A topic incarnation. Deleting a topic and creating it again makes a new
@@ -36,6 +36,8 @@ pub(crate) struct Topic {
     /// subscription.
     pub(crate) queue_messages: usize,
     pub(crate) queue_bytes: u64,
+    /// The wall clock, µs since the Unix epoch.
+    clock: fn() -> u64,
 }
 
 #[derive(Debug)]
@@ -49,6 +51,8 @@ struct TopicState {
     end: Option<EndReason>,
     /// No more publishes or subscriptions (deleted).
     closed: bool,
+    /// Publish time of the newest message, µs.
+    last_time_us: u64,
 }
 
 /// What a new subscription starts from.
@@ -69,6 +73,7 @@ impl Topic {
         history: Box<dyn HistoryStore>,
         queue_messages: usize,
         queue_bytes: u64,
+        clock: fn() -> u64,
     ) -> Topic {
         Topic {
             name,
@@ -81,14 +86,23 @@ impl Topic {
                 live: None,
                 end: None,
                 closed: false,
+                last_time_us: 0,
             }),
             queue_messages: queue_messages.max(1),
             queue_bytes,
+            clock,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, TopicState> {
         crate::lock::lock(&self.state)
+    }
+
+    /// The topic's time: the wall clock, but never before the newest
+    /// message, so publish times only grow (history selects and expires by
+    /// them in order) when the clock is stepped back.
+    fn now(&self, state: &TopicState) -> u64 {
+        (self.clock)().max(state.last_time_us)
     }
 
     /// Stores and fans out one message. `None` when the topic was deleted
@@ -100,7 +114,8 @@ impl Topic {
         }
         let seq = self.last_seq.load(Ordering::Relaxed) + 1;
         let offset = self.total_bytes.load(Ordering::Relaxed);
-        let time_us = now_us();
+        let time_us = self.now(&state);
+        state.last_time_us = time_us;
         let len = payload.len() as u64;
         let msg = Arc::new(Message::new(seq, time_us, payload, offset));
         state.history.append(msg.clone());
@@ -131,7 +146,7 @@ impl Topic {
             return None;
         }
         let last_seq = self.last_seq.load(Ordering::Relaxed);
-        let now = now_us();
+        let now = self.now(&state);
         let (replay, gap) = if req.is_empty() {
             (Vec::new(), None)
         } else {
