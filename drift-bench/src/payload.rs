@@ -172,7 +172,9 @@ fn parse_frames(buf: &[u8], sink: &mut impl Sink) -> usize {
     let mut pos = 0;
     while buf.len() - pos >= FRAME_HEADER_LEN {
         let h = &buf[pos..pos + FRAME_HEADER_LEN];
-        let len = frames::payload_len(h);
+        let Some(len) = frames::payload_len(h) else {
+            break;
+        };
         if buf.len() - pos < FRAME_HEADER_LEN + len {
             break;
         }

@@ -169,19 +169,9 @@ pub fn encode_header(kind: FrameKind, seq: u64, time_us: u64, len: u32, buf: &mu
 
 /// The payload length a frame header announces, for parsers that work in
 /// place; `None` while `head` is shorter than [`HEADER_LEN`] bytes.
-pub fn try_payload_len(head: &[u8]) -> Option<usize> {
+pub fn payload_len(head: &[u8]) -> Option<usize> {
     let len: [u8; 4] = head.get(17..HEADER_LEN)?.try_into().ok()?;
     Some(u32::from_be_bytes(len) as usize)
-}
-
-/// The payload length a frame header announces.
-///
-/// # Panics
-///
-/// When `head` is shorter than [`HEADER_LEN`] bytes: use
-/// [`try_payload_len`], which returns `None` then.
-pub fn payload_len(head: &[u8]) -> usize {
-    try_payload_len(head).expect("a frame header is HEADER_LEN bytes")
 }
 
 /// Incremental decoder: feed it body chunks, take whole frames out.
@@ -213,7 +203,7 @@ impl FrameDecoder {
     /// The next whole frame, `Ok(None)` when more bytes are needed. A bad kind
     /// or an oversized length is an error: the stream cannot be resynchronised.
     pub fn next_frame(&mut self) -> Result<Option<Frame>> {
-        let Some(len) = try_payload_len(&self.buf) else {
+        let Some(len) = payload_len(&self.buf) else {
             return Ok(None);
         };
         let kind = FrameKind::from_byte(self.buf[0]).ok_or_else(|| {
@@ -256,10 +246,10 @@ mod tests {
     #[test]
     fn a_short_header_announces_no_length() {
         let head = Frame::message(1, 2, Bytes::from_static(b"hello")).encode();
-        assert_eq!(try_payload_len(&head[..HEADER_LEN]), Some(5));
-        assert_eq!(try_payload_len(&head), Some(5), "the payload may follow");
+        assert_eq!(payload_len(&head[..HEADER_LEN]), Some(5));
+        assert_eq!(payload_len(&head), Some(5), "the payload may follow");
         for short in 0..HEADER_LEN {
-            assert_eq!(try_payload_len(&head[..short]), None, "{short} bytes");
+            assert_eq!(payload_len(&head[..short]), None, "{short} bytes");
         }
     }
 
