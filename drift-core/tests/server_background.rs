@@ -61,6 +61,12 @@ fn serves_on_its_own_threads_and_reports_where() {
     );
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("pong"), "{answer}");
+    let stats = server.engine_stats();
+    assert_eq!(
+        stats.connections_on_threads, 1,
+        "served as drift serve serves"
+    );
+    assert!(stats.connection_threads >= 1);
     server.stop().expect("stop");
     assert!(!server.is_running());
     assert!(

@@ -1,8 +1,10 @@
-//! Connection threads (`ServerConfig::io_threads`): a publish on one thread
+//! Connection threads (`ServerConfig::threads`): a publish on one thread
 //! reaches subscriptions served by every thread, complete, in order and in
 //! their framing, and idle subscriptions on every thread get heartbeats.
 //! These paths batch wake-ups per thread and coalesce writes per
-//! connection, so they are checked over many connections at once.
+//! connection, so they are checked over many connections at once, and the
+//! engine's counters show which path ran: the threaded one that
+//! `drift serve` takes (the tests' default too), or inline connections.
 
 mod support;
 
@@ -61,7 +63,9 @@ async fn expect_all(mut sub: Sub, framing: Framing) {
     }
 }
 
-async fn fan_out_over_threads(server: TestServer) {
+/// Fans out over `CONNECTIONS` subscribing connections and two publishing
+/// ones, and returns what the engine counted.
+async fn fan_out_over_threads(server: TestServer) -> drift_core::server::EngineStats {
     let mut readers = tokio::task::JoinSet::new();
     let mut connections = Vec::new();
     for _ in 0..CONNECTIONS {
@@ -94,12 +98,50 @@ async fn fan_out_over_threads(server: TestServer) {
         finished += 1;
     }
     assert_eq!(finished, subscriptions);
+    server.engine_stats()
 }
+
+/// Connections served, by every test that fans out.
+const SERVED: u64 = CONNECTIONS as u64 + 2;
 
 #[tokio::test]
 async fn fan_out_over_two_threads_h2c() {
     within(async {
-        fan_out_over_threads(start_h2c(|c| c.threads = 2).await).await;
+        let stats = fan_out_over_threads(start_h2c(|c| c.threads = 2).await).await;
+        assert_eq!(stats.connection_threads, 2);
+        assert_eq!(stats.connections_on_threads, SERVED);
+        assert_eq!(stats.connections_inline, 0);
+        assert!(stats.relay_passes > 0, "wake-ups went through the relays");
+        // 1 KiB frames: flushes are put off to batch them.
+        assert!(stats.deferred_flushes > 0, "{stats:?}");
+    })
+    .await
+}
+
+/// The tests' default server config (as `drift serve`'s) runs the
+/// connection threads, one per core.
+#[tokio::test]
+async fn the_default_is_one_connection_thread_per_core() {
+    within(async {
+        let stats = fan_out_over_threads(start_h2c(|_| {}).await).await;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(stats.connection_threads, cores);
+        assert_eq!(stats.connections_on_threads, SERVED);
+        assert_eq!(stats.connections_inline, 0);
+    })
+    .await
+}
+
+/// `inline_connections` serves on the server's runtime: the same fan-out,
+/// without connection threads or relays.
+#[tokio::test]
+async fn fan_out_inline_on_the_servers_runtime() {
+    within(async {
+        let stats = fan_out_over_threads(start_h2c(|c| c.inline_connections = true).await).await;
+        assert_eq!(stats.connection_threads, 0);
+        assert_eq!(stats.connections_on_threads, 0);
+        assert_eq!(stats.connections_inline, SERVED);
+        assert_eq!(stats.relay_passes, 0);
     })
     .await
 }
@@ -107,7 +149,8 @@ async fn fan_out_over_two_threads_h2c() {
 #[tokio::test]
 async fn fan_out_over_two_threads_tls() {
     within(async {
-        fan_out_over_threads(start_server(|c| c.threads = 2).await).await;
+        let stats = fan_out_over_threads(start_server(|c| c.threads = 2).await).await;
+        assert_eq!(stats.connections_on_threads, SERVED);
     })
     .await
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
-use super::{Server, ServerConfig};
+use super::engine::EngineCounters;
+use super::{EngineStats, Server, ServerConfig};
 use crate::broker::Broker;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -47,6 +48,7 @@ pub struct BackgroundServer {
     cert_path: Option<PathBuf>,
     cert_fingerprint: Option<String>,
     broker: Broker,
+    engine: Arc<EngineCounters>,
 }
 
 /// Where the server is in its life, shared with the task that runs it.
@@ -75,6 +77,7 @@ struct Bound {
     cert_path: Option<PathBuf>,
     cert_fingerprint: Option<String>,
     broker: Broker,
+    engine: Arc<EngineCounters>,
 }
 
 /// Marks the server stopped when the task that runs it ends, however it
@@ -145,6 +148,7 @@ impl BackgroundServer {
             cert_path: bound.cert_path,
             cert_fingerprint: bound.cert_fingerprint,
             broker: bound.broker,
+            engine: bound.engine,
         })
     }
 
@@ -174,6 +178,7 @@ impl BackgroundServer {
             cert_path: server.cert_path().map(Path::to_path_buf),
             cert_fingerprint: server.cert_fingerprint(),
             broker: server.broker().clone(),
+            engine: server.engine_counters(),
         };
         let _ = bound_tx.send(Ok(bound));
         // Stops when asked, or when every sender is gone.
@@ -258,6 +263,11 @@ impl BackgroundServer {
     /// The server's broker, for publishing and subscribing in-process.
     pub fn broker(&self) -> &Broker {
         &self.broker
+    }
+
+    /// What the connection-thread engine has done so far.
+    pub fn engine_stats(&self) -> EngineStats {
+        self.engine.snapshot()
     }
 }
 

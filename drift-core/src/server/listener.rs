@@ -16,8 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use super::coalesced::{Coalesced, PollCount};
-use super::io_threads::Connections;
+use super::engine::{Coalesced, Connections, EngineCounters, EngineStats, PollCount};
 use super::service::DriftService;
 use super::{ServerConfig, TlsMode};
 use crate::broker::Broker;
@@ -38,6 +37,7 @@ pub struct Server {
     cert_path: Option<PathBuf>,
     service: DriftService,
     config: ServerConfig,
+    engine: Arc<EngineCounters>,
 }
 
 /// A server running on the tokio runtime; shut it down with
@@ -49,6 +49,7 @@ pub struct ServerHandle {
     broker: Broker,
     local_addr: SocketAddr,
     url: String,
+    engine: Arc<EngineCounters>,
 }
 
 impl std::fmt::Debug for Server {
@@ -114,6 +115,7 @@ impl Server {
             cert_path,
             service,
             config,
+            engine: Arc::default(),
         })
     }
 
@@ -176,16 +178,27 @@ impl Server {
             acceptor: None,
             service,
             watcher: graceful.watcher(),
+            engine: self.engine.clone(),
         };
         conn.serve_io(io)
             .await
             .map_err(|e| Error::new(ErrorKind::Protocol, format!("connection failed: {e}")))
     }
 
+    /// What the connection-thread engine has done so far.
+    pub fn engine_stats(&self) -> EngineStats {
+        self.engine.snapshot()
+    }
+
+    pub(crate) fn engine_counters(&self) -> Arc<EngineCounters> {
+        self.engine.clone()
+    }
+
     /// Runs the server on the current tokio runtime.
     pub fn spawn(self) -> ServerHandle {
         let (stop, stopped) = oneshot::channel::<()>();
         let broker = self.broker().clone();
+        let engine = self.engine.clone();
         let local_addr = self.local_addr;
         let url = self.url();
         let task = tokio::spawn(self.run(async move {
@@ -197,6 +210,7 @@ impl Server {
             broker,
             local_addr,
             url,
+            engine,
         }
     }
 
@@ -209,7 +223,8 @@ impl Server {
         // Connection tasks are kept so that shutdown can close the ones that
         // outlive the grace period (a peer that stopped reading, say) even
         // when the runtime itself keeps running, as in an embedding program.
-        let mut connections = Connections::start(self.config.connection_threads())?;
+        let mut connections =
+            Connections::start(self.config.connection_threads(), self.engine.clone())?;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -220,6 +235,7 @@ impl Server {
                             acceptor: self.acceptor.clone(),
                             service: self.service.with_peer(peer),
                             watcher: graceful.watcher(),
+                            engine: self.engine.clone(),
                         };
                         connections.dispatch(stream, move |stream| {
                             Box::pin(conn.serve(stream, peer))
@@ -267,6 +283,11 @@ impl ServerHandle {
         &self.broker
     }
 
+    /// What the connection-thread engine has done so far.
+    pub fn engine_stats(&self) -> EngineStats {
+        self.engine.snapshot()
+    }
+
     /// Shuts down gracefully and waits until the server has stopped.
     pub async fn shutdown(mut self) -> Result<()> {
         if let Some(stop) = self.stop.take() {
@@ -296,6 +317,7 @@ struct Connection {
     acceptor: Option<TlsAcceptor>,
     service: DriftService,
     watcher: Watcher,
+    engine: Arc<EngineCounters>,
 }
 
 impl Connection {
@@ -320,7 +342,7 @@ impl Connection {
     {
         let polls = PollCount::default();
         let conn = self.builder.serve_connection(
-            TokioIo::new(Coalesced::new(io, polls.clone())),
+            TokioIo::new(Coalesced::new(io, polls.clone(), self.engine)),
             self.service,
         );
         polls

@@ -18,9 +18,8 @@
 
 mod background;
 mod body;
-mod coalesced;
 mod cors;
-mod io_threads;
+mod engine;
 mod listen;
 mod listener;
 mod reference;
@@ -29,7 +28,6 @@ mod routes;
 mod service;
 mod subscribe;
 mod topics;
-mod wake_relay;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +36,7 @@ use std::time::Duration;
 pub use background::BackgroundServer;
 pub use body::DriftBody;
 pub use cors::Cors;
+pub use engine::EngineStats;
 pub use listen::parse_listen;
 pub use listener::{Server, ServerHandle};
 pub use service::{DriftService, ServiceConfig};

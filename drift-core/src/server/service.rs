@@ -9,8 +9,9 @@ use std::time::Duration;
 use http::{Request, Response};
 use http_body::Body;
 
-use super::body::{DriftBody, Heartbeats};
+use super::body::DriftBody;
 use super::cors::Cors;
+use super::engine::Heartbeats;
 use super::routes;
 use crate::broker::Broker;
 

@@ -7,9 +7,9 @@ use http_body::Body;
 use http_body_util::BodyExt;
 
 use super::body::DriftBody;
+use super::engine::WakeBatch;
 use super::response;
 use super::service::DriftService;
-use super::wake_relay::WakeBatch;
 use crate::broker::{Access, Created, Published, TopicConfigRequest};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{FRAMES_MEDIA_TYPE, FrameDecoder, FrameKind, headers};

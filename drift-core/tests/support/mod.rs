@@ -32,7 +32,7 @@ use bytes::{Bytes, BytesMut};
 use drift_core::broker::{Broker, BrokerConfig};
 use drift_core::protocol::sse::{SseDecoder, SseEvent};
 use drift_core::protocol::{Frame, FrameDecoder};
-use drift_core::server::{Server, ServerConfig, ServerHandle, ServiceConfig, TlsMode};
+use drift_core::server::{EngineStats, Server, ServerConfig, ServerHandle, ServiceConfig, TlsMode};
 use drift_core::tls::{ALPN_H2, ALPN_HTTP11, Trust, client_config, tls_connector};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame as BodyFrame};
@@ -156,6 +156,14 @@ impl TestServer {
     }
 
     /// True for a TLS server.
+    /// What the server's connection-thread engine has done so far.
+    pub fn engine_stats(&self) -> EngineStats {
+        self.handle
+            .as_ref()
+            .expect("the server is running")
+            .engine_stats()
+    }
+
     pub fn is_tls(&self) -> bool {
         self.ca_pem.is_some()
     }

@@ -1,18 +1,21 @@
 //! Where connections run: as tasks of the server's own runtime, or on
 //! connection threads that each run a current-thread runtime and serve the
-//! connections handed to them (see [`super::ServerConfig::threads`]).
+//! connections handed to them (see [`crate::server::ServerConfig::threads`]).
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::net::TcpStream;
 
+use super::EngineCounters;
 use super::wake_relay::ThreadRelay;
 use crate::error::Result;
 
 /// A connection's whole life, from TLS handshake to close.
 pub(crate) type ConnectionJob = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// The connection threads of [`ServerConfig::threads`]: each runs a
+/// The connection threads of `ServerConfig::threads`: each runs a
 /// current-thread runtime and the connections handed to it, round robin.
 pub(crate) struct IoThreads {
     senders: Vec<tokio::sync::mpsc::UnboundedSender<ConnectionJob>>,
@@ -21,7 +24,7 @@ pub(crate) struct IoThreads {
 }
 
 impl IoThreads {
-    fn start(n: usize) -> Result<IoThreads> {
+    fn start(n: usize, counters: &Arc<EngineCounters>) -> Result<IoThreads> {
         let mut io = IoThreads {
             senders: Vec::with_capacity(n),
             threads: Vec::with_capacity(n),
@@ -32,12 +35,13 @@ impl IoThreads {
                 .enable_all()
                 .build()?;
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ConnectionJob>();
+            let counters = counters.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("drift-io-{i}"))
                 .spawn(move || {
                     runtime.block_on(async move {
                         // Wakes this thread's subscriptions in batches.
-                        tokio::spawn(ThreadRelay::install());
+                        tokio::spawn(ThreadRelay::install(counters));
                         let mut connections = tokio::task::JoinSet::new();
                         while let Some(job) = rx.recv().await {
                             spawn(&mut connections, ThreadRelay::scope(job));
@@ -75,7 +79,12 @@ impl IoThreads {
 }
 
 /// The running connections of one server.
-pub(crate) enum Connections {
+pub(crate) struct Connections {
+    run: Run,
+    counters: Arc<EngineCounters>,
+}
+
+enum Run {
     /// Tasks on the runtime the server runs on (`inline_connections`).
     Here(tokio::task::JoinSet<()>),
     /// Connection threads.
@@ -83,12 +92,21 @@ pub(crate) enum Connections {
 }
 
 impl Connections {
-    /// `n` connection threads, or none (tasks of the current runtime).
-    pub(crate) fn start(n: Option<usize>) -> Result<Connections> {
-        Ok(match n {
-            None => Connections::Here(tokio::task::JoinSet::new()),
-            Some(n) => Connections::Threads(IoThreads::start(n.max(1))?),
-        })
+    /// `n` connection threads, or none (tasks of the current runtime),
+    /// counting what they do in `counters`.
+    pub(crate) fn start(n: Option<usize>, counters: Arc<EngineCounters>) -> Result<Connections> {
+        let run = match n {
+            None => Run::Here(tokio::task::JoinSet::new()),
+            Some(n) => {
+                let n = n.max(1);
+                let threads = IoThreads::start(n, &counters)?;
+                counters
+                    .connection_threads
+                    .store(n as u64, Ordering::Relaxed);
+                Run::Threads(threads)
+            }
+        };
+        Ok(Connections { run, counters })
     }
 
     /// Runs `serve` on an accepted socket.
@@ -102,9 +120,13 @@ impl Connections {
     where
         F: FnOnce(TcpStream) -> ConnectionJob + Send + 'static,
     {
-        match self {
-            Connections::Here(set) => spawn(set, serve(stream)),
-            Connections::Threads(io) => {
+        match &mut self.run {
+            Run::Here(set) => {
+                EngineCounters::count(&self.counters.connections_inline);
+                spawn(set, serve(stream));
+            }
+            Run::Threads(io) => {
+                EngineCounters::count(&self.counters.connections_on_threads);
                 let stream = match stream.into_std() {
                     Ok(stream) => stream,
                     Err(e) => return tracing::warn!("accepted socket unusable: {e}"),
@@ -122,9 +144,9 @@ impl Connections {
 
     /// Closes the connections still open and waits until they are gone.
     pub(crate) async fn stop(self) {
-        match self {
-            Connections::Here(mut set) => set.shutdown().await,
-            Connections::Threads(io) => io.stop().await,
+        match self.run {
+            Run::Here(mut set) => set.shutdown().await,
+            Run::Threads(io) => io.stop().await,
         }
     }
 }

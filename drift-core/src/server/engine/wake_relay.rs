@@ -32,6 +32,7 @@ use std::task::{Context, Poll, Waker};
 use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
 use tokio::sync::Notify;
 
+use super::EngineCounters;
 use crate::lock::lock;
 
 thread_local! {
@@ -72,7 +73,7 @@ pub(crate) struct WakeGroup {
 impl ThreadRelay {
     /// Makes a relay current on this thread and returns its task, which
     /// must run on this thread's runtime.
-    pub(crate) fn install() -> impl Future<Output = ()> {
+    pub(crate) fn install(counters: Arc<EngineCounters>) -> impl Future<Output = ()> {
         let relay = Arc::new(ThreadRelay::default());
         RELAY.with(|r| *r.borrow_mut() = Some(relay.clone()));
         async move {
@@ -80,6 +81,7 @@ impl ThreadRelay {
             let mut wakers = Vec::new();
             loop {
                 relay.notify.notified().await;
+                EngineCounters::count(&counters.relay_passes);
                 // Disarm before taking the list: a group queued after this
                 // point notifies again.
                 relay.armed.store(false, Ordering::SeqCst);

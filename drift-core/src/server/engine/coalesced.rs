@@ -9,6 +9,8 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::EngineCounters;
+
 /// Pending output at which [`Coalesced`] writes without waiting.
 const COALESCE_BYTES: usize = 64 * 1024;
 
@@ -37,11 +39,12 @@ pub(crate) struct Coalesced<IO> {
     deferred_in: Option<u64>,
     /// A large DATA payload (written by h2 as its own slice) is buffered.
     large: bool,
+    counters: Arc<EngineCounters>,
 }
 
 impl<IO> Coalesced<IO> {
     /// `polls` must count the polls of the task that drives this stream.
-    pub(crate) fn new(io: IO, polls: PollCount) -> Coalesced<IO> {
+    pub(crate) fn new(io: IO, polls: PollCount, counters: Arc<EngineCounters>) -> Coalesced<IO> {
         Coalesced {
             io,
             buf: Vec::new(),
@@ -49,6 +52,7 @@ impl<IO> Coalesced<IO> {
             polls,
             deferred_in: None,
             large: false,
+            counters,
         }
     }
 
@@ -136,6 +140,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Coalesced<IO> {
                 && this.pending() < COALESCE_BYTES
             {
                 this.deferred_in = Some(poll);
+                EngineCounters::count(&this.counters.deferred_flushes);
                 cx.waker().wake_by_ref();
                 return Poll::Ready(Ok(()));
             }
