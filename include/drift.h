@@ -738,6 +738,98 @@ const char *drift_gap_reason_str(uint32_t reason);
 void drift_message_free(drift_message *msg);
 
 /**
+ * Starts a server: loads or generates its certificate, binds, and serves
+ * on threads of its own until stopped. `config` may be NULL for the
+ * defaults; it is only read during the call (free it whenever you like).
+ *
+ * On success `*out` receives the server, owned by the caller, who frees it
+ * with `drift_server_free`. Fails with `DRIFT_STATUS_CONNECT` when the
+ * address cannot be bound (e.g. the port is in use),
+ * `DRIFT_STATUS_IO`/`DRIFT_STATUS_TLS` for an unreadable or unusable
+ * certificate. Any thread may call this.
+ *
+ * # Safety
+ *
+ * `config` is NULL or a live configuration not being changed by another
+ * thread; `out` is NULL or writable.
+ */
+drift_status drift_server_start(const drift_server_config *config, drift_server **out);
+
+/**
+ * The base URL clients use: `"https://127.0.0.1:PORT"` (or `http://` with
+ * h2c), with the port actually bound. NULL if `server` is NULL or invalid.
+ * The string is owned by the server and valid until `drift_server_free`;
+ * it stays readable after `drift_server_stop`. Any thread may call this.
+ *
+ * # Safety
+ *
+ * `server` is NULL or a pointer from libdrift.
+ */
+const char *drift_server_url(const drift_server *server);
+
+/**
+ * The TCP port the server is bound to (useful after listening on port 0);
+ * 0 if `server` is NULL or invalid. Any thread may call this.
+ *
+ * # Safety
+ *
+ * `server` is NULL or a pointer from libdrift.
+ */
+uint16_t drift_server_port(const drift_server *server);
+
+/**
+ * The PEM certificate a client must trust to connect to this server (pass
+ * it to `drift_client_options_set_ca_pem`): the generated one, or the chain
+ * from the files. NULL for an h2c server, or if `server` is NULL/invalid.
+ * The string is owned by the server and valid until `drift_server_free`.
+ * Any thread may call this.
+ *
+ * # Safety
+ *
+ * `server` is NULL or a pointer from libdrift.
+ */
+const char *drift_server_ca_cert_pem(const drift_server *server);
+
+/**
+ * The path of the certificate file the server uses (the generated one when
+ * a certificate directory was set, or the configured file); NULL when the
+ * certificate lives in memory only, for h2c, or if `server` is
+ * NULL/invalid. Owned by the server, valid until `drift_server_free`. Any
+ * thread may call this.
+ *
+ * # Safety
+ *
+ * `server` is NULL or a pointer from libdrift.
+ */
+const char *drift_server_cert_path(const drift_server *server);
+
+/**
+ * Stops the server gracefully and blocks until it has stopped: it stops
+ * accepting, ends every subscription with reason `"shutdown"`, sends
+ * GOAWAY and waits (up to the shutdown grace period) for requests in
+ * flight. Stopping a stopped server returns `DRIFT_STATUS_OK`. The server
+ * must still be freed. Any thread may call this.
+ *
+ * # Safety
+ *
+ * `server` is NULL or a pointer from libdrift that is not being freed.
+ */
+drift_status drift_server_stop(drift_server *server);
+
+/**
+ * Stops the server if it is running (as `drift_server_stop`), then frees
+ * it and its runtime. Strings read from it become invalid. NULL is a
+ * no-op; a pointer that is not a live server is left alone (and the last
+ * error set). Must be the last call on the server; any thread may make it.
+ *
+ * # Safety
+ *
+ * `server` is NULL or a pointer from libdrift, and no other call on it is
+ * running.
+ */
+void drift_server_free(drift_server *server);
+
+/**
  * A new server configuration with the defaults (see `drift_server_config`).
  * Returns NULL only if libdrift panicked. The caller owns it and frees it
  * with `drift_server_config_free`. Any thread may call this.
@@ -930,98 +1022,6 @@ drift_status drift_server_config_set_threads(drift_server_config *cfg, size_t th
  * As `drift_server_config_set_threads`.
  */
 drift_status drift_server_config_set_worker_threads(drift_server_config *cfg, size_t threads);
-
-/**
- * Starts a server: loads or generates its certificate, binds, and serves
- * on threads of its own until stopped. `config` may be NULL for the
- * defaults; it is only read during the call (free it whenever you like).
- *
- * On success `*out` receives the server, owned by the caller, who frees it
- * with `drift_server_free`. Fails with `DRIFT_STATUS_CONNECT` when the
- * address cannot be bound (e.g. the port is in use),
- * `DRIFT_STATUS_IO`/`DRIFT_STATUS_TLS` for an unreadable or unusable
- * certificate. Any thread may call this.
- *
- * # Safety
- *
- * `config` is NULL or a live configuration not being changed by another
- * thread; `out` is NULL or writable.
- */
-drift_status drift_server_start(const drift_server_config *config, drift_server **out);
-
-/**
- * The base URL clients use: `"https://127.0.0.1:PORT"` (or `http://` with
- * h2c), with the port actually bound. NULL if `server` is NULL or invalid.
- * The string is owned by the server and valid until `drift_server_free`;
- * it stays readable after `drift_server_stop`. Any thread may call this.
- *
- * # Safety
- *
- * `server` is NULL or a pointer from libdrift.
- */
-const char *drift_server_url(const drift_server *server);
-
-/**
- * The TCP port the server is bound to (useful after listening on port 0);
- * 0 if `server` is NULL or invalid. Any thread may call this.
- *
- * # Safety
- *
- * `server` is NULL or a pointer from libdrift.
- */
-uint16_t drift_server_port(const drift_server *server);
-
-/**
- * The PEM certificate a client must trust to connect to this server (pass
- * it to `drift_client_options_set_ca_pem`): the generated one, or the chain
- * from the files. NULL for an h2c server, or if `server` is NULL/invalid.
- * The string is owned by the server and valid until `drift_server_free`.
- * Any thread may call this.
- *
- * # Safety
- *
- * `server` is NULL or a pointer from libdrift.
- */
-const char *drift_server_ca_cert_pem(const drift_server *server);
-
-/**
- * The path of the certificate file the server uses (the generated one when
- * a certificate directory was set, or the configured file); NULL when the
- * certificate lives in memory only, for h2c, or if `server` is
- * NULL/invalid. Owned by the server, valid until `drift_server_free`. Any
- * thread may call this.
- *
- * # Safety
- *
- * `server` is NULL or a pointer from libdrift.
- */
-const char *drift_server_cert_path(const drift_server *server);
-
-/**
- * Stops the server gracefully and blocks until it has stopped: it stops
- * accepting, ends every subscription with reason `"shutdown"`, sends
- * GOAWAY and waits (up to the shutdown grace period) for requests in
- * flight. Stopping a stopped server returns `DRIFT_STATUS_OK`. The server
- * must still be freed. Any thread may call this.
- *
- * # Safety
- *
- * `server` is NULL or a pointer from libdrift that is not being freed.
- */
-drift_status drift_server_stop(drift_server *server);
-
-/**
- * Stops the server if it is running (as `drift_server_stop`), then frees
- * it and its runtime. Strings read from it become invalid. NULL is a
- * no-op; a pointer that is not a live server is left alone (and the last
- * error set). Must be the last call on the server; any thread may make it.
- *
- * # Safety
- *
- * `server` is NULL or a pointer from libdrift, and no other call on it is
- * running.
- */
-void drift_server_free(drift_server *server);
 
 /**
  * The name of a status without its prefix, e.g. `"NOT_FOUND"` for

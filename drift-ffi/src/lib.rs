@@ -24,6 +24,7 @@ pub mod client;
 mod handle;
 pub mod message;
 pub mod server;
+pub mod server_config;
 mod signals;
 pub mod status;
 pub mod subscription;
@@ -33,7 +34,8 @@ use std::ffi::c_char;
 pub use boundary::{drift_last_error, drift_last_error_message, drift_last_error_status};
 pub use client::{drift_client, drift_client_options};
 pub use message::{drift_gap_reason, drift_kind, drift_message};
-pub use server::{drift_server, drift_server_config};
+pub use server::drift_server;
+pub use server_config::drift_server_config;
 pub use status::drift_status;
 pub use subscription::{
     drift_message_callback, drift_slow_policy, drift_subscribe_options, drift_subscription,

@@ -700,9 +700,9 @@ mod tests {
     use crate::boundary::last_error_status;
     use crate::client::{drift_client_free, drift_client_new, drift_client_publish};
     use crate::message::{drift_kind, drift_message_free, drift_message_kind, drift_message_seq};
-    use crate::server::{
+    use crate::server::{drift_server_free, drift_server_start, drift_server_url};
+    use crate::server_config::{
         drift_server_config_free, drift_server_config_new, drift_server_config_set_h2c,
-        drift_server_free, drift_server_start, drift_server_url,
     };
 
     unsafe extern "C" fn count(userdata: *mut c_void, msg: *const drift_message) {
