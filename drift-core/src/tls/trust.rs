@@ -1,0 +1,157 @@
+//! The client's side: which server certificates it accepts, and the rustls
+//! client config made of that.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::{provider, tls_error};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Which server certificates a client accepts.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The operating system's root certificates.
+    System,
+    /// Only the CA certificates in this PEM file.
+    CaFile(PathBuf),
+    /// Only the CA certificates in this PEM data (e.g. a self-signed server
+    /// certificate).
+    CaPem(Vec<u8>),
+    /// Any certificate for any name. **For development only**: it gives no
+    /// protection against an active attacker. Handshake signatures are still
+    /// verified, so the peer must at least hold the key of the certificate it
+    /// presents.
+    Insecure,
+}
+
+/// Builds a rustls client config: TLS 1.2 and 1.3 with the ring provider,
+/// server certificates checked according to `trust`, no client certificate,
+/// and `alpn` offered in the given order (empty: no ALPN).
+///
+/// # Errors
+///
+/// [`ErrorKind::Io`] if a [`Trust::CaFile`] cannot be read; [`ErrorKind::Tls`]
+/// if no usable root certificate is found or the PEM is malformed.
+pub fn client_config(trust: &Trust, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>> {
+    let provider = provider();
+    let verify_algorithms = provider.signature_verification_algorithms;
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_error("cannot build TLS client config").with_source(e))?;
+
+    let mut config = match trust {
+        Trust::System => builder
+            .with_root_certificates(system_roots()?)
+            .with_no_client_auth(),
+        Trust::CaFile(path) => {
+            let pem = fs::read(path).map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("cannot read CA file {}", path.display()),
+                )
+                .with_source(e)
+            })?;
+            builder
+                .with_root_certificates(pem_roots(&pem, &path.display().to_string())?)
+                .with_no_client_auth()
+        }
+        Trust::CaPem(pem) => builder
+            .with_root_certificates(pem_roots(pem, "CA PEM")?)
+            .with_no_client_auth(),
+        Trust::Insecure => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert {
+                algorithms: verify_algorithms,
+            }))
+            .with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// The platform's roots. Individual unreadable or unparsable certificates
+/// are skipped (system stores routinely contain a few); none at all is an
+/// error because every connection would then fail.
+fn system_roots() -> Result<RootCertStore> {
+    let loaded = rustls_native_certs::load_native_certs();
+    for e in &loaded.errors {
+        tracing::debug!("skipping system root certificates: {e}");
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(loaded.certs);
+    if ignored > 0 {
+        tracing::debug!("skipped {ignored} unparsable system root certificates");
+    }
+    if added == 0 {
+        return Err(tls_error("no system root certificates found"));
+    }
+    Ok(roots)
+}
+
+/// Roots from PEM data. Malformed PEM is an error; certificates that webpki
+/// cannot use as trust anchors are skipped with a warning (bundles may hold
+/// some), but there must be at least one usable one.
+fn pem_roots(pem: &[u8], origin: &str) -> Result<RootCertStore> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| tls_error(format!("invalid PEM in {origin}")).with_source(e))?;
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(certs);
+    if ignored > 0 {
+        tracing::warn!("skipped {ignored} unusable CA certificates in {origin}");
+    }
+    if added == 0 {
+        return Err(tls_error(format!("no CA certificate found in {origin}")));
+    }
+    Ok(roots)
+}
+
+/// Verifier behind [`Trust::Insecure`]: accepts any server certificate, but
+/// still checks handshake signatures so that the TLS session is at least
+/// bound to the key of the presented certificate.
+#[derive(Debug)]
+struct AcceptAnyServerCert {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
