@@ -15,8 +15,8 @@ use pyo3::types::PyType;
 use pyo3_async_runtimes::tokio::future_into_py;
 use tokio::sync::oneshot;
 
-use crate::client::{Slot, build_client, lock, subscribe_options, topic_config};
 use crate::errors::to_pyerr;
+use crate::options::{Slot, build_client, lock, subscribe_options, topic_config};
 use crate::runtime::runtime;
 use crate::types::{PyMessageId, item_object, payload};
 

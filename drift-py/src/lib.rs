@@ -16,6 +16,7 @@
 mod aio;
 mod client;
 mod errors;
+mod options;
 mod runtime;
 mod server;
 mod types;

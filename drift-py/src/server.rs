@@ -13,8 +13,8 @@ use drift_core::server::{BackgroundServer, ServerConfig, ServiceConfig, TlsMode,
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
-use crate::client::lock;
 use crate::errors::{Exc, invalid, new_err, to_pyerr};
+use crate::options::lock;
 
 /// A running server and the CA file made for it.
 struct Running {
