@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 
 import pytest
 
@@ -95,6 +96,60 @@ def test_threads_are_connection_threads() -> None:
         c.publish("t", "x")  # answered: the server's threads are up
         assert _thread_named("drift-io-2")
     assert not _thread_named("drift-io-2")
+
+
+def test_concurrent_stops_each_wait_until_stopped() -> None:
+    # A request in flight (a body that never completes) holds the shutdown
+    # for the grace period; both threads' stop() must return only after
+    # the server has closed that connection and released the port.
+    s = drift.Server(h2c=True, shutdown_grace=0.3)
+    s.start()
+    port = s.port
+    conn = socket.create_connection(("127.0.0.1", port))
+    conn.sendall(b"POST /v1/t/t HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf")
+    with client_for(s) as c:
+        c.publish("other", "x")  # answered: the server has taken the connection
+    barrier = threading.Barrier(2)
+    closed_after: list[bool] = []
+
+    def is_closed() -> bool:
+        # At EOF (or reset) rather than merely quiet; an answer sent before
+        # closing is read past.
+        conn.setblocking(False)
+        while True:
+            try:
+                if conn.recv(1024) == b"":
+                    return True
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+
+    def stop() -> None:
+        barrier.wait()
+        s.stop()
+        closed_after.append(is_closed())
+
+    threads = [threading.Thread(target=stop) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert closed_after == [True, True]
+    assert not s.running
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
+    conn.close()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_zero_threads_means_one_per_core() -> None:
+    # As drift serve --threads 0: the default, one connection thread per core.
+    with drift.Server(h2c=True, threads=0) as s, client_for(s) as c:
+        c.publish("t", "x")
+        cores = len(os.sched_getaffinity(0))
+        assert _thread_named(f"drift-io-{cores - 1}")
+        assert not _thread_named(f"drift-io-{max(cores, 3)}")
 
 
 def test_port_in_use_is_a_connect_error() -> None:
