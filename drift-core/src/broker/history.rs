@@ -10,7 +10,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::message::Message;
+use crate::model::Message;
 
 /// Retention bounds of one topic's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,9 +15,7 @@ use tokio::sync::broadcast;
 
 use super::config::TopicConfig;
 use super::history::{HistoryStore, Selection};
-use crate::event::{EndReason, Gap, GapReason};
-use crate::message::{Message, MessageId};
-use crate::protocol::HistoryRequest;
+use crate::model::{EndReason, Gap, GapReason, HistoryRequest, Message, MessageId};
 
 /// A topic incarnation. Deleting a topic and creating it again makes a new
 /// `Topic` with a new epoch.

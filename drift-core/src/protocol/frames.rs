@@ -17,7 +17,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{EndReason, Gap, GapReason};
+use crate::model::{EndReason, Gap, GapReason};
 
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 21;

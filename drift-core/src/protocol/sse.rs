@@ -8,8 +8,7 @@
 use base64::Engine;
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::event::{EndReason, Gap};
-use crate::message::{Message, MessageId};
+use crate::model::{EndReason, Gap, Message, MessageId};
 
 /// The heartbeat comment.
 pub const HEARTBEAT: &[u8] = b": heartbeat\n\n";
@@ -152,7 +151,7 @@ pub fn decode_payload(ev: &SseEvent) -> Option<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::GapReason;
+    use crate::model::GapReason;
 
     fn msg(payload: &'static [u8]) -> Message {
         Message::new(3, 0, Bytes::from_static(payload), 0)

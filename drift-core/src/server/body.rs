@@ -16,9 +16,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::wake_relay::BodyWaker;
 use crate::broker::Subscription;
-use crate::event::Event;
 use crate::lock::lock;
-use crate::message::now_us;
+use crate::model::{Event, now_us};
 use crate::protocol::{Framing, frames, headers, sse};
 
 /// Largest DATA chunk a busy SSE or Drift-frames subscription is given at

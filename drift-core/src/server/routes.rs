@@ -128,7 +128,7 @@ fn dispatch<B>(svc: &DriftService, req: Request<B>) -> Result<Response<DriftBody
         },
         "/v1/time" => match *method {
             Method::GET => {
-                let secs = crate::message::now_us() / 1_000_000;
+                let secs = crate::model::now_us() / 1_000_000;
                 response::text(StatusCode::OK, secs.to_string(), "text/plain")
             }
             _ => response::method_not_allowed("GET"),

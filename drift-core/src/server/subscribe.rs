@@ -8,8 +8,9 @@ use super::response;
 use super::service::DriftService;
 use super::topics::history_enabled;
 use crate::broker::Access;
+use crate::model::HistoryRequest;
 use crate::protocol::history::SubscribeParams;
-use crate::protocol::{Framing, HistoryRequest, headers};
+use crate::protocol::{Framing, headers};
 
 pub(crate) fn subscribe<B>(
     svc: &DriftService,

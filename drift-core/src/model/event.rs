@@ -4,8 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use super::Message;
 use crate::error::Error;
-use crate::message::Message;
 
 /// One item of a subscription.
 #[derive(Debug, Clone)]
