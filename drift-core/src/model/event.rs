@@ -19,7 +19,11 @@ pub enum Event {
 }
 
 /// Why messages are missing.
+///
+/// More reasons may come: a match outside drift-core needs a wildcard arm
+/// ([`GapReason::as_str`] names every reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum GapReason {
     /// They left history (count, bytes or age bound) before they could be replayed.
     Expired,
@@ -44,7 +48,11 @@ pub struct Gap {
 }
 
 /// Why a subscription ended.
+///
+/// More reasons may come (such as "unauthorized"): a match outside
+/// drift-core needs a wildcard arm ([`EndReason::as_str`] names every reason).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EndReason {
     /// The topic was deleted.
     Deleted,
