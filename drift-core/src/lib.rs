@@ -1,15 +1,17 @@
 //! Drift: topic-based publish/subscribe over HTTP/2.
 //!
-//! Layout, each layer depending only on those listed before it:
+//! Layout, bottom up; each module imports only those above it in this list
+//! (and [`error`]):
 //! - [`model`]: messages and their ids, events, gaps, end reasons, history
 //!   requests and slow-consumer policies: the values every layer shares.
-//! - [`protocol`]: header names, history/resume requests and the three
-//!   subscription framings (raw, SSE, Drift frames), encode and decode.
+//! - [`protocol`]: header names, parsing of history/resume requests and the
+//!   three subscription framings (raw, SSE, Drift frames), encode and decode.
 //! - [`broker`]: topics, history, sequence numbers and epochs, subscriber
 //!   back-pressure and fan-out. No HTTP here; usable in-process.
+//! - [`tls`]: certificates (PEM files or generated) and rustls configs.
 //! - [`server`]: the hyper service and listener (TLS with ALPN, h2c), routes,
 //!   limits and graceful shutdown.
-//! - [`tls`]: certificates (PEM files or generated) and rustls configs.
+//! - [`client`]: the HTTP/2 client, resume and the blocking facade.
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod broker;

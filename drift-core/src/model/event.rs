@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use super::Message;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// One item of a subscription.
 #[derive(Debug, Clone)]
@@ -100,7 +100,7 @@ impl FromStr for Gap {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || Error::new(crate::ErrorKind::Protocol, format!("malformed gap {s:?}"));
+        let bad = || Error::new(ErrorKind::Protocol, format!("malformed gap {s:?}"));
         let (range, reason) = s.trim().split_once(' ').ok_or_else(bad)?;
         let (from, to) = range.split_once('-').ok_or_else(bad)?;
         Ok(Gap {
