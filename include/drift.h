@@ -182,6 +182,11 @@ enum drift_gap_reason
    * This subscriber was too slow and asked for drops (`DRIFT_SLOW_POLICY_DROP`).
    */
   DRIFT_GAP_REASON_DROPPED = 3,
+  /**
+   * A reason drift-core added that this libdrift has no name for yet;
+   * the range is as for the named reasons.
+   */
+  DRIFT_GAP_REASON_OTHER = 255,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -719,9 +724,10 @@ drift_status drift_message_gap(const drift_message *msg,
 const char *drift_message_end_reason(const drift_message *msg);
 
 /**
- * The wire word of a gap reason: `"expired"`, `"epoch"`, `"dropped"`, or
- * `"none"` / `"unknown"`. `reason` is a `drift_gap_reason` value. The string
- * is static. Any thread may call this.
+ * The wire word of a gap reason: `"expired"`, `"epoch"`, `"dropped"`,
+ * `"other"` for `DRIFT_GAP_REASON_OTHER`, or `"none"` / `"unknown"`.
+ * `reason` is a `drift_gap_reason` value. The string is static. Any thread
+ * may call this.
  */
 const char *drift_gap_reason_str(uint32_t reason);
 

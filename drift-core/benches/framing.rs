@@ -7,30 +7,16 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use drift_core::broker::{Access, Broker, BrokerConfig};
+use drift_core::message::now_us;
+use drift_core::protocol::FrameDecoder;
 use drift_core::protocol::frames::Frame;
 use drift_core::protocol::sse::{self, SseDecoder};
-use drift_core::protocol::{FrameDecoder, HistoryRequest, SlowPolicy};
-use drift_core::{Event, Message};
-use futures_util::FutureExt;
+use drift_core::{Message, MessageId};
 
-/// A real message as the broker makes it (its constructor is crate-private).
+/// A message as a store hands it to the broker.
 fn message(payload: Bytes) -> (u64, Arc<Message>) {
-    let broker = Broker::new(BrokerConfig::default());
-    let mut sub = broker
-        .subscribe(
-            "t",
-            HistoryRequest::default(),
-            SlowPolicy::Disconnect,
-            &Access::default(),
-        )
-        .unwrap();
-    broker.publish("t", payload, &Access::default()).unwrap();
-    let epoch = sub.epoch();
-    match sub.next_event().now_or_never() {
-        Some(Some(Event::Message(m))) => (epoch, m),
-        other => panic!("unexpected {other:?}"),
-    }
+    let id = MessageId { epoch: 1, seq: 1 };
+    (id.epoch, Arc::new(Message::new(id, now_us(), payload)))
 }
 
 fn encode(c: &mut Criterion) {

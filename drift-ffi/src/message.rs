@@ -44,6 +44,9 @@ pub enum drift_gap_reason {
     Epoch = 2,
     /// This subscriber was too slow and asked for drops (`DRIFT_SLOW_POLICY_DROP`).
     Dropped = 3,
+    /// A reason drift-core added that this libdrift has no name for yet;
+    /// the range is as for the named reasons.
+    Other = 255,
 }
 
 /// One subscription item. Opaque; read it with the `drift_message_*`
@@ -135,6 +138,8 @@ fn gap_reason(reason: GapReason) -> drift_gap_reason {
         GapReason::Expired => drift_gap_reason::Expired,
         GapReason::Epoch => drift_gap_reason::Epoch,
         GapReason::Dropped => drift_gap_reason::Dropped,
+        // GapReason is non-exhaustive: a reason added later is still a gap.
+        _ => drift_gap_reason::Other,
     }
 }
 
@@ -311,9 +316,10 @@ pub unsafe extern "C" fn drift_message_end_reason(msg: *const drift_message) -> 
     }
 }
 
-/// The wire word of a gap reason: `"expired"`, `"epoch"`, `"dropped"`, or
-/// `"none"` / `"unknown"`. `reason` is a `drift_gap_reason` value. The string
-/// is static. Any thread may call this.
+/// The wire word of a gap reason: `"expired"`, `"epoch"`, `"dropped"`,
+/// `"other"` for `DRIFT_GAP_REASON_OTHER`, or `"none"` / `"unknown"`.
+/// `reason` is a `drift_gap_reason` value. The string is static. Any thread
+/// may call this.
 #[unsafe(no_mangle)]
 pub extern "C" fn drift_gap_reason_str(reason: u32) -> *const c_char {
     /// drift-core's wire words, NUL-terminated once.
@@ -324,9 +330,12 @@ pub extern "C" fn drift_gap_reason_str(reason: u32) -> *const c_char {
             .collect()
     });
     ffi_boundary! {
-        let text: &CStr = match reason as usize {
+        let text: &CStr = match reason {
             0 => c"none",
-            n => WORDS.get(n - 1).map_or(c"unknown", |w| w.as_c_str()),
+            r if r == drift_gap_reason::Other as u32 => c"other",
+            n => WORDS
+                .get(n as usize - 1)
+                .map_or(c"unknown", |w| w.as_c_str()),
         };
         text.as_ptr()
     }
@@ -489,6 +498,16 @@ mod tests {
     }
 
     #[test]
+    fn every_gap_reason_has_a_c_value_and_word() {
+        for (n, reason) in GAP_REASONS.iter().enumerate() {
+            assert_eq!(gap_reason(*reason) as usize, n + 1, "{reason:?}");
+            // SAFETY: static C strings.
+            let word = unsafe { CStr::from_ptr(drift_gap_reason_str(n as u32 + 1)) };
+            assert_eq!(word.to_str().unwrap(), reason.as_str());
+        }
+    }
+
+    #[test]
     fn gap_reason_words() {
         for (n, word) in [
             (0, "none"),
@@ -496,6 +515,7 @@ mod tests {
             (2, "epoch"),
             (3, "dropped"),
             (9, "unknown"),
+            (255, "other"),
         ] {
             // SAFETY: static C strings.
             let got = unsafe { CStr::from_ptr(drift_gap_reason_str(n)) };

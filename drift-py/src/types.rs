@@ -158,7 +158,9 @@ impl PyMessage {
 /// epoch, with a reason: `"expired"` (left history before they could be
 /// replayed), `"dropped"` (skipped because the subscriber was slow and asked
 /// for `on_slow="drop"`), or `"epoch"` (the topic was recreated or the
-/// server restarted; the range is unknown and both bounds are 0).
+/// server restarted; the range is unknown and both bounds are 0). A later
+/// version may add reasons: treat another word as "missing, for a reason
+/// this code does not know".
 #[pyclass(name = "Gap", module = "drift", frozen, eq, hash)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct PyGap(pub(crate) Gap);
@@ -177,7 +179,7 @@ impl PyGap {
         self.0.to
     }
 
-    /// `"expired"`, `"dropped"` or `"epoch"`.
+    /// `"expired"`, `"dropped"`, `"epoch"`, or a word a later version adds.
     #[getter]
     fn reason(&self) -> &'static str {
         self.0.reason.as_str()

@@ -10,7 +10,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::message::Message;
+use crate::model::Message;
 
 /// Retention bounds of one topic's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +157,8 @@ mod tests {
     }
 
     fn msg(seq: u64, time_us: u64, len: usize) -> Arc<Message> {
-        Arc::new(Message::new(seq, time_us, Bytes::from(vec![b'x'; len]), 0))
+        let id = crate::model::MessageId { epoch: 1, seq };
+        Arc::new(Message::new(id, time_us, Bytes::from(vec![b'x'; len])))
     }
 
     fn seqs(v: &[Arc<Message>]) -> Vec<u64> {

@@ -5,7 +5,7 @@
 //! ```
 //! # async fn demo() -> drift_core::Result<()> {
 //! use drift_core::broker::{Access, Broker, BrokerConfig};
-//! use drift_core::protocol::{HistoryRequest, SlowPolicy};
+//! use drift_core::model::{HistoryRequest, SlowPolicy};
 //! use drift_core::Event;
 //!
 //! let broker = Broker::new(BrokerConfig::default());
@@ -40,9 +40,7 @@ pub use history::{
 pub use subscription::Subscription;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::EndReason;
-use crate::message::{MessageId, now_us};
-use crate::protocol::{HistoryRequest, SlowPolicy};
+use crate::model::{EndReason, HistoryRequest, MessageId, SlowPolicy, now_us};
 use topic::Topic;
 
 /// The outcome of a publish.

@@ -12,9 +12,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::SubscriptionSlot;
 use super::topic::{Joined, Topic};
-use crate::event::{EndReason, Event, Gap, GapReason};
-use crate::message::{Message, MessageId};
-use crate::protocol::SlowPolicy;
+use crate::model::{EndReason, Event, Gap, GapReason, Message, MessageId, SlowPolicy};
 
 /// A live subscription to one topic incarnation; a `Stream` of [`Event`]s.
 ///

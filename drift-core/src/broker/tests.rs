@@ -6,8 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
-use crate::event::{Event, Gap, GapReason};
-use crate::message::MessageId;
+use crate::model::{Event, Gap, GapReason, MessageId};
 
 const ACCESS: Access<'static> = Access {
     credentials: None,

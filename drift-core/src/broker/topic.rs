@@ -15,9 +15,7 @@ use tokio::sync::broadcast;
 
 use super::config::TopicConfig;
 use super::history::{HistoryStore, Selection};
-use crate::event::{EndReason, Gap, GapReason};
-use crate::message::{Message, MessageId};
-use crate::protocol::HistoryRequest;
+use crate::model::{EndReason, Gap, GapReason, HistoryRequest, Message, MessageId};
 
 /// A topic incarnation. Deleting a topic and creating it again makes a new
 /// `Topic` with a new epoch.
@@ -117,7 +115,11 @@ impl Topic {
         let time_us = self.now(&state);
         state.last_time_us = time_us;
         let len = payload.len() as u64;
-        let msg = Arc::new(Message::new(seq, time_us, payload, offset));
+        let id = MessageId {
+            epoch: self.epoch,
+            seq,
+        };
+        let msg = Arc::new(Message::new(id, time_us, payload).at_offset(offset));
         state.history.append(msg.clone());
         // Release: a subscriber that reads these counters after receiving the
         // message sees at least this message counted.
@@ -129,13 +131,7 @@ impl Topic {
             // Nobody is listening any more: free the ring.
             state.live = None;
         }
-        Some((
-            MessageId {
-                epoch: self.epoch,
-                seq,
-            },
-            time_us,
-        ))
+        Some((id, time_us))
     }
 
     /// Resolves `req` against history and joins the live channel, atomically

@@ -9,7 +9,7 @@ use super::request::{header_u64, topic_path};
 use super::{Client, ServerKind};
 use crate::broker::TopicConfigRequest;
 use crate::error::{Error, ErrorKind, Result};
-use crate::message::{MessageId, now_us};
+use crate::model::{MessageId, now_us};
 use crate::protocol::frames::{self, FrameKind, HEADER_LEN};
 use crate::protocol::{FRAMES_MEDIA_TYPE, headers};
 

@@ -45,7 +45,7 @@ use super::{
 };
 use crate::broker::TopicConfigRequest;
 use crate::error::{Error, ErrorKind, Result};
-use crate::message::MessageId;
+use crate::model::MessageId;
 
 /// Worker threads of the runtime a [`BlockingClient`] makes for itself: one
 /// drives the connection, the second keeps timers and TLS going meanwhile.

@@ -4,8 +4,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::event::{EndReason, Gap};
-use crate::message::MessageId;
+use crate::model::{EndReason, Gap, MessageId};
 
 /// A message as a subscriber receives it.
 #[derive(Clone, PartialEq, Eq)]

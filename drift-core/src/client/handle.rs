@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::{Subscription, SubscriptionEvent};
 use crate::error::Result;
-use crate::message::MessageId;
+use crate::model::MessageId;
 
 /// The end reason [`SubscriptionHandle::close`] records.
 pub const CLOSED: &str = "closed";

@@ -11,8 +11,8 @@ use super::Client;
 use super::body::Chunks;
 use super::request::{header_str, header_u64, topic_path};
 use crate::error::{Error, Result};
-use crate::event::Gap;
-use crate::protocol::{FRAMES_MEDIA_TYPE, HistoryRequest, SlowPolicy, headers};
+use crate::model::{Gap, HistoryRequest, SlowPolicy};
+use crate::protocol::{FRAMES_MEDIA_TYPE, headers};
 
 /// A subscription response whose head has arrived.
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
-use crate::protocol::{HistoryRequest, SlowPolicy};
+use crate::model::{HistoryRequest, SlowPolicy};
 
 /// How a subscription retries after its connection broke: the first retry
 /// at once, then after `initial`, doubling up to `max` (each delay varied by

@@ -19,10 +19,9 @@ use super::event::{ReceivedMessage, SubscriptionEvent};
 use super::open::{OpenRequest, Opened, open};
 use super::options::{SubscribeOptions, backoff_delay, retryable};
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{EndReason, Gap, GapReason};
-use crate::message::{MessageId, now_us};
+use crate::model::{EndReason, Gap, GapReason, HistoryRequest, MessageId, now_us};
 use crate::protocol::frames::{Frame, FrameDecoder, FrameKind};
-use crate::protocol::{HistoryRequest, headers};
+use crate::protocol::headers;
 
 /// Largest frame payload a subscription accepts (a message larger than this
 /// ends the subscription with [`ErrorKind::TooLarge`]).

@@ -17,7 +17,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{EndReason, Gap, GapReason};
+use crate::model::{EndReason, Gap, GapReason, Message};
 
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 21;
@@ -59,6 +59,19 @@ pub struct Frame {
     pub time_us: u64,
     /// The payload.
     pub payload: Bytes,
+}
+
+// ===== impl Message =====
+
+impl Message {
+    /// The message's Drift binary frame, encoded once and shared by every
+    /// subscriber.
+    pub fn frame_encoded(&self) -> Bytes {
+        self.encoded
+            .frame
+            .get_or_init(|| Frame::message(self.seq, self.time_us, self.payload.clone()).encode())
+            .clone()
+    }
 }
 
 // ===== impl Frame =====
@@ -262,6 +275,24 @@ mod tests {
             &[
                 1, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0x0A, 0x0B, 0, 0, 0, 2, b'h', b'i'
             ]
+        );
+    }
+
+    #[test]
+    fn the_cached_frame_is_the_encoded_one() {
+        let m = Message::new(
+            crate::model::MessageId { epoch: 1, seq: 4 },
+            5,
+            Bytes::from_static(b"hi"),
+        );
+        assert_eq!(
+            m.frame_encoded(),
+            Frame::message(4, 5, m.payload.clone()).encode()
+        );
+        assert_eq!(
+            m.frame_encoded().as_ptr(),
+            m.frame_encoded().as_ptr(),
+            "shared"
         );
     }
 

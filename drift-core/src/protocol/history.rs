@@ -1,35 +1,13 @@
 //! What a subscriber asks to be replayed, and how it wants back-pressure
 //! handled, parsed from headers or (for browsers, which cannot set headers on
-//! `EventSource`) the query string.
+//! `EventSource`) the query string. The types themselves are the model's.
 
 use percent_encoding::percent_decode_str;
 
 use crate::error::{Error, Result};
-use crate::message::MessageId;
+use crate::model::MessageId;
+pub use crate::model::{HistoryRequest, SlowPolicy};
 use crate::protocol::headers;
-
-/// A history request. All given bounds apply together: messages after `after`
-/// and strictly after `since_us`, then the newest `last` of those.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HistoryRequest {
-    /// Replay at most the newest N messages.
-    pub last: Option<u64>,
-    /// Replay messages published strictly after this time (µs since the Unix epoch).
-    pub since_us: Option<u64>,
-    /// Resume: replay every retained message after this id.
-    pub after: Option<MessageId>,
-}
-
-/// What happens when a subscriber's queue is full.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum SlowPolicy {
-    /// End the subscription with reason "slow consumer" (default); the
-    /// subscriber can resume by id.
-    #[default]
-    Disconnect,
-    /// Skip ahead and report the skipped messages as a gap.
-    Drop,
-}
 
 /// The raw inputs of a subscription request, as the HTTP layer sees them.
 #[derive(Debug, Default, Clone, Copy)]
@@ -46,40 +24,9 @@ pub struct SubscribeParams<'a> {
     pub query: Option<&'a str>,
 }
 
-// ===== impl SlowPolicy =====
-
-impl SlowPolicy {
-    /// The wire word: `disconnect` or `drop`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SlowPolicy::Disconnect => "disconnect",
-            SlowPolicy::Drop => "drop",
-        }
-    }
-}
-
-impl std::str::FromStr for SlowPolicy {
-    type Err = Error;
-
-    fn from_str(word: &str) -> Result<SlowPolicy> {
-        match word {
-            "disconnect" => Ok(SlowPolicy::Disconnect),
-            "drop" => Ok(SlowPolicy::Drop),
-            other => Err(Error::invalid(format!(
-                "unknown slow-consumer policy {other:?} (expected disconnect or drop)"
-            ))),
-        }
-    }
-}
-
 // ===== impl HistoryRequest =====
 
 impl HistoryRequest {
-    /// True when nothing is to be replayed.
-    pub fn is_empty(&self) -> bool {
-        self.last.is_none() && self.since_us.is_none() && self.after.is_none()
-    }
-
     /// Parses headers and query. A header wins over the same query parameter.
     /// Malformed values are errors (the server answers 400).
     pub fn parse(p: SubscribeParams<'_>) -> Result<(HistoryRequest, SlowPolicy)> {
@@ -289,13 +236,5 @@ mod tests {
         for us in [0, 1_000_000, 1_500_000, 1_436_464_998_000_001] {
             assert_eq!(parse_unix_seconds(&format_unix_seconds(us)).unwrap(), us);
         }
-    }
-
-    #[test]
-    fn slow_policy_words_round_trip() {
-        for p in [SlowPolicy::Disconnect, SlowPolicy::Drop] {
-            assert_eq!(p.as_str().parse::<SlowPolicy>().unwrap(), p);
-        }
-        assert!("later".parse::<SlowPolicy>().is_err());
     }
 }

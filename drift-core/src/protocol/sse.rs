@@ -8,13 +8,33 @@
 use base64::Engine;
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::event::{EndReason, Gap};
-use crate::message::{Message, MessageId};
+use crate::model::{EndReason, Gap, Message, MessageId};
 
 /// The heartbeat comment.
 pub const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
-/// Encodes one message as an SSE event.
+impl Message {
+    /// The message's SSE event, encoded once and shared by every subscriber.
+    ///
+    /// The event's id uses the message's own epoch; `epoch`, the epoch of the
+    /// topic it was read from, is the same number and is checked in debug
+    /// builds.
+    pub fn sse_encoded(&self, epoch: u64) -> Bytes {
+        debug_assert_eq!(
+            epoch,
+            self.epoch,
+            "message {} read from epoch {epoch}",
+            self.id()
+        );
+        self.encoded
+            .sse
+            .get_or_init(|| encode_message(self.epoch, self))
+            .clone()
+    }
+}
+
+/// Encodes one message as an SSE event whose id is in `epoch` (uncached;
+/// see [`Message::sse_encoded`]).
 pub fn encode_message(epoch: u64, msg: &Message) -> Bytes {
     let id = MessageId {
         epoch,
@@ -152,10 +172,14 @@ pub fn decode_payload(ev: &SseEvent) -> Option<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::GapReason;
+    use crate::model::GapReason;
 
     fn msg(payload: &'static [u8]) -> Message {
-        Message::new(3, 0, Bytes::from_static(payload), 0)
+        Message::new(
+            MessageId { epoch: 7, seq: 3 },
+            0,
+            Bytes::from_static(payload),
+        )
     }
 
     #[test]
@@ -165,6 +189,17 @@ mod tests {
             b"id: 7-3\ndata: a\ndata: b\n\n"
         );
         assert_eq!(&encode_message(7, &msg(b""))[..], b"id: 7-3\ndata: \n\n");
+    }
+
+    #[test]
+    fn the_cached_event_is_the_encoded_one() {
+        let m = msg(b"a");
+        assert_eq!(m.sse_encoded(7), encode_message(7, &m));
+        assert_eq!(
+            m.sse_encoded(7).as_ptr(),
+            m.sse_encoded(7).as_ptr(),
+            "shared"
+        );
     }
 
     #[test]

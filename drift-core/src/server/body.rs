@@ -12,9 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use super::engine::{BodyWaker, HeartbeatSlot, Heartbeats};
 use crate::broker::Subscription;
-use crate::event::Event;
-
-use crate::message::now_us;
+use crate::model::{Event, now_us};
 use crate::protocol::{Framing, frames, headers, sse};
 
 /// Largest DATA chunk a busy SSE or Drift-frames subscription is given at

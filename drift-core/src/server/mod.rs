@@ -3,6 +3,11 @@
 //! over TLS (HTTP/2 and HTTP/1.1 chosen by ALPN) or cleartext h2c, with
 //! graceful shutdown.
 //!
+//! A request goes one way down: the service builds a `Context` (broker,
+//! peer, CORS, heartbeats) and hands it to the routes, which dispatch to the
+//! handlers of `subscribe` and `topics`; those answer with `response`'s
+//! builders. Nothing below the service names it.
+//!
 //! ```no_run
 //! # async fn demo() -> drift_core::Result<()> {
 //! use drift_core::server::{Server, ServerConfig, TlsMode};
@@ -18,6 +23,7 @@
 
 mod background;
 mod body;
+mod context;
 mod cors;
 mod engine;
 mod listen;

@@ -73,3 +73,8 @@ pub(crate) fn method_not_allowed(allow: &'static str) -> Response<DriftBody> {
 pub(crate) fn num(n: u64) -> HeaderValue {
     HeaderValue::from(n)
 }
+
+/// The `X-History-Enabled` value, spelled as the original server does.
+pub(crate) fn history_enabled(on: bool) -> HeaderValue {
+    HeaderValue::from_static(if on { "True" } else { "False" })
+}

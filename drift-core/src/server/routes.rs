@@ -5,23 +5,22 @@ use http_body::Body;
 use percent_encoding::percent_decode_str;
 
 use super::body::DriftBody;
-use super::service::DriftService;
+use super::context::Context;
 use super::{reference, response, subscribe, topics};
-use crate::broker::Access;
 
 const TOPIC_PREFIX: &str = "/v1/t/";
 const TOPIC_METHODS: &str = "GET, HEAD, PUT, POST, DELETE";
 
 /// Answers one request.
-pub(crate) async fn route<B>(svc: &DriftService, req: Request<B>) -> Response<DriftBody>
+pub(crate) async fn route<B>(cx: &Context, req: Request<B>) -> Response<DriftBody>
 where
     B: Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: std::fmt::Display,
 {
-    match route_now(svc, req) {
+    match route_now(cx, req) {
         Routed::Done(res) => res,
-        Routed::Body(pending) => pending.finish(svc).await,
+        Routed::Body(pending) => pending.finish(cx).await,
     }
 }
 
@@ -46,15 +45,15 @@ pub(crate) struct BodyRoute<B> {
 /// is answered here, so their futures stay tiny: hyper keeps one per stream
 /// until the stream's task first runs, and inlining the body-reading state
 /// machines made each ~2 KiB.
-pub(crate) fn route_now<B>(svc: &DriftService, req: Request<B>) -> Routed<B> {
+pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
     let head = req.method() == Method::HEAD;
     let origin = req.headers().get(header::ORIGIN).cloned();
-    if let (Some(cors), Some(allow)) = (&svc.config.cors, methods_of(req.uri().path()))
+    if let (Some(cors), Some(allow)) = (&cx.cors, methods_of(req.uri().path()))
         && let Some(res) = cors.preflight(req.method(), req.headers(), allow)
     {
         return Routed::Done(res);
     }
-    let mut res = match dispatch(svc, req) {
+    let mut res = match dispatch(cx, req) {
         Ok(res) => res,
         Err((req, topic, credentials)) => {
             return Routed::Body(BodyRoute {
@@ -65,7 +64,7 @@ pub(crate) fn route_now<B>(svc: &DriftService, req: Request<B>) -> Routed<B> {
             });
         }
     };
-    decorate(svc, origin.as_ref(), &mut res);
+    decorate(cx, origin.as_ref(), &mut res);
     if head {
         // A response to HEAD has no content. hyper's HTTP/1.1 server drops
         // it, but its HTTP/2 server would send DATA frames, which an HTTP/2
@@ -82,29 +81,26 @@ where
     B::Error: std::fmt::Display,
 {
     /// Reads the body and answers.
-    pub(crate) async fn finish(self, svc: &DriftService) -> Response<DriftBody> {
+    pub(crate) async fn finish(self, cx: &Context) -> Response<DriftBody> {
         let BodyRoute {
             req,
             topic,
             credentials,
             origin,
         } = self;
-        let access = Access {
-            credentials: credentials.as_deref(),
-            peer: svc.peer,
-        };
+        let access = cx.access(credentials.as_deref());
         let mut res = if req.method() == Method::PUT {
-            topics::create(svc, req, &topic, &access).await
+            topics::create(cx, req, &topic, &access).await
         } else {
-            topics::publish(svc, req, &topic, &access).await
+            topics::publish(cx, req, &topic, &access).await
         };
-        decorate(svc, origin.as_ref(), &mut res);
+        decorate(cx, origin.as_ref(), &mut res);
         res
     }
 }
 
-fn decorate(svc: &DriftService, origin: Option<&HeaderValue>, res: &mut Response<DriftBody>) {
-    if let Some(cors) = &svc.config.cors {
+fn decorate(cx: &Context, origin: Option<&HeaderValue>, res: &mut Response<DriftBody>) {
+    if let Some(cors) = &cx.cors {
         cors.decorate(origin, res);
     }
 }
@@ -114,7 +110,7 @@ type NeedsBody<B> = (Request<B>, String, Option<String>);
 
 // The request comes back by value, once, to be moved into a `BodyRoute`.
 #[allow(clippy::result_large_err)]
-fn dispatch<B>(svc: &DriftService, req: Request<B>) -> Result<Response<DriftBody>, NeedsBody<B>> {
+fn dispatch<B>(cx: &Context, req: Request<B>) -> Result<Response<DriftBody>, NeedsBody<B>> {
     let path = req.uri().path();
     let method = req.method();
     Ok(match path {
@@ -128,7 +124,7 @@ fn dispatch<B>(svc: &DriftService, req: Request<B>) -> Result<Response<DriftBody
         },
         "/v1/time" => match *method {
             Method::GET => {
-                let secs = crate::message::now_us() / 1_000_000;
+                let secs = crate::model::now_us() / 1_000_000;
                 response::text(StatusCode::OK, secs.to_string(), "text/plain")
             }
             _ => response::method_not_allowed("GET"),
@@ -147,14 +143,11 @@ fn dispatch<B>(svc: &DriftService, req: Request<B>) -> Result<Response<DriftBody
             if matches!(*method, Method::PUT | Method::POST) {
                 return Err((req, topic, credentials));
             }
-            let access = Access {
-                credentials: credentials.as_deref(),
-                peer: svc.peer,
-            };
+            let access = cx.access(credentials.as_deref());
             match *method {
-                Method::GET => subscribe::subscribe(svc, &req, &topic, &access),
-                Method::HEAD => topics::inspect(svc, &topic, &access),
-                Method::DELETE => topics::delete(svc, &topic, &access),
+                Method::GET => subscribe::subscribe(cx, &req, &topic, &access),
+                Method::HEAD => topics::inspect(cx, &topic, &access),
+                Method::DELETE => topics::delete(cx, &topic, &access),
                 _ => response::method_not_allowed(TOPIC_METHODS),
             }
         }

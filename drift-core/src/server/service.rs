@@ -10,6 +10,7 @@ use http::{Request, Response};
 use http_body::Body;
 
 use super::body::DriftBody;
+use super::context::Context;
 use super::cors::Cors;
 use super::engine::Heartbeats;
 use super::routes;
@@ -36,35 +37,33 @@ impl Default for ServiceConfig {
 /// The Drift API over a [`Broker`]. Cheap to clone (one per connection).
 #[derive(Debug, Clone)]
 pub struct DriftService {
-    pub(crate) broker: Broker,
-    pub(crate) config: ServiceConfig,
-    pub(crate) peer: Option<SocketAddr>,
-    /// One heartbeat clock for all of this service's subscriptions.
-    pub(crate) heartbeats: Heartbeats,
+    /// What the routes need; they see nothing else of the service.
+    cx: Context,
 }
 
 impl DriftService {
     /// A service over `broker`.
     pub fn new(broker: Broker, config: ServiceConfig) -> DriftService {
         DriftService {
-            heartbeats: Heartbeats::new(config.heartbeat),
-            broker,
-            config,
-            peer: None,
+            cx: Context {
+                heartbeats: Heartbeats::new(config.heartbeat),
+                broker,
+                cors: config.cors,
+                peer: None,
+            },
         }
     }
 
     /// The same service, noting the peer's address for the authoriser.
     pub fn with_peer(&self, peer: SocketAddr) -> DriftService {
-        DriftService {
-            peer: Some(peer),
-            ..self.clone()
-        }
+        let mut cx = self.cx.clone();
+        cx.peer = Some(peer);
+        DriftService { cx }
     }
 
     /// The broker behind the service.
     pub fn broker(&self) -> &Broker {
-        &self.broker
+        &self.cx.broker
     }
 
     /// Answers one request.
@@ -74,7 +73,7 @@ impl DriftService {
         B::Data: Send,
         B::Error: std::fmt::Display,
     {
-        routes::route(self, req).await
+        routes::route(&self.cx, req).await
     }
 }
 
@@ -91,11 +90,11 @@ where
     fn call(&self, req: Request<B>) -> Self::Future {
         // Requests without a body to read (subscriptions above all) are
         // answered right here, so the future hyper keeps per stream is tiny.
-        match routes::route_now(self, req) {
+        match routes::route_now(&self.cx, req) {
             routes::Routed::Done(res) => Box::pin(std::future::ready(Ok(res))),
             routes::Routed::Body(pending) => {
-                let this = self.clone();
-                Box::pin(async move { Ok(pending.finish(&this).await) })
+                let cx = self.cx.clone();
+                Box::pin(async move { Ok(pending.finish(&cx).await) })
             }
         }
     }

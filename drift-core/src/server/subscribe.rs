@@ -4,15 +4,15 @@
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 
 use super::body::DriftBody;
+use super::context::Context;
 use super::response;
-use super::service::DriftService;
-use super::topics::history_enabled;
 use crate::broker::Access;
+use crate::model::HistoryRequest;
 use crate::protocol::history::SubscribeParams;
-use crate::protocol::{Framing, HistoryRequest, headers};
+use crate::protocol::{Framing, headers};
 
 pub(crate) fn subscribe<B>(
-    svc: &DriftService,
+    cx: &Context,
     req: &Request<B>,
     topic: &str,
     access: &Access<'_>,
@@ -46,7 +46,7 @@ pub(crate) fn subscribe<B>(
         Err(reason) => return response::error(StatusCode::BAD_REQUEST, &reason),
     };
 
-    let sub = match svc.broker.subscribe(topic, history, policy, access) {
+    let sub = match cx.broker.subscribe(topic, history, policy, access) {
         Ok(s) => s,
         Err(e) => return response::from_error(&e),
     };
@@ -75,7 +75,7 @@ pub(crate) fn subscribe<B>(
     if !sub.created_topic() {
         h.insert(
             HeaderName::from_static(headers::HISTORY_ENABLED),
-            history_enabled(sub.history_enabled()),
+            response::history_enabled(sub.history_enabled()),
         );
     }
     if let Some(gap) = sub.initial_gap()
@@ -83,7 +83,7 @@ pub(crate) fn subscribe<B>(
     {
         h.insert(HeaderName::from_static(headers::GAP), v);
     }
-    *res.body_mut() = DriftBody::subscription(sub, framing, &svc.heartbeats);
+    *res.body_mut() = DriftBody::subscription(sub, framing, &cx.heartbeats);
     res
 }
 

@@ -7,16 +7,16 @@ use http_body::Body;
 use http_body_util::BodyExt;
 
 use super::body::DriftBody;
+use super::context::Context;
 use super::engine::WakeBatch;
 use super::response;
-use super::service::DriftService;
 use crate::broker::{Access, Created, Published, TopicConfigRequest};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{FRAMES_MEDIA_TYPE, FrameDecoder, FrameKind, headers};
 
 /// `HEAD /v1/t/{topic}`: 200 with the topic's state, or 404. Never creates.
-pub(crate) fn inspect(svc: &DriftService, topic: &str, access: &Access<'_>) -> Response<DriftBody> {
-    match svc.broker.inspect(topic, access) {
+pub(crate) fn inspect(cx: &Context, topic: &str, access: &Access<'_>) -> Response<DriftBody> {
+    match cx.broker.inspect(topic, access) {
         Ok(Some(info)) => {
             let mut res = response::empty(StatusCode::OK);
             let h = res.headers_mut();
@@ -30,7 +30,7 @@ pub(crate) fn inspect(svc: &DriftService, topic: &str, access: &Access<'_>) -> R
             );
             h.insert(
                 HeaderName::from_static(headers::HISTORY_ENABLED),
-                history_enabled(info.config.history),
+                response::history_enabled(info.config.history),
             );
             res
         }
@@ -42,7 +42,7 @@ pub(crate) fn inspect(svc: &DriftService, topic: &str, access: &Access<'_>) -> R
 /// `PUT /v1/t/{topic}`: 201 when created, 200 when it exists with the same
 /// configuration, 409 when it exists with another.
 pub(crate) async fn create<B>(
-    svc: &DriftService,
+    cx: &Context,
     req: Request<B>,
     topic: &str,
     access: &Access<'_>,
@@ -60,7 +60,7 @@ where
         Ok(c) => c,
         Err(e) => return response::from_error(&e),
     };
-    match svc.broker.create(topic, &config, access) {
+    match cx.broker.create(topic, &config, access) {
         Ok(Created::New(epoch)) => with_epoch(StatusCode::CREATED, epoch),
         Ok(Created::Existing(epoch)) => with_epoch(StatusCode::OK, epoch),
         Err(e) => response::from_error(&e),
@@ -68,8 +68,8 @@ where
 }
 
 /// `DELETE /v1/t/{topic}`: 200, or 404 when there is no such topic.
-pub(crate) fn delete(svc: &DriftService, topic: &str, access: &Access<'_>) -> Response<DriftBody> {
-    match svc.broker.delete(topic, access) {
+pub(crate) fn delete(cx: &Context, topic: &str, access: &Access<'_>) -> Response<DriftBody> {
+    match cx.broker.delete(topic, access) {
         Ok(()) => response::empty(StatusCode::OK),
         Err(e) => response::from_error(&e),
     }
@@ -78,7 +78,7 @@ pub(crate) fn delete(svc: &DriftService, topic: &str, access: &Access<'_>) -> Re
 /// `POST /v1/t/{topic}`: the body is one message, or with the Drift frames
 /// content type, a stream of message frames published one by one.
 pub(crate) async fn publish<B>(
-    svc: &DriftService,
+    cx: &Context,
     req: Request<B>,
     topic: &str,
     access: &Access<'_>,
@@ -87,7 +87,7 @@ where
     B: Body + Send + Unpin + 'static,
     B::Error: std::fmt::Display,
 {
-    let max = svc.broker.config().max_message_bytes;
+    let max = cx.broker.config().max_message_bytes;
     let streamed = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -95,7 +95,7 @@ where
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(FRAMES_MEDIA_TYPE));
     if streamed {
-        return publish_stream(svc, req.into_body(), topic, access, max).await;
+        return publish_stream(cx, req.into_body(), topic, access, max).await;
     }
     let declared = req
         .headers()
@@ -111,7 +111,7 @@ where
     };
     let outcome = {
         let _batch = WakeBatch::begin();
-        svc.broker.publish(topic, payload, access)
+        cx.broker.publish(topic, payload, access)
     };
     match outcome {
         Ok(p) => published(&p),
@@ -120,7 +120,7 @@ where
 }
 
 async fn publish_stream<B>(
-    svc: &DriftService,
+    cx: &Context,
     mut body: B,
     topic: &str,
     access: &Access<'_>,
@@ -148,7 +148,7 @@ where
                 }
                 let publisher = match &mut publisher {
                     Some(p) => p,
-                    None => publisher.insert(svc.broker.publisher(topic, access)?),
+                    None => publisher.insert(cx.broker.publisher(topic, access)?),
                 };
                 let p = publisher.publish(frame.payload)?;
                 ids.push_str(&p.id.to_string());
@@ -237,10 +237,6 @@ fn with_epoch(status: StatusCode, epoch: u64) -> Response<DriftBody> {
         response::num(epoch),
     );
     res
-}
-
-pub(crate) fn history_enabled(on: bool) -> HeaderValue {
-    HeaderValue::from_static(if on { "True" } else { "False" })
 }
 
 fn too_large(max: usize) -> Error {

@@ -118,6 +118,7 @@ static void test_boundary(void) {
   drift_subscription_free(NULL);
   drift_message_free(NULL);
   CHECK_STR(drift_gap_reason_str(DRIFT_GAP_REASON_EXPIRED), "expired");
+  CHECK_STR(drift_gap_reason_str(DRIFT_GAP_REASON_OTHER), "other");
 }
 
 int main(void) {

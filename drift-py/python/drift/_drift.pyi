@@ -147,7 +147,8 @@ class Message:
 @final
 class Gap:
     """Messages that will not be delivered: ``from_seq..=to_seq``, with a reason
-    (``"expired"``, ``"dropped"`` or ``"epoch"``; for ``"epoch"`` both bounds are 0)."""
+    (``"expired"``, ``"dropped"`` or ``"epoch"``; for ``"epoch"`` both bounds are 0;
+    a later version may add other words)."""
 
     @property
     def from_seq(self) -> int: ...

@@ -4,8 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::error::Error;
-use crate::message::Message;
+use super::Message;
+use crate::error::{Error, ErrorKind};
 
 /// One item of a subscription.
 #[derive(Debug, Clone)]
@@ -19,7 +19,11 @@ pub enum Event {
 }
 
 /// Why messages are missing.
+///
+/// More reasons may come: a match outside drift-core needs a wildcard arm
+/// ([`GapReason::as_str`] names every reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum GapReason {
     /// They left history (count, bytes or age bound) before they could be replayed.
     Expired,
@@ -44,7 +48,11 @@ pub struct Gap {
 }
 
 /// Why a subscription ended.
+///
+/// More reasons may come (such as "unauthorized"): a match outside
+/// drift-core needs a wildcard arm ([`EndReason::as_str`] names every reason).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EndReason {
     /// The topic was deleted.
     Deleted,
@@ -92,7 +100,7 @@ impl FromStr for Gap {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || Error::new(crate::ErrorKind::Protocol, format!("malformed gap {s:?}"));
+        let bad = || Error::new(ErrorKind::Protocol, format!("malformed gap {s:?}"));
         let (range, reason) = s.trim().split_once(' ').ok_or_else(bad)?;
         let (from, to) = range.split_once('-').ok_or_else(bad)?;
         Ok(Gap {

@@ -3,6 +3,7 @@
 //! A message is published once and shared by every subscriber and by the
 //! history store through one `Arc<Message>`: the payload is a single `Bytes`
 //! and each framing's encoding is computed at most once, on first use.
+//! The message carries its own epoch, so encoding it needs nothing else.
 
 use std::fmt;
 use std::str::FromStr;
@@ -47,7 +48,13 @@ impl FromStr for MessageId {
 }
 
 /// One published message as the broker stores and fans it out.
+///
+/// The protocol adds each framing's encoding (`sse_encoded`, `frame_encoded`
+/// in [`crate::protocol`]); it is computed once per message, on first use,
+/// and shared by every subscriber.
 pub struct Message {
+    /// The topic incarnation the message belongs to.
+    pub epoch: u64,
     /// Sequence number within the topic's epoch, from 1.
     pub seq: u64,
     /// Publish time, microseconds since the Unix epoch (server clock), never
@@ -59,14 +66,25 @@ pub struct Message {
     /// subscriber measure how far behind it is in bytes without a counter of
     /// its own.
     pub(crate) offset: u64,
-    sse: OnceLock<Bytes>,
-    frame: OnceLock<Bytes>,
+    /// Slots the protocol fills with the message's encodings.
+    pub(crate) encoded: Encoded,
+}
+
+/// Each framing's encoding of one message, filled by the protocol at most
+/// once; the model only holds them.
+#[derive(Default)]
+pub(crate) struct Encoded {
+    /// The SSE event (`protocol::sse`).
+    pub(crate) sse: OnceLock<Bytes>,
+    /// The Drift binary frame (`protocol::frames`).
+    pub(crate) frame: OnceLock<Bytes>,
 }
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print payloads: they are the user's data.
         f.debug_struct("Message")
+            .field("epoch", &self.epoch)
             .field("seq", &self.seq)
             .field("time_us", &self.time_us)
             .field("len", &self.payload.len())
@@ -75,37 +93,44 @@ impl fmt::Debug for Message {
 }
 
 impl Message {
-    /// A message as the broker creates it.
-    pub(crate) fn new(seq: u64, time_us: u64, payload: Bytes, offset: u64) -> Self {
+    /// A message with identity `id`, published at `time_us` (microseconds
+    /// since the Unix epoch), carrying `payload`.
+    ///
+    /// This is how a store that keeps messages outside drift-core hands them
+    /// back: the store assigns the id and the time, and the message is then
+    /// shared as an `Arc<Message>` by history and every subscriber. The
+    /// payload is not copied.
+    ///
+    /// ```
+    /// use drift_core::{Message, MessageId};
+    ///
+    /// let msg = Message::new(MessageId { epoch: 7, seq: 1 }, 1_436_464_998_000_000, "hi".into());
+    /// assert_eq!(msg.id().to_string(), "7-1");
+    /// assert_eq!(&msg.payload[..], b"hi");
+    /// ```
+    pub fn new(id: MessageId, time_us: u64, payload: Bytes) -> Message {
         Message {
-            seq,
+            epoch: id.epoch,
+            seq: id.seq,
             time_us,
             payload,
-            offset,
-            sse: OnceLock::new(),
-            frame: OnceLock::new(),
+            offset: 0,
+            encoded: Encoded::default(),
         }
     }
 
-    /// The message's SSE event, encoded once and shared.
-    pub fn sse_encoded(&self, epoch: u64) -> Bytes {
-        self.sse
-            .get_or_init(|| crate::protocol::sse::encode_message(epoch, self))
-            .clone()
+    /// The same message, recording the topic's payload bytes before it (the
+    /// broker measures a subscriber's lag in bytes with it).
+    pub(crate) fn at_offset(self, offset: u64) -> Message {
+        Message { offset, ..self }
     }
 
-    /// The message's Drift binary frame, encoded once and shared.
-    pub fn frame_encoded(&self) -> Bytes {
-        self.frame
-            .get_or_init(|| {
-                crate::protocol::frames::Frame::message(
-                    self.seq,
-                    self.time_us,
-                    self.payload.clone(),
-                )
-                .encode()
-            })
-            .clone()
+    /// The message's id: its epoch and seq.
+    pub fn id(&self) -> MessageId {
+        MessageId {
+            epoch: self.epoch,
+            seq: self.seq,
+        }
     }
 }
 

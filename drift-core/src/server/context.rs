@@ -1,0 +1,31 @@
+//! What a request handler needs of the service: the broker, the peer, the
+//! CORS policy and the heartbeat clock. [`super::service`] builds it; the
+//! routes and handlers take it and know nothing of the service above them.
+
+use std::net::SocketAddr;
+
+use super::cors::Cors;
+use super::engine::Heartbeats;
+use crate::broker::{Access, Broker};
+
+/// One connection's view of the service, cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Context {
+    pub(crate) broker: Broker,
+    /// Cross-origin access for browsers; `None` sends no CORS headers.
+    pub(crate) cors: Option<Cors>,
+    /// The peer's address, for the authoriser.
+    pub(crate) peer: Option<SocketAddr>,
+    /// One heartbeat clock for all of the service's subscriptions.
+    pub(crate) heartbeats: Heartbeats,
+}
+
+impl Context {
+    /// Who is asking, for the broker's authoriser.
+    pub(crate) fn access<'a>(&self, credentials: Option<&'a str>) -> Access<'a> {
+        Access {
+            credentials,
+            peer: self.peer,
+        }
+    }
+}
