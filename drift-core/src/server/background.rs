@@ -42,13 +42,7 @@ pub struct BackgroundServer {
     /// Taken by drop; `Some` for as long as the server exists.
     runtime: Option<Runtime>,
     lifecycle: Arc<Lifecycle>,
-    url: String,
-    local_addr: SocketAddr,
-    ca_cert_pem: Option<String>,
-    cert_path: Option<PathBuf>,
-    cert_fingerprint: Option<String>,
-    broker: Broker,
-    engine: Arc<EngineCounters>,
+    bound: Bound,
 }
 
 /// Where the server is in its life, shared with the task that runs it.
@@ -69,7 +63,8 @@ enum Phase {
     Stopped(Option<Error>),
 }
 
-/// What a bound server tells its starter.
+/// What a bound server tells its starter, and the server then answers.
+#[derive(Debug)]
 struct Bound {
     url: String,
     local_addr: SocketAddr,
@@ -142,13 +137,7 @@ impl BackgroundServer {
         Ok(BackgroundServer {
             runtime: Some(runtime),
             lifecycle,
-            url: bound.url,
-            local_addr: bound.local_addr,
-            ca_cert_pem: bound.ca_cert_pem,
-            cert_path: bound.cert_path,
-            cert_fingerprint: bound.cert_fingerprint,
-            broker: bound.broker,
-            engine: bound.engine,
+            bound,
         })
     }
 
@@ -230,44 +219,44 @@ impl BackgroundServer {
     /// The base URL clients use: `https://127.0.0.1:PORT`, or `http://…`
     /// for h2c, with the port actually bound.
     pub fn url(&self) -> &str {
-        &self.url
+        &self.bound.url
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.bound.local_addr
     }
 
     /// The port actually bound (useful after listening on port 0).
     pub fn port(&self) -> u16 {
-        self.local_addr.port()
+        self.bound.local_addr.port()
     }
 
     /// The PEM certificate clients must trust (the generated one, or the
     /// chain from the files); `None` for h2c.
     pub fn ca_cert_pem(&self) -> Option<&str> {
-        self.ca_cert_pem.as_deref()
+        self.bound.ca_cert_pem.as_deref()
     }
 
     /// The certificate file the server uses, when there is one (a generated
     /// certificate written to `cert_dir`, or the configured file).
     pub fn cert_path(&self) -> Option<&Path> {
-        self.cert_path.as_deref()
+        self.bound.cert_path.as_deref()
     }
 
     /// SHA-256 fingerprint of the served certificate; `None` for h2c.
     pub fn cert_fingerprint(&self) -> Option<&str> {
-        self.cert_fingerprint.as_deref()
+        self.bound.cert_fingerprint.as_deref()
     }
 
     /// The server's broker, for publishing and subscribing in-process.
     pub fn broker(&self) -> &Broker {
-        &self.broker
+        &self.bound.broker
     }
 
     /// What the connection-thread engine has done so far.
     pub fn engine_stats(&self) -> EngineStats {
-        self.engine.snapshot()
+        self.bound.engine.snapshot()
     }
 }
 
