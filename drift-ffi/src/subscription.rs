@@ -690,10 +690,8 @@ mod tests {
     use crate::boundary::last_error_status;
     use crate::client::{drift_client_free, drift_client_new, drift_client_publish};
     use crate::message::{drift_kind, drift_message_free, drift_message_kind, drift_message_seq};
-    use crate::server::{drift_server_free, drift_server_start, drift_server_url};
-    use crate::server_config::{
-        drift_server_config_free, drift_server_config_new, drift_server_config_set_h2c,
-    };
+    use crate::server::drift_server_free;
+    use crate::test_support::h2c_server_and_client;
 
     unsafe extern "C" fn count(userdata: *mut c_void, msg: *const drift_message) {
         // SAFETY: the test passes a pointer to an AtomicU64 that outlives
@@ -833,16 +831,7 @@ mod tests {
         // SAFETY: pointers from libdrift and local out-params; the reader
         // thread is joined before the subscription is freed.
         unsafe {
-            let cfg = drift_server_config_new();
-            assert_eq!(drift_server_config_set_h2c(cfg, true), drift_status::Ok);
-            let mut server = null_mut();
-            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
-            drift_server_config_free(cfg);
-            let mut c = null_mut();
-            assert_eq!(
-                drift_client_new(drift_server_url(server), null(), &mut c),
-                drift_status::Ok
-            );
+            let (server, c) = h2c_server_and_client();
             let t = c"waiting".as_ptr();
             let mut sub = null_mut();
             assert_eq!(
@@ -909,16 +898,7 @@ mod tests {
         // SAFETY: pointers from libdrift, local out-params; `received`
         // outlives the callback subscription.
         unsafe {
-            let cfg = drift_server_config_new();
-            assert_eq!(drift_server_config_set_h2c(cfg, true), drift_status::Ok);
-            let mut server = null_mut();
-            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
-            drift_server_config_free(cfg);
-            let mut c = null_mut();
-            assert_eq!(
-                drift_client_new(drift_server_url(server), null(), &mut c),
-                drift_status::Ok
-            );
+            let (server, c) = h2c_server_and_client();
             let t = c"rust".as_ptr();
             let (mut pull, mut push) = (null_mut(), null_mut());
             assert_eq!(
