@@ -100,21 +100,36 @@ impl drift_client_options {
     }
 }
 
-/// Runs `f` on the options handle `opts`.
+/// Applies `change` to the options handle `opts`; if it fails, `opts` stays
+/// as it was.
 ///
 /// # Safety
 ///
 /// `opts` is NULL or a pointer from libdrift, not used by another thread
 /// during the call.
-unsafe fn with_options(
+unsafe fn try_set(
     opts: *mut drift_client_options,
-    f: impl FnOnce(&mut drift_client_options) -> FfiResult<()>,
+    change: impl FnOnce(&mut drift_client_options) -> FfiResult<()>,
 ) -> drift_status {
-    ffi_status! {
-        // SAFETY: checked by the registry; exclusive use is the caller's
-        // promise.
-        let opts = unsafe { handle::borrow_mut(opts, "options") }?;
-        f(opts)
+    // SAFETY: forwarded from the caller.
+    ffi_status! { unsafe { handle::update(opts, "options", change) } }
+}
+
+/// [`try_set`] for a change that cannot fail.
+///
+/// # Safety
+///
+/// As [`try_set`].
+unsafe fn set(
+    opts: *mut drift_client_options,
+    change: impl FnOnce(&mut drift_client_options),
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        try_set(opts, |opts| {
+            change(opts);
+            Ok(())
+        })
     }
 }
 
@@ -156,7 +171,8 @@ pub unsafe extern "C" fn drift_client_options_set_ca_file(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_options(opts, |opts| {
+        try_set(opts, |opts| {
+            // SAFETY: the caller promised a NUL-terminated string.
             let path = str_arg(path, "path")?;
             opts.trust = Trust::CaFile(PathBuf::from(path));
             Ok(())
@@ -178,7 +194,8 @@ pub unsafe extern "C" fn drift_client_options_set_ca_pem(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_options(opts, |opts| {
+        try_set(opts, |opts| {
+            // SAFETY: the caller promised a NUL-terminated string.
             let pem = str_arg(pem, "pem")?;
             opts.trust = Trust::CaPem(pem.as_bytes().to_vec());
             Ok(())
@@ -199,12 +216,7 @@ pub unsafe extern "C" fn drift_client_options_set_insecure(
     insecure: bool,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_options(opts, |opts| {
-            opts.insecure = insecure;
-            Ok(())
-        })
-    }
+    unsafe { set(opts, |o| o.insecure = insecure) }
 }
 
 /// Adds a header sent with every request (e.g. `"authorization"`,
@@ -223,8 +235,10 @@ pub unsafe extern "C" fn drift_client_options_add_header(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_options(opts, |opts| {
+        try_set(opts, |opts| {
+            // SAFETY: the caller promised NUL-terminated strings.
             let name = str_arg(name, "name")?;
+            // SAFETY: as above.
             let value = str_arg(value, "value")?;
             opts.headers.push((name.to_owned(), value.to_owned()));
             Ok(())
@@ -245,7 +259,7 @@ pub unsafe extern "C" fn drift_client_options_set_connect_timeout_ms(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_options(opts, |opts| {
+        try_set(opts, |opts| {
             if ms == 0 {
                 return Err(Failure::invalid(
                     "the connect timeout must be greater than 0",
@@ -271,9 +285,8 @@ pub unsafe extern "C" fn drift_client_options_set_request_timeout_ms(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_options(opts, |opts| {
-            opts.request_timeout = (ms > 0).then(|| Duration::from_millis(ms));
-            Ok(())
+        set(opts, |o| {
+            o.request_timeout = (ms > 0).then(|| Duration::from_millis(ms))
         })
     }
 }
@@ -627,6 +640,9 @@ mod tests {
                 drift_client_options_set_connect_timeout_ms(o, 0),
                 drift_status::InvalidArgument
             );
+            assert_eq!((*o).connect_timeout, DEFAULT_CONNECT_TIMEOUT, "unchanged");
+            assert_eq!(drift_client_options_set_insecure(o, true), drift_status::Ok);
+            assert!((*o).insecure);
             let n = null_mut();
             for status in [
                 drift_client_options_set_ca_file(n, c"x".as_ptr()),

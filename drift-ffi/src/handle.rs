@@ -151,6 +151,26 @@ pub(crate) unsafe fn borrow_mut<'a, T: Handle>(p: *mut T, what: &str) -> FfiResu
     Ok(unsafe { &mut *p })
 }
 
+/// Changes a builder handle (options, configs) all or nothing: runs
+/// `change` on a copy of `*p` and stores the copy only if `change`
+/// succeeds, so a refused change leaves the handle as it was.
+///
+/// # Safety
+///
+/// As for [`borrow_mut`].
+pub(crate) unsafe fn update<T: Handle + Clone>(
+    p: *mut T,
+    what: &str,
+    change: impl FnOnce(&mut T) -> FfiResult<()>,
+) -> FfiResult<()> {
+    // SAFETY: forwarded from the caller.
+    let target = unsafe { borrow_mut(p, what) }?;
+    let mut changed = target.clone();
+    change(&mut changed)?;
+    *target = changed;
+    Ok(())
+}
+
 /// Takes back ownership of a handle for a `_free` function: NULL is a
 /// no-op; an unknown or wrong-type pointer is reported as the last error and
 /// left alone.
@@ -227,5 +247,36 @@ mod tests {
         assert_eq!(e.status, drift_status::NullArgument);
         // SAFETY: NULL is a no-op.
         assert!(unsafe { take(std::ptr::null_mut::<Thing>(), "f") }.is_none());
+    }
+
+    /// Far larger than any handle type, so that it never takes the address
+    /// of a handle that another test has freed and still probes.
+    #[derive(Debug, Clone)]
+    struct Settings([u64; 512]);
+    impl Handle for Settings {
+        const KIND: Kind = Kind::ClientOptions;
+    }
+
+    #[test]
+    fn a_refused_update_changes_nothing() {
+        let p = into_raw(Settings([1; 512]));
+        // SAFETY: p is live and used by this thread only.
+        unsafe {
+            update(p, "t", |t| {
+                t.0[0] = 2;
+                Ok(())
+            })
+            .unwrap();
+            let e = update(p, "t", |t| {
+                t.0[0] = 3;
+                Err(Failure::invalid("no"))
+            })
+            .unwrap_err();
+            assert_eq!(e.status, drift_status::InvalidArgument);
+            assert_eq!(borrow(p, "t").unwrap().0[0], 2);
+            let e = update(std::ptr::null_mut::<Settings>(), "t", |_| Ok(())).unwrap_err();
+            assert_eq!(e.status, drift_status::NullArgument);
+            assert!(take(p, "f").is_some());
+        }
     }
 }

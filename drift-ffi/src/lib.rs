@@ -28,6 +28,8 @@ pub mod server_config;
 mod signals;
 pub mod status;
 pub mod subscription;
+#[cfg(test)]
+mod test_support;
 
 use std::ffi::c_char;
 

@@ -199,8 +199,9 @@ mod tests {
 
     use super::*;
     use crate::boundary::{last_error_bytes, last_error_status};
-    use crate::client::{drift_client_exists, drift_client_free, drift_client_new};
+    use crate::client::{drift_client_exists, drift_client_free};
     use crate::server_config::*;
+    use crate::test_support::{client_of, h2c_server};
 
     #[test]
     fn server_starts_reports_and_stops() {
@@ -268,20 +269,13 @@ mod tests {
     fn worker_threads_are_the_servers_connection_threads() {
         // SAFETY: pointers from libdrift and local out-params.
         unsafe {
-            let cfg = drift_server_config_new();
-            assert_eq!(drift_server_config_set_h2c(cfg, true), drift_status::Ok);
             // No other test asks for three, so only this server has a third.
-            assert_eq!(drift_server_config_set_threads(cfg, 3), drift_status::Ok);
-            let mut server = null_mut();
-            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
-            drift_server_config_free(cfg);
+            let server = h2c_server(|cfg| {
+                assert_eq!(drift_server_config_set_threads(cfg, 3), drift_status::Ok);
+            });
             // The server starts its threads before it accepts: once it has
             // answered a request, they are there.
-            let mut client = null_mut();
-            assert_eq!(
-                drift_client_new(drift_server_url(server), null(), &mut client),
-                drift_status::Ok
-            );
+            let client = client_of(server);
             let mut exists = true;
             assert_eq!(
                 drift_client_exists(client, c"t".as_ptr(), &mut exists),
@@ -302,11 +296,7 @@ mod tests {
     fn h2c_server_has_no_certificate() {
         // SAFETY: pointers from libdrift and local out-params.
         unsafe {
-            let cfg = drift_server_config_new();
-            assert_eq!(drift_server_config_set_h2c(cfg, true), drift_status::Ok);
-            let mut server = null_mut();
-            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
-            drift_server_config_free(cfg);
+            let server = h2c_server(|_| {});
             let url = CStr::from_ptr(drift_server_url(server)).to_str().unwrap();
             assert!(url.starts_with("http://127.0.0.1:"), "{url}");
             assert!(drift_server_ca_cert_pem(server).is_null());

@@ -82,14 +82,13 @@ unsafe fn try_set(
     change: impl FnOnce(&mut drift_server_config) -> FfiResult<()>,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; exclusive use is the caller's
-        // promise.
-        let cfg = unsafe { handle::borrow_mut(cfg, "config") }?;
-        let mut changed = cfg.clone();
-        change(&mut changed)?;
-        changed.core.validate()?;
-        *cfg = changed;
-        Ok(())
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            handle::update(cfg, "config", |cfg| {
+                change(cfg)?;
+                Ok(cfg.core.validate()?)
+            })
+        }
     }
 }
 

@@ -44,7 +44,7 @@ pub enum drift_slow_policy {
 /// Owned by the caller (free it with `drift_subscribe_options_free`; a
 /// subscription made from it does not need it any more). Use it from one
 /// thread at a time.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct drift_subscribe_options {
     inner: SubscribeOptions,
 }
@@ -119,21 +119,36 @@ unsafe impl Send for UserData {}
 
 // ===== impl drift_subscribe_options =====
 
-/// Runs `f` on the options handle `opts`.
+/// Applies `change` to the options behind the handle `opts`; if it fails,
+/// `opts` stays as it was.
 ///
 /// # Safety
 ///
 /// `opts` is NULL or a pointer from libdrift, not used by another thread
 /// during the call.
-unsafe fn with_options(
+unsafe fn try_set(
     opts: *mut drift_subscribe_options,
-    f: impl FnOnce(&mut SubscribeOptions) -> FfiResult<()>,
+    change: impl FnOnce(&mut SubscribeOptions) -> FfiResult<()>,
 ) -> drift_status {
-    ffi_status! {
-        // SAFETY: checked by the registry; exclusive use is the caller's
-        // promise.
-        let opts = unsafe { handle::borrow_mut(opts, "options") }?;
-        f(&mut opts.inner)
+    // SAFETY: forwarded from the caller.
+    ffi_status! { unsafe { handle::update(opts, "options", |o| change(&mut o.inner)) } }
+}
+
+/// [`try_set`] for a change that cannot fail.
+///
+/// # Safety
+///
+/// As [`try_set`].
+unsafe fn set(
+    opts: *mut drift_subscribe_options,
+    change: impl FnOnce(&mut SubscribeOptions),
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        try_set(opts, |o| {
+            change(o);
+            Ok(())
+        })
     }
 }
 
@@ -176,12 +191,7 @@ pub unsafe extern "C" fn drift_subscribe_options_set_last(
     n: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_options(opts, |o| {
-            o.history.last = Some(n);
-            Ok(())
-        })
-    }
+    unsafe { set(opts, |o| o.history.last = Some(n)) }
 }
 
 /// Replay retained messages published strictly after `unix_us`
@@ -196,12 +206,7 @@ pub unsafe extern "C" fn drift_subscribe_options_set_since_us(
     unix_us: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_options(opts, |o| {
-            o.history.since_us = Some(unix_us);
-            Ok(())
-        })
-    }
+    unsafe { set(opts, |o| o.history.since_us = Some(unix_us)) }
 }
 
 /// Resume: replay every retained message after the message `(epoch, seq)`
@@ -219,12 +224,7 @@ pub unsafe extern "C" fn drift_subscribe_options_set_after(
     seq: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_options(opts, |o| {
-            o.history.after = Some(MessageId { epoch, seq });
-            Ok(())
-        })
-    }
+    unsafe { set(opts, |o| o.history.after = Some(MessageId { epoch, seq })) }
 }
 
 /// Forgets the history bounds set so far (back to live messages only).
@@ -237,12 +237,7 @@ pub unsafe extern "C" fn drift_subscribe_options_clear_history(
     opts: *mut drift_subscribe_options,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_options(opts, |o| {
-            o.history = Default::default();
-            Ok(())
-        })
-    }
+    unsafe { set(opts, |o| o.history = Default::default()) }
 }
 
 /// What the server does when this subscriber falls behind: a
@@ -259,7 +254,7 @@ pub unsafe extern "C" fn drift_subscribe_options_set_on_slow(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_options(opts, |o| {
+        try_set(opts, |o| {
             o.on_slow = match policy {
                 0 => SlowPolicy::Disconnect,
                 1 => SlowPolicy::Drop,
@@ -289,12 +284,7 @@ pub unsafe extern "C" fn drift_subscribe_options_set_resume(
     resume: bool,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        with_options(opts, |o| {
-            o.resume = resume;
-            Ok(())
-        })
-    }
+    unsafe { set(opts, |o| o.resume = resume) }
 }
 
 /// Retry timing while resuming: the first retry at once, then after
@@ -314,7 +304,7 @@ pub unsafe extern "C" fn drift_subscribe_options_set_reconnect(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        with_options(opts, |o| {
+        try_set(opts, |o| {
             if initial_ms == 0 || initial_ms > max_ms {
                 return Err(Failure::invalid(
                     "reconnect delays need 0 < initial_ms <= max_ms",
@@ -700,10 +690,8 @@ mod tests {
     use crate::boundary::last_error_status;
     use crate::client::{drift_client_free, drift_client_new, drift_client_publish};
     use crate::message::{drift_kind, drift_message_free, drift_message_kind, drift_message_seq};
-    use crate::server::{drift_server_free, drift_server_start, drift_server_url};
-    use crate::server_config::{
-        drift_server_config_free, drift_server_config_new, drift_server_config_set_h2c,
-    };
+    use crate::server::drift_server_free;
+    use crate::test_support::h2c_server_and_client;
 
     unsafe extern "C" fn count(userdata: *mut c_void, msg: *const drift_message) {
         // SAFETY: the test passes a pointer to an AtomicU64 that outlives
@@ -741,6 +729,10 @@ mod tests {
                 drift_status::Ok
             );
             assert_eq!(
+                drift_subscribe_options_set_reconnect(o, 5, 10, 3),
+                drift_status::Ok
+            );
+            assert_eq!(
                 drift_subscribe_options_set_reconnect(o, 0, 1, 0),
                 drift_status::InvalidArgument
             );
@@ -748,10 +740,8 @@ mod tests {
                 drift_subscribe_options_set_reconnect(o, 5, 1, 0),
                 drift_status::InvalidArgument
             );
-            assert_eq!(
-                drift_subscribe_options_set_reconnect(o, 5, 10, 3),
-                drift_status::Ok
-            );
+            // A refused value leaves the options as they were.
+            assert_eq!((*o).inner.reconnect.max_attempts, Some(3));
             assert_eq!(drift_subscribe_options_set_after(o, 3, 4), drift_status::Ok);
             assert_eq!(
                 (*o).inner.history.after,
@@ -841,16 +831,7 @@ mod tests {
         // SAFETY: pointers from libdrift and local out-params; the reader
         // thread is joined before the subscription is freed.
         unsafe {
-            let cfg = drift_server_config_new();
-            assert_eq!(drift_server_config_set_h2c(cfg, true), drift_status::Ok);
-            let mut server = null_mut();
-            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
-            drift_server_config_free(cfg);
-            let mut c = null_mut();
-            assert_eq!(
-                drift_client_new(drift_server_url(server), null(), &mut c),
-                drift_status::Ok
-            );
+            let (server, c) = h2c_server_and_client();
             let t = c"waiting".as_ptr();
             let mut sub = null_mut();
             assert_eq!(
@@ -917,16 +898,7 @@ mod tests {
         // SAFETY: pointers from libdrift, local out-params; `received`
         // outlives the callback subscription.
         unsafe {
-            let cfg = drift_server_config_new();
-            assert_eq!(drift_server_config_set_h2c(cfg, true), drift_status::Ok);
-            let mut server = null_mut();
-            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
-            drift_server_config_free(cfg);
-            let mut c = null_mut();
-            assert_eq!(
-                drift_client_new(drift_server_url(server), null(), &mut c),
-                drift_status::Ok
-            );
+            let (server, c) = h2c_server_and_client();
             let t = c"rust".as_ptr();
             let (mut pull, mut push) = (null_mut(), null_mut());
             assert_eq!(
