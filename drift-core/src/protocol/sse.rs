@@ -14,18 +14,9 @@ use crate::model::{EndReason, Gap, Message, MessageId};
 pub const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
 impl Message {
-    /// The message's SSE event, encoded once and shared by every subscriber.
-    ///
-    /// The event's id uses the message's own epoch; `epoch`, the epoch of the
-    /// topic it was read from, is the same number and is checked in debug
-    /// builds.
-    pub fn sse_encoded(&self, epoch: u64) -> Bytes {
-        debug_assert_eq!(
-            epoch,
-            self.epoch,
-            "message {} read from epoch {epoch}",
-            self.id()
-        );
+    /// The message's SSE event, encoded once and shared by every subscriber;
+    /// its id is the message's own (epoch and seq).
+    pub fn sse_encoded(&self) -> Bytes {
         self.encoded
             .sse
             .get_or_init(|| encode_message(self.epoch, self))
@@ -194,12 +185,8 @@ mod tests {
     #[test]
     fn the_cached_event_is_the_encoded_one() {
         let m = msg(b"a");
-        assert_eq!(m.sse_encoded(7), encode_message(7, &m));
-        assert_eq!(
-            m.sse_encoded(7).as_ptr(),
-            m.sse_encoded(7).as_ptr(),
-            "shared"
-        );
+        assert_eq!(m.sse_encoded(), encode_message(7, &m));
+        assert_eq!(m.sse_encoded().as_ptr(), m.sse_encoded().as_ptr(), "shared");
     }
 
     #[test]

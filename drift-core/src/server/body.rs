@@ -209,11 +209,10 @@ impl SubscriptionBody {
 
     /// The bytes for `event`, or `None` when this framing writes nothing.
     fn encode(&mut self, event: Event) -> Option<Bytes> {
-        let epoch = self.sub.epoch();
         match (event, self.framing) {
             // An empty raw write makes no DATA frame; skip it (original Drift).
             (Event::Message(m), Framing::Raw) => (!m.payload.is_empty()).then(|| m.payload.clone()),
-            (Event::Message(m), Framing::Sse) => Some(m.sse_encoded(epoch)),
+            (Event::Message(m), Framing::Sse) => Some(m.sse_encoded()),
             (Event::Message(m), Framing::Frames) => Some(m.frame_encoded()),
             // Raw framing reports gaps in the response header only.
             (Event::Gap(_), Framing::Raw) => None,
