@@ -11,7 +11,7 @@ use drift_core::client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT
 use drift_core::tls::Trust;
 
 use crate::boundary::{Failure, FfiResult, bytes_arg, opt_str_arg, out_arg, str_arg, write_out};
-use crate::handle::{self, Handle, Kind};
+use crate::handle::{self, Builder, Handle, Kind, set, try_set};
 use crate::status::drift_status;
 
 /// How a client connects: which server certificates it trusts, extra
@@ -37,6 +37,10 @@ pub struct drift_client_options {
 
 impl Handle for drift_client_options {
     const KIND: Kind = Kind::ClientOptions;
+}
+
+impl Builder for drift_client_options {
+    const ARG: &'static str = "options";
 }
 
 /// A client of one Drift server: one multiplexed HTTP/2 connection (made by
@@ -97,39 +101,6 @@ impl drift_client_options {
             b = b.header(name.clone(), value.clone());
         }
         b
-    }
-}
-
-/// Applies `change` to the options handle `opts`; if it fails, `opts` stays
-/// as it was.
-///
-/// # Safety
-///
-/// `opts` is NULL or a pointer from libdrift, not used by another thread
-/// during the call.
-unsafe fn try_set(
-    opts: *mut drift_client_options,
-    change: impl FnOnce(&mut drift_client_options) -> FfiResult<()>,
-) -> drift_status {
-    // SAFETY: forwarded from the caller.
-    ffi_status! { unsafe { handle::update(opts, "options", change) } }
-}
-
-/// [`try_set`] for a change that cannot fail.
-///
-/// # Safety
-///
-/// As [`try_set`].
-unsafe fn set(
-    opts: *mut drift_client_options,
-    change: impl FnOnce(&mut drift_client_options),
-) -> drift_status {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        try_set(opts, |opts| {
-            change(opts);
-            Ok(())
-        })
     }
 }
 

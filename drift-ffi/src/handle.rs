@@ -171,6 +171,57 @@ pub(crate) unsafe fn update<T: Handle + Clone>(
     Ok(())
 }
 
+/// A builder handle (server config, client options, subscribe options),
+/// whose setters all go through [`try_set`] and [`set`].
+pub(crate) trait Builder: Handle + Clone {
+    /// The handle argument's name in error messages.
+    const ARG: &'static str;
+
+    /// Refuses settings that cannot work together; a changed builder is kept
+    /// only if this accepts it. Accepts everything unless a builder says
+    /// otherwise.
+    fn check(&self) -> FfiResult<()> {
+        Ok(())
+    }
+}
+
+/// The body of a builder setter: applies `change` to the builder `p` all or
+/// nothing (see [`update`]), also refusing what [`Builder::check`] refuses,
+/// inside the panic boundary.
+///
+/// # Safety
+///
+/// As for [`borrow_mut`].
+pub(crate) unsafe fn try_set<T: Builder>(
+    p: *mut T,
+    change: impl FnOnce(&mut T) -> FfiResult<()>,
+) -> drift_status {
+    ffi_status! {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            update(p, T::ARG, |b| {
+                change(b)?;
+                b.check()
+            })
+        }
+    }
+}
+
+/// [`try_set`] for a change that cannot fail by itself.
+///
+/// # Safety
+///
+/// As for [`borrow_mut`].
+pub(crate) unsafe fn set<T: Builder>(p: *mut T, change: impl FnOnce(&mut T)) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        try_set(p, |b| {
+            change(b);
+            Ok(())
+        })
+    }
+}
+
 /// Takes back ownership of a handle for a `_free` function: NULL is a
 /// no-op; an unknown or wrong-type pointer is reported as the last error and
 /// left alone.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use drift_core::server::{ServerConfig, TlsMode, parse_listen};
 
 use crate::boundary::{FfiResult, str_arg};
-use crate::handle::{self, Handle, Kind};
+use crate::handle::{self, Builder, Handle, Kind, set, try_set};
 use crate::status::drift_status;
 
 /// The settings of an in-process server: a builder, filled with defaults by
@@ -39,6 +39,16 @@ impl Handle for drift_server_config {
     const KIND: Kind = Kind::ServerConfig;
 }
 
+impl Builder for drift_server_config {
+    const ARG: &'static str = "config";
+
+    /// drift-core's `ServerConfig::validate`, which every way of starting a
+    /// server checks.
+    fn check(&self) -> FfiResult<()> {
+        Ok(self.core.validate()?)
+    }
+}
+
 // ===== impl drift_server_config =====
 
 impl Default for drift_server_config {
@@ -65,48 +75,6 @@ impl drift_server_config {
             tls,
             ..self.core.clone()
         }
-    }
-}
-
-/// Applies `change` to the config handle `cfg`, and keeps the result only
-/// if it is a configuration that can work (drift-core's
-/// `ServerConfig::validate`, which every way of starting a server checks);
-/// otherwise `cfg` stays as it was.
-///
-/// # Safety
-///
-/// `cfg` is NULL or a pointer from libdrift, not used by another thread
-/// during the call.
-unsafe fn try_set(
-    cfg: *mut drift_server_config,
-    change: impl FnOnce(&mut drift_server_config) -> FfiResult<()>,
-) -> drift_status {
-    ffi_status! {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            handle::update(cfg, "config", |cfg| {
-                change(cfg)?;
-                Ok(cfg.core.validate()?)
-            })
-        }
-    }
-}
-
-/// [`try_set`] for a change that cannot fail by itself.
-///
-/// # Safety
-///
-/// As [`try_set`].
-unsafe fn set(
-    cfg: *mut drift_server_config,
-    change: impl FnOnce(&mut drift_server_config),
-) -> drift_status {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        try_set(cfg, |cfg| {
-            change(cfg);
-            Ok(())
-        })
     }
 }
 

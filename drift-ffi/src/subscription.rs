@@ -14,7 +14,7 @@ use drift_core::protocol::SlowPolicy;
 
 use crate::boundary::{Failure, FfiResult, out_arg, str_arg, write_out};
 use crate::client::drift_client;
-use crate::handle::{self, Handle, Kind};
+use crate::handle::{self, Builder, Handle, Kind, set, try_set};
 use crate::message::{self, drift_message};
 use crate::status::drift_status;
 
@@ -51,6 +51,10 @@ pub struct drift_subscribe_options {
 
 impl Handle for drift_subscribe_options {
     const KIND: Kind = Kind::SubscribeOptions;
+}
+
+impl Builder for drift_subscribe_options {
+    const ARG: &'static str = "options";
 }
 
 /// The type of a subscription callback. It receives the `userdata` given to
@@ -119,39 +123,6 @@ unsafe impl Send for UserData {}
 
 // ===== impl drift_subscribe_options =====
 
-/// Applies `change` to the options behind the handle `opts`; if it fails,
-/// `opts` stays as it was.
-///
-/// # Safety
-///
-/// `opts` is NULL or a pointer from libdrift, not used by another thread
-/// during the call.
-unsafe fn try_set(
-    opts: *mut drift_subscribe_options,
-    change: impl FnOnce(&mut SubscribeOptions) -> FfiResult<()>,
-) -> drift_status {
-    // SAFETY: forwarded from the caller.
-    ffi_status! { unsafe { handle::update(opts, "options", |o| change(&mut o.inner)) } }
-}
-
-/// [`try_set`] for a change that cannot fail.
-///
-/// # Safety
-///
-/// As [`try_set`].
-unsafe fn set(
-    opts: *mut drift_subscribe_options,
-    change: impl FnOnce(&mut SubscribeOptions),
-) -> drift_status {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        try_set(opts, |o| {
-            change(o);
-            Ok(())
-        })
-    }
-}
-
 /// New subscribe options with the defaults (see `drift_subscribe_options`).
 /// Returns NULL only if libdrift panicked. The caller owns them and frees
 /// them with `drift_subscribe_options_free`. Any thread may call this.
@@ -191,7 +162,7 @@ pub unsafe extern "C" fn drift_subscribe_options_set_last(
     n: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(opts, |o| o.history.last = Some(n)) }
+    unsafe { set(opts, |o| o.inner.history.last = Some(n)) }
 }
 
 /// Replay retained messages published strictly after `unix_us`
@@ -206,7 +177,7 @@ pub unsafe extern "C" fn drift_subscribe_options_set_since_us(
     unix_us: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(opts, |o| o.history.since_us = Some(unix_us)) }
+    unsafe { set(opts, |o| o.inner.history.since_us = Some(unix_us)) }
 }
 
 /// Resume: replay every retained message after the message `(epoch, seq)`
@@ -224,7 +195,11 @@ pub unsafe extern "C" fn drift_subscribe_options_set_after(
     seq: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(opts, |o| o.history.after = Some(MessageId { epoch, seq })) }
+    unsafe {
+        set(opts, |o| {
+            o.inner.history.after = Some(MessageId { epoch, seq })
+        })
+    }
 }
 
 /// Forgets the history bounds set so far (back to live messages only).
@@ -237,7 +212,7 @@ pub unsafe extern "C" fn drift_subscribe_options_clear_history(
     opts: *mut drift_subscribe_options,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(opts, |o| o.history = Default::default()) }
+    unsafe { set(opts, |o| o.inner.history = Default::default()) }
 }
 
 /// What the server does when this subscriber falls behind: a
@@ -255,7 +230,7 @@ pub unsafe extern "C" fn drift_subscribe_options_set_on_slow(
     // SAFETY: forwarded from the caller.
     unsafe {
         try_set(opts, |o| {
-            o.on_slow = match policy {
+            o.inner.on_slow = match policy {
                 0 => SlowPolicy::Disconnect,
                 1 => SlowPolicy::Drop,
                 other => {
@@ -284,7 +259,7 @@ pub unsafe extern "C" fn drift_subscribe_options_set_resume(
     resume: bool,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(opts, |o| o.resume = resume) }
+    unsafe { set(opts, |o| o.inner.resume = resume) }
 }
 
 /// Retry timing while resuming: the first retry at once, then after
@@ -310,7 +285,7 @@ pub unsafe extern "C" fn drift_subscribe_options_set_reconnect(
                     "reconnect delays need 0 < initial_ms <= max_ms",
                 ));
             }
-            o.reconnect = Backoff {
+            o.inner.reconnect = Backoff {
                 initial: Duration::from_millis(initial_ms),
                 max: Duration::from_millis(max_ms),
                 max_attempts: (max_attempts > 0).then_some(max_attempts),
