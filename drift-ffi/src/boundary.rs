@@ -28,6 +28,11 @@ pub(crate) struct Failure {
 /// The result type of function bodies inside the boundary macros.
 pub(crate) type FfiResult<T> = Result<T, Failure>;
 
+/// A C duration in milliseconds where 0 means "none".
+pub(crate) fn millis_or_none(ms: u64) -> Option<std::time::Duration> {
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
+}
+
 // ===== impl Failure =====
 
 impl Failure {

@@ -10,7 +10,9 @@ use drift_core::client::blocking::BlockingClient;
 use drift_core::client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 use drift_core::tls::Trust;
 
-use crate::boundary::{Failure, FfiResult, bytes_arg, opt_str_arg, out_arg, str_arg, write_out};
+use crate::boundary::{
+    Failure, FfiResult, bytes_arg, millis_or_none, opt_str_arg, out_arg, str_arg, write_out,
+};
 use crate::handle::{self, Builder, Handle, Kind, set, try_set};
 use crate::status::drift_status;
 
@@ -255,11 +257,7 @@ pub unsafe extern "C" fn drift_client_options_set_request_timeout_ms(
     ms: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        set(opts, |o| {
-            o.request_timeout = (ms > 0).then(|| Duration::from_millis(ms))
-        })
-    }
+    unsafe { set(opts, |o| o.request_timeout = millis_or_none(ms)) }
 }
 
 // ===== impl drift_client =====

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use drift_core::server::{ServerConfig, TlsMode, parse_listen};
 
-use crate::boundary::{FfiResult, str_arg};
+use crate::boundary::{FfiResult, millis_or_none, str_arg};
 use crate::handle::{self, Builder, Handle, Kind, set, try_set};
 use crate::status::drift_status;
 
@@ -76,10 +76,6 @@ impl drift_server_config {
             ..self.core.clone()
         }
     }
-}
-
-fn millis(ms: u64) -> Option<Duration> {
-    (ms > 0).then(|| Duration::from_millis(ms))
 }
 
 /// A new server configuration with the defaults (see `drift_server_config`).
@@ -342,7 +338,7 @@ pub unsafe extern "C" fn drift_server_config_set_heartbeat_ms(
     ms: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(cfg, |c| c.core.service.heartbeat = millis(ms)) }
+    unsafe { set(cfg, |c| c.core.service.heartbeat = millis_or_none(ms)) }
 }
 
 /// How long `drift_server_stop` waits for requests in flight before closing
