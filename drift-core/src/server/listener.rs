@@ -342,7 +342,7 @@ impl Connection {
     {
         let polls = PollCount::default();
         let conn = self.builder.serve_connection(
-            TokioIo::new(Coalesced::new(io, polls.clone(), self.engine)),
+            TokioIo::new(Coalesced::new(io, polls.clone(), self.engine.current())),
             self.service,
         );
         polls

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::EngineCounters;
+use super::{EngineCounters, ThreadCounters};
 
 /// Pending output at which [`Coalesced`] writes without waiting.
 const COALESCE_BYTES: usize = 64 * 1024;
@@ -39,12 +39,13 @@ pub(crate) struct Coalesced<IO> {
     deferred_in: Option<u64>,
     /// A large DATA payload (written by h2 as its own slice) is buffered.
     large: bool,
-    counters: Arc<EngineCounters>,
+    /// The counts of the thread that serves the connection.
+    counters: Arc<ThreadCounters>,
 }
 
 impl<IO> Coalesced<IO> {
     /// `polls` must count the polls of the task that drives this stream.
-    pub(crate) fn new(io: IO, polls: PollCount, counters: Arc<EngineCounters>) -> Coalesced<IO> {
+    pub(crate) fn new(io: IO, polls: PollCount, counters: Arc<ThreadCounters>) -> Coalesced<IO> {
         Coalesced {
             io,
             buf: Vec::new(),

@@ -40,7 +40,9 @@ mod heartbeat;
 mod threads;
 mod wake_relay;
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub(crate) use coalesced::{Coalesced, PollCount};
 pub(crate) use heartbeat::{HeartbeatSlot, Heartbeats};
@@ -66,26 +68,69 @@ pub struct EngineStats {
     pub deferred_flushes: u64,
 }
 
-/// The counters behind [`EngineStats`], shared by the engine's parts.
+/// The counters behind [`EngineStats`]. Those of the fan-out path (relay
+/// passes, deferred flushes) are kept per connection thread, each on a cache
+/// line of its own, so that counting never makes two threads write the same
+/// line; the accepting thread alone writes the others.
 #[derive(Debug, Default)]
 pub(crate) struct EngineCounters {
     connection_threads: AtomicU64,
     connections_on_threads: AtomicU64,
     connections_inline: AtomicU64,
+    /// One per connection thread.
+    threads: Mutex<Vec<Arc<ThreadCounters>>>,
+    /// The inline connections'.
+    inline: Arc<ThreadCounters>,
+}
+
+/// The fan-out counts of one connection thread (or of the inline
+/// connections).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct ThreadCounters {
     relay_passes: AtomicU64,
     deferred_flushes: AtomicU64,
+}
+
+thread_local! {
+    /// The counts of the connection thread this is, if it is one.
+    static THREAD_COUNTERS: RefCell<Option<Arc<ThreadCounters>>> = const { RefCell::new(None) };
 }
 
 impl EngineCounters {
     pub(crate) fn snapshot(&self) -> EngineStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let threads = crate::lock::lock(&self.threads);
+        let all = || threads.iter().chain(std::iter::once(&self.inline));
+        let sum = |f: fn(&ThreadCounters) -> &AtomicU64| all().map(|t| get(f(t))).sum();
         EngineStats {
             connection_threads: get(&self.connection_threads) as usize,
             connections_on_threads: get(&self.connections_on_threads),
             connections_inline: get(&self.connections_inline),
-            relay_passes: get(&self.relay_passes),
-            deferred_flushes: get(&self.deferred_flushes),
+            relay_passes: sum(|t| &t.relay_passes),
+            deferred_flushes: sum(|t| &t.deferred_flushes),
         }
+    }
+
+    /// New counts for one more connection thread.
+    fn add_thread(&self) -> Arc<ThreadCounters> {
+        let counters = Arc::new(ThreadCounters::default());
+        crate::lock::lock(&self.threads).push(counters.clone());
+        counters
+    }
+
+    /// The counts of the calling connection thread; on any other thread
+    /// (inline connections), the inline set. Called once per connection.
+    pub(crate) fn current(&self) -> Arc<ThreadCounters> {
+        THREAD_COUNTERS
+            .with(|c| c.borrow().clone())
+            .unwrap_or_else(|| self.inline.clone())
+    }
+
+    /// Makes `counters` the calling thread's (a connection thread, at its
+    /// start).
+    fn install(counters: &Arc<ThreadCounters>) {
+        THREAD_COUNTERS.with(|c| *c.borrow_mut() = Some(counters.clone()));
     }
 
     fn count(counter: &AtomicU64) {

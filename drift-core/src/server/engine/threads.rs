@@ -35,10 +35,11 @@ impl IoThreads {
                 .enable_all()
                 .build()?;
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ConnectionJob>();
-            let counters = counters.clone();
+            let counters = counters.add_thread();
             let thread = std::thread::Builder::new()
                 .name(format!("drift-io-{i}"))
                 .spawn(move || {
+                    EngineCounters::install(&counters);
                     runtime.block_on(async move {
                         // Wakes this thread's subscriptions in batches.
                         tokio::spawn(ThreadRelay::install(counters));

@@ -32,7 +32,7 @@ use std::task::{Context, Poll, Waker};
 use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
 use tokio::sync::Notify;
 
-use super::EngineCounters;
+use super::{EngineCounters, ThreadCounters};
 use crate::lock::lock;
 
 thread_local! {
@@ -73,7 +73,7 @@ pub(crate) struct WakeGroup {
 impl ThreadRelay {
     /// Makes a relay current on this thread and returns its task, which
     /// must run on this thread's runtime.
-    pub(crate) fn install(counters: Arc<EngineCounters>) -> impl Future<Output = ()> {
+    pub(crate) fn install(counters: Arc<ThreadCounters>) -> impl Future<Output = ()> {
         let relay = Arc::new(ThreadRelay::default());
         RELAY.with(|r| *r.borrow_mut() = Some(relay.clone()));
         async move {
