@@ -36,6 +36,11 @@ pub enum ErrorKind {
     Closed,
     /// Reading a local file or socket failed.
     Io,
+    /// The topic store failed (unavailable, a write error, corrupt data);
+    /// HTTP 503.
+    Storage,
+    /// The topic store has no space left; HTTP 507.
+    StorageFull,
     /// The server answered with an HTTP status not covered by another kind.
     Http,
     /// A bug: an invariant did not hold.

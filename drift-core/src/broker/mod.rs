@@ -21,6 +21,7 @@
 mod auth;
 mod config;
 mod history;
+pub mod store;
 mod subscription;
 mod topic;
 

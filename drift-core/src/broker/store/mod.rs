@@ -1,0 +1,144 @@
+//! The log: where each topic's epoch, configuration, sequence numbers and
+//! retained messages live.
+//!
+//! The store, not the broker, assigns seq and publish time and owns each
+//! topic's epoch, because a shared store (Redis) must assign them atomically
+//! for every node and a durable store must have written a message before it
+//! is acknowledged. The broker only caches what a store hands it and fans
+//! out, in seq order, what the store has accepted.
+//!
+//! Every call answers a [`StoreCall`]: `Ready` when the answer is known at
+//! once (the memory store never waits, so the single-node path stays
+//! synchronous), `Later` with a future otherwise. Errors are real errors
+//! (the store is unavailable, the disk is full, a file is corrupt) and
+//! reach the caller: [`crate::ErrorKind::Storage`] or
+//! [`crate::ErrorKind::StorageFull`].
+
+mod call;
+mod memory;
+#[cfg(any(test, feature = "test-stores"))]
+pub mod testing;
+
+use std::fmt::Debug;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_core::Stream;
+
+pub use call::{StoreCall, StoreFuture};
+pub use memory::MemoryStore;
+
+use super::config::TopicConfig;
+use crate::model::Message;
+
+/// Holds every topic's log. One store serves one broker (a shared store
+/// serves one broker per node).
+pub trait TopicStore: Send + Sync + Debug + 'static {
+    /// Every topic the store holds, for the broker to load when it starts.
+    /// A shared store may answer only what it cheaply can: the broker opens
+    /// any other topic by name on first use.
+    fn list(&self) -> StoreCall<Vec<Arc<dyn TopicLog>>>;
+
+    /// The topic named `name`. When it does not exist: `None`, or with
+    /// `create`, a new topic with that configuration and a new epoch (never
+    /// one used before for this name). An existing topic is returned as it
+    /// is, whatever `create` says; the broker compares configurations.
+    fn open(
+        &self,
+        name: &str,
+        create: Option<&TopicConfig>,
+    ) -> StoreCall<Option<Arc<dyn TopicLog>>>;
+
+    /// Deletes the incarnation `epoch` of `name` and everything it retains.
+    /// `false` when there is no such incarnation (already deleted, or
+    /// re-created since with another epoch).
+    fn delete(&self, name: &str, epoch: u64) -> StoreCall<bool>;
+
+    /// Messages published and topics deleted elsewhere (by other nodes
+    /// sharing this store), for the broker to fan out or close locally.
+    /// `None` for a store that only this process writes. Called once.
+    fn notices(&self) -> Option<Notices> {
+        None
+    }
+}
+
+/// One topic incarnation's log.
+pub trait TopicLog: Send + Sync + Debug + 'static {
+    /// The topic's name.
+    fn name(&self) -> &str;
+
+    /// The incarnation: a number the store never hands out twice for this
+    /// name, below 2^53 (exact in JSON and JavaScript).
+    fn epoch(&self) -> u64;
+
+    /// The configuration the topic was created with.
+    fn config(&self) -> &TopicConfig;
+
+    /// The newest seq the store has accepted (0 for none). Seqs are
+    /// consecutive from the first one the store assigns (not necessarily 1).
+    fn last_seq(&self) -> u64;
+
+    /// Messages retained now (for inspection; may be approximate for a
+    /// shared store).
+    fn retained(&self) -> usize;
+
+    /// Appends `payloads`, in order, as one batch: the store assigns them
+    /// consecutive seqs and one publish time, never earlier than the
+    /// topic's previous one. With a durable store the batch is on stable
+    /// storage (or, by configuration, at least handed to the OS) before the
+    /// call completes; concurrent batches may share one commit. A batch is
+    /// either wholly appended or not at all: a failed append assigns no seq.
+    /// [`crate::ErrorKind::NotFound`] when this incarnation was deleted.
+    fn append(&self, payloads: &[Bytes]) -> StoreCall<Appended>;
+
+    /// The retained messages matching `selection`, oldest first, each
+    /// carrying this incarnation's epoch.
+    fn read(&self, selection: &Selection) -> StoreCall<Vec<Arc<Message>>>;
+}
+
+/// Where an appended batch went: its messages have seqs `first_seq`,
+/// `first_seq + 1`, … and all were published at `time_us`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Seq of the batch's first message.
+    pub first_seq: u64,
+    /// Publish time of the batch, µs since the Unix epoch.
+    pub time_us: u64,
+}
+
+/// What a subscriber asks to see from history, already resolved against the
+/// topic: only messages with `seq > after_seq` and `time_us > since_us`, then
+/// the newest `last` of those.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Exclusive lower bound on seq.
+    pub after_seq: u64,
+    /// Exclusive lower bound on publish time.
+    pub since_us: Option<u64>,
+    /// Keep only the newest N.
+    pub last: Option<u64>,
+}
+
+/// A change made elsewhere, from [`TopicStore::notices`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Notice {
+    /// A message published by another node, with its topic's name.
+    Published {
+        /// The topic's name.
+        topic: Arc<str>,
+        /// The message (its epoch says which incarnation).
+        message: Arc<Message>,
+    },
+    /// A topic incarnation deleted by another node.
+    Deleted {
+        /// The topic's name.
+        topic: Arc<str>,
+        /// The incarnation deleted.
+        epoch: u64,
+    },
+}
+
+/// The stream of [`Notice`]s of a shared store.
+pub type Notices = Pin<Box<dyn Stream<Item = Notice> + Send + 'static>>;

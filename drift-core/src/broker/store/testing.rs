@@ -1,0 +1,115 @@
+//! Stores that prove the broker assumes nothing a real store would not
+//! promise: [`yielding`] answers every call later (as a disk or network
+//! store does), [`renumbered`] starts seqs at 1000 and counts its own epochs
+//! (as a store shared by several nodes may). Enabled by the `test-stores`
+//! feature, for tests only.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::memory::Numbering;
+use super::{Appended, MemoryStore, Selection, StoreCall, TopicLog, TopicStore};
+use crate::broker::config::TopicConfig;
+use crate::model::Message;
+
+/// A memory store whose seqs start at 1000 and whose epochs are 42, 43, …
+/// rather than clock readings.
+pub fn renumbered() -> MemoryStore {
+    MemoryStore::with_numbering(Numbering {
+        first_seq: 1000,
+        epoch_counter: Some(41),
+        ..Numbering::default()
+    })
+}
+
+/// `inner`, but every call yields to the scheduler once before it is made,
+/// so no answer is ever ready at once.
+pub fn yielding(inner: impl TopicStore) -> YieldingStore {
+    YieldingStore {
+        inner: Arc::new(inner),
+    }
+}
+
+/// See [`yielding`].
+#[derive(Debug, Clone)]
+pub struct YieldingStore {
+    inner: Arc<dyn TopicStore>,
+}
+
+#[derive(Debug)]
+struct YieldingLog {
+    inner: Arc<dyn TopicLog>,
+}
+
+fn wrap(log: Arc<dyn TopicLog>) -> Arc<dyn TopicLog> {
+    Arc::new(YieldingLog { inner: log })
+}
+
+impl TopicStore for YieldingStore {
+    fn list(&self) -> StoreCall<Vec<Arc<dyn TopicLog>>> {
+        let inner = self.inner.clone();
+        StoreCall::later(async move {
+            tokio::task::yield_now().await;
+            Ok(inner.list().await?.into_iter().map(wrap).collect())
+        })
+    }
+
+    fn open(
+        &self,
+        name: &str,
+        create: Option<&TopicConfig>,
+    ) -> StoreCall<Option<Arc<dyn TopicLog>>> {
+        let (inner, name, create) = (self.inner.clone(), name.to_owned(), create.copied());
+        StoreCall::later(async move {
+            tokio::task::yield_now().await;
+            Ok(inner.open(&name, create.as_ref()).await?.map(wrap))
+        })
+    }
+
+    fn delete(&self, name: &str, epoch: u64) -> StoreCall<bool> {
+        let (inner, name) = (self.inner.clone(), name.to_owned());
+        StoreCall::later(async move {
+            tokio::task::yield_now().await;
+            inner.delete(&name, epoch).await
+        })
+    }
+}
+
+impl TopicLog for YieldingLog {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn epoch(&self) -> u64 {
+        self.inner.epoch()
+    }
+
+    fn config(&self) -> &TopicConfig {
+        self.inner.config()
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.inner.last_seq()
+    }
+
+    fn retained(&self) -> usize {
+        self.inner.retained()
+    }
+
+    fn append(&self, payloads: &[Bytes]) -> StoreCall<Appended> {
+        let (inner, payloads) = (self.inner.clone(), payloads.to_vec());
+        StoreCall::later(async move {
+            tokio::task::yield_now().await;
+            inner.append(&payloads).await
+        })
+    }
+
+    fn read(&self, selection: &Selection) -> StoreCall<Vec<Arc<Message>>> {
+        let (inner, selection) = (self.inner.clone(), *selection);
+        StoreCall::later(async move {
+            tokio::task::yield_now().await;
+            inner.read(&selection).await
+        })
+    }
+}
