@@ -19,6 +19,8 @@ fn subscribers(broker: &Broker, n: usize) -> Vec<Subscription> {
                     SlowPolicy::Disconnect,
                     &Access::default(),
                 )
+                .now()
+                .expect("the memory store answers at once")
                 .unwrap()
         })
         .collect()
@@ -50,6 +52,8 @@ fn fanout(c: &mut Criterion) {
                 b.iter(|| {
                     broker
                         .publish("t", payload.clone(), &Access::default())
+                        .now_or_never()
+                        .expect("the memory store answers at once")
                         .unwrap();
                     drain(&mut subs, sse)
                 })
@@ -62,6 +66,8 @@ fn fanout(c: &mut Criterion) {
                 for _ in 0..10 {
                     broker
                         .publish("t", payload.clone(), &Access::default())
+                        .now_or_never()
+                        .expect("the memory store answers at once")
                         .unwrap();
                 }
                 drain(&mut subs, true)

@@ -162,6 +162,7 @@ async fn topic_names_are_percent_encoded() {
                 server
                     .broker()
                     .inspect(topic, &Access::default())
+                    .await
                     .unwrap()
                     .is_some(),
                 "{topic}"

@@ -98,6 +98,7 @@ async fn drift_service_mounts_beside_host_routes() {
                 Bytes::from_static(b"in-process"),
                 &Access::default(),
             )
+            .await
             .unwrap();
         let mut body = res.into_body();
         let mut seen = Vec::new();

@@ -159,9 +159,14 @@ fn every_concurrent_stop_waits_until_the_server_has_stopped() {
 #[test]
 fn its_broker_is_the_one_clients_reach() {
     let server = BackgroundServer::start(h2c(|_| {})).expect("start");
-    let published = server
+    let access = Access::default();
+    let in_process = server
         .broker()
-        .publish("t", Bytes::from_static(b"hi"), &Access::default())
+        .publish("t", Bytes::from_static(b"hi"), &access);
+    let published = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(in_process)
         .expect("publish in-process");
     let answer = http(
         &server,

@@ -233,6 +233,7 @@ async fn topic_names_are_percent_decoded() {
         let info = server
             .broker()
             .inspect("a b", &Default::default())
+            .await
             .unwrap()
             .expect("topic `a b` exists");
         assert_eq!(info.last_seq, 1);

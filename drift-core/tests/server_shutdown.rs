@@ -74,7 +74,11 @@ async fn shutdown_ends_streams_finishes_publishes_and_stops_accepting() {
         let r = post.await.unwrap();
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.num("drift-count"), 2);
-        let info = broker.inspect("T", &Default::default()).unwrap().unwrap();
+        let info = broker
+            .inspect("T", &Default::default())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(info.last_seq, 2);
 
         shutdown.await.unwrap().expect("shutdown returns Ok");

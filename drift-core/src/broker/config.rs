@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{AllowAll, Authorizer};
-use super::history::{HistoryStoreFactory, MemoryHistoryFactory, Retention};
+use super::store::{MemoryStore, TopicStore};
 use crate::error::{Error, Result};
 
 /// Limits and defaults of a [`super::Broker`].
@@ -34,8 +34,9 @@ pub struct BrokerConfig {
     pub require_create: bool,
     /// Authorises every operation.
     pub authorizer: Arc<dyn Authorizer>,
-    /// Creates each topic's history store.
-    pub history_store: Arc<dyn HistoryStoreFactory>,
+    /// Holds every topic's epoch, configuration and retained messages, and
+    /// assigns seqs (memory by default).
+    pub store: Arc<dyn TopicStore>,
 }
 
 impl Default for BrokerConfig {
@@ -52,7 +53,7 @@ impl Default for BrokerConfig {
             queue_bytes: 8 << 20,
             require_create: false,
             authorizer: Arc::new(AllowAll),
-            history_store: Arc::new(MemoryHistoryFactory),
+            store: Arc::new(MemoryStore::new()),
         }
     }
 }
@@ -108,6 +109,17 @@ pub struct TopicConfigRequest {
     /// History bound in payload bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
+}
+
+/// Retention bounds of one topic's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Messages kept at most (0 keeps none).
+    pub max_messages: usize,
+    /// Payload bytes kept at most.
+    pub max_bytes: Option<u64>,
+    /// Messages older than this are dropped.
+    pub max_age: Option<Duration>,
 }
 
 /// A topic's effective configuration.

@@ -1,6 +1,6 @@
-//! The broker: topics, history, sequence numbers and epochs, subscriber
-//! back-pressure and fan-out. It knows nothing about HTTP and can be used
-//! in-process from Rust:
+//! The broker: topics, subscriber back-pressure and fan-out, over a
+//! [`TopicStore`] that keeps each topic's epoch, seqs and history. It knows
+//! nothing about HTTP and can be used in-process from Rust:
 //!
 //! ```
 //! # async fn demo() -> drift_core::Result<()> {
@@ -9,8 +9,8 @@
 //! use drift_core::Event;
 //!
 //! let broker = Broker::new(BrokerConfig::default());
-//! let mut sub = broker.subscribe("news", HistoryRequest::default(), SlowPolicy::Disconnect, &Access::default())?;
-//! let published = broker.publish("news", "hello".into(), &Access::default())?;
+//! let mut sub = broker.subscribe("news", HistoryRequest::default(), SlowPolicy::Disconnect, &Access::default()).await?;
+//! let published = broker.publish("news", "hello".into(), &Access::default()).await?;
 //! match sub.next_event().await {
 //!     Some(Event::Message(m)) => assert_eq!(m.seq, published.id.seq),
 //!     other => panic!("unexpected {other:?}"),
@@ -20,28 +20,28 @@
 
 mod auth;
 mod config;
-mod history;
 pub mod store;
 mod subscription;
 mod topic;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
 pub use auth::{Access, Action, AllowAll, Authorizer};
 pub use config::{
-    BrokerConfig, MAX_HISTORY_LENGTH, TopicConfig, TopicConfigRequest, validate_topic_name,
+    BrokerConfig, MAX_HISTORY_LENGTH, Retention, TopicConfig, TopicConfigRequest,
+    validate_topic_name,
 };
-pub use history::{
-    HistoryStore, HistoryStoreFactory, MemoryHistory, MemoryHistoryFactory, Retention, Selection,
-};
+pub use store::{MemoryStore, StoreCall, TopicStore};
 pub use subscription::Subscription;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{EndReason, HistoryRequest, MessageId, SlowPolicy, now_us};
+use crate::model::{EndReason, HistoryRequest, MessageId, SlowPolicy};
+use store::{Opened, TopicLog};
 use topic::Topic;
 
 /// The outcome of a publish.
@@ -86,12 +86,11 @@ pub struct Broker {
 #[derive(Debug)]
 struct Inner {
     config: BrokerConfig,
+    /// The topics opened from the store so far (for a local store, all of
+    /// them once [`Broker::load`] ran).
     topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
     subscriptions: AtomicUsize,
     shutting_down: AtomicBool,
-    last_epoch: AtomicU64,
-    /// The wall clock, µs since the Unix epoch (tests step it back).
-    clock: fn() -> u64,
 }
 
 /// Publishes to one topic, authorised once (see [`Broker::publisher`]).
@@ -106,10 +105,21 @@ pub struct Publisher {
 
 impl Publisher {
     /// Publishes one message; never waits for a subscriber.
-    pub fn publish(&mut self, payload: Bytes) -> Result<Published> {
-        self.broker.check_size(&payload)?;
+    pub async fn publish(&mut self, payload: Bytes) -> Result<Published> {
+        self.publish_batch(std::slice::from_ref(&payload)).await
+    }
+
+    /// Publishes `payloads` in order as one batch (one commit of a durable
+    /// store): they get consecutive seqs. Answers the first message's
+    /// outcome; the others follow it by seq. Nothing of a failed batch is
+    /// published.
+    pub async fn publish_batch(&mut self, payloads: &[Bytes]) -> Result<Published> {
+        for p in payloads {
+            self.broker.check_size(p)?;
+        }
         self.broker
-            .publish_checked(&self.topic, &mut self.current, payload)
+            .publish_checked(&self.topic, &mut self.current, payloads)
+            .await
     }
 }
 
@@ -126,22 +136,39 @@ impl Drop for SubscriptionSlot {
 // ===== impl Broker =====
 
 impl Broker {
-    /// A broker with these limits and hooks.
+    /// A broker with these limits, hooks and store. Topics the store already
+    /// holds are opened on first use (or all at once by [`Broker::load`]).
     pub fn new(config: BrokerConfig) -> Broker {
-        Broker::with_clock(config, now_us)
-    }
-
-    /// A broker that reads the time from `clock`.
-    pub(crate) fn with_clock(config: BrokerConfig, clock: fn() -> u64) -> Broker {
-        Broker {
+        let broker = Broker {
             inner: Arc::new(Inner {
                 config,
                 topics: RwLock::new(HashMap::new()),
                 subscriptions: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
-                last_epoch: AtomicU64::new(0),
-                clock,
             }),
+        };
+        // A store that lists at once (memory, disk) is loaded now.
+        if let Ok(Ok(logs)) = broker.inner.config.store.list().now() {
+            broker.add_listed(logs);
+        }
+        broker
+    }
+
+    /// Opens every topic the store lists, so that the topic count and its
+    /// limit include them. Returns the number of topics held.
+    pub async fn load(&self) -> Result<usize> {
+        let logs = self.inner.config.store.list().await?;
+        self.add_listed(logs);
+        Ok(self.topic_count())
+    }
+
+    fn add_listed(&self, logs: Vec<Arc<dyn TopicLog>>) {
+        let mut topics = self.write_topics();
+        for log in logs {
+            if !topics.contains_key(log.name()) {
+                let t = self.topic_of(log);
+                topics.insert(t.name.clone(), t);
+            }
         }
     }
 
@@ -151,43 +178,62 @@ impl Broker {
     }
 
     /// Publishes `payload` to `topic`, creating the topic unless the broker
-    /// requires explicit creation. Never waits for a subscriber.
-    pub fn publish(&self, topic: &str, payload: Bytes, access: &Access<'_>) -> Result<Published> {
+    /// requires explicit creation. Answers once the store has accepted it
+    /// (durably, with a durable store); never waits for a subscriber.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        access: &Access<'_>,
+    ) -> Result<Published> {
         self.check_name(topic)?;
         self.check_size(&payload)?;
         self.authorize_publish(topic, access)?;
-        self.publish_checked(topic, &mut None, payload)
+        self.publish_checked(topic, &mut None, std::slice::from_ref(&payload))
+            .await
     }
 
-    /// Stores and fans out a message already checked and authorised, to
+    /// Appends and fans out a batch already checked and authorised, to
     /// `current` when it is still the topic's incarnation (then `current`
-    /// is kept for the next message).
-    fn publish_checked(
+    /// is kept for the next batch). Answers the batch's first message.
+    async fn publish_checked(
         &self,
         topic: &str,
         current: &mut Option<Arc<Topic>>,
-        payload: Bytes,
+        payloads: &[Bytes],
     ) -> Result<Published> {
+        // A topic deleted between lookup and append is looked up again; a
+        // store that keeps saying "not found" is believed after a few tries.
+        let mut tries = 0;
         loop {
+            tries += 1;
             let (t, created) = match current.take() {
                 Some(t) => (t, false),
-                None => self.topic_for_use(topic)?,
+                None => self.topic_for_use(topic).await?,
             };
-            if let Some((id, time_us)) = t.publish(payload.clone()) {
-                *current = Some(t);
-                return Ok(Published {
-                    id,
-                    time_us,
-                    created,
-                });
+            match t.publish(payloads).await {
+                Ok(appended) => {
+                    let id = MessageId {
+                        epoch: t.epoch,
+                        seq: appended.first_seq,
+                    };
+                    *current = Some(t);
+                    return Ok(Published {
+                        id,
+                        time_us: appended.time_us,
+                        created,
+                    });
+                }
+                // Deleted since it was looked up: the next lookup creates
+                // anew (or says it is gone).
+                Err(e) if e.kind() == ErrorKind::NotFound && tries < 4 => self.forget(&t),
+                Err(e) => return Err(e),
             }
-            // Deleted since it was looked up: the next lookup creates anew.
         }
     }
 
-    /// Publishes each payload in order (a streamed publish). Stops at the
-    /// first error; the messages before it stay published.
-    pub fn publish_many<I>(
+    /// Publishes each payload in order, as one batch (a streamed publish).
+    pub async fn publish_many<I>(
         &self,
         topic: &str,
         payloads: I,
@@ -196,8 +242,22 @@ impl Broker {
     where
         I: IntoIterator<Item = Bytes>,
     {
+        let payloads: Vec<Bytes> = payloads.into_iter().collect();
+        if payloads.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut publisher = self.publisher(topic, access)?;
-        payloads.into_iter().map(|p| publisher.publish(p)).collect()
+        let first = publisher.publish_batch(&payloads).await?;
+        Ok((0..payloads.len() as u64)
+            .map(|i| Published {
+                id: MessageId {
+                    epoch: first.id.epoch,
+                    seq: first.id.seq + i,
+                },
+                created: first.created && i == 0,
+                ..first
+            })
+            .collect())
     }
 
     /// A publisher for a stream of messages to one topic: the name is
@@ -221,14 +281,46 @@ impl Broker {
     }
 
     /// Subscribes to `topic` (creating it unless creation must be explicit),
-    /// replaying what `history` asks for first.
+    /// replaying what `history` asks for first. Any gap in what was asked
+    /// for is known when the answer comes. Await it; with a store that
+    /// answers at once (memory) the answer is [`StoreCall::Ready`], so a
+    /// caller that must not suspend (the HTTP layer, which keeps one future
+    /// per stream) can take it without awaiting.
     pub fn subscribe(
         &self,
         topic: &str,
         history: HistoryRequest,
         policy: SlowPolicy,
         access: &Access<'_>,
-    ) -> Result<Subscription> {
+    ) -> StoreCall<Subscription> {
+        let slot = match self.subscribe_checks(topic, access) {
+            Ok(slot) => slot,
+            Err(e) => return StoreCall::Ready(Err(e)),
+        };
+        let broker = self.clone();
+        let topic = topic.to_owned();
+        let mut joining = Box::pin(async move {
+            loop {
+                let (t, created) = broker.topic_for_use(&topic).await?;
+                match t.join(&history).await {
+                    Some(joined) => {
+                        return Ok(Subscription::new(t, joined?, created, policy, slot));
+                    }
+                    None => broker.forget(&t),
+                }
+            }
+        });
+        // Polled once here: against a store that answers at once this
+        // completes, and nobody needs to await. Otherwise the caller's
+        // await polls it again with its own waker.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match joining.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(r) => StoreCall::Ready(r),
+            std::task::Poll::Pending => StoreCall::Later(joining),
+        }
+    }
+
+    fn subscribe_checks(&self, topic: &str, access: &Access<'_>) -> Result<SubscriptionSlot> {
         self.check_name(topic)?;
         self.inner
             .config
@@ -240,18 +332,12 @@ impl Broker {
                 "server is shutting down",
             ));
         }
-        let slot = self.take_subscription_slot()?;
-        loop {
-            let (t, created) = self.topic_for_use(topic)?;
-            if let Some(joined) = t.join(&history) {
-                return Ok(Subscription::new(t, joined, created, policy, slot));
-            }
-        }
+        self.take_subscription_slot()
     }
 
     /// Creates `topic` with `config` (`PUT`). An existing topic with the same
     /// configuration is fine; a different one is a conflict.
-    pub fn create(
+    pub async fn create(
         &self,
         topic: &str,
         config: &TopicConfigRequest,
@@ -263,58 +349,73 @@ impl Broker {
             .authorizer
             .authorize(Action::Create, topic, access)?;
         let wanted = config.resolve(&self.inner.config)?;
-        let mut topics = self.write_topics();
-        if let Some(t) = topics.get(topic) {
-            return if t.config == wanted {
-                Ok(Created::Existing(t.epoch))
-            } else {
-                Err(Error::new(
-                    ErrorKind::Conflict,
-                    "topic exists with a different configuration (delete it first)",
-                ))
-            };
+        let (t, created) = match self.cached(topic) {
+            Some(t) => (t, false),
+            None => {
+                self.check_topic_limit()?;
+                match self.open(topic, Some(&wanted)).await? {
+                    Some(opened) => opened,
+                    None => return Err(Error::new(ErrorKind::Internal, "the store made no topic")),
+                }
+            }
+        };
+        if created {
+            Ok(Created::New(t.epoch))
+        } else if t.config == wanted {
+            Ok(Created::Existing(t.epoch))
+        } else {
+            Err(Error::new(
+                ErrorKind::Conflict,
+                "topic exists with a different configuration (delete it first)",
+            ))
         }
-        let t = self.insert_topic(&mut topics, topic, wanted)?;
-        Ok(Created::New(t.epoch))
     }
 
-    /// Deletes `topic`, ending its subscriptions with reason "deleted".
-    /// `NotFound` when there is no such topic.
-    pub fn delete(&self, topic: &str, access: &Access<'_>) -> Result<()> {
+    /// Deletes `topic` and its history, ending its subscriptions with reason
+    /// "deleted". `NotFound` when there is no such topic.
+    pub async fn delete(&self, topic: &str, access: &Access<'_>) -> Result<()> {
         self.check_name(topic)?;
         self.inner
             .config
             .authorizer
             .authorize(Action::Delete, topic, access)?;
-        let removed = self.write_topics().remove(topic);
-        match removed {
-            Some(t) => {
-                t.close(EndReason::Deleted, true);
-                Ok(())
-            }
-            None => Err(Error::new(
-                ErrorKind::NotFound,
-                format!("no topic named {topic:?}"),
-            )),
+        let found = match self.cached(topic) {
+            Some(t) => Some(t),
+            None => self.open(topic, None).await?.map(|(t, _)| t),
+        };
+        let Some(t) = found else {
+            return Err(not_found(topic));
+        };
+        let deleted = self.inner.config.store.delete(topic, t.epoch).await?;
+        self.forget(&t);
+        t.close(EndReason::Deleted, true);
+        if deleted {
+            Ok(())
+        } else {
+            Err(not_found(topic))
         }
     }
 
     /// The topic's state, `None` when it does not exist. Never creates.
-    pub fn inspect(&self, topic: &str, access: &Access<'_>) -> Result<Option<TopicInfo>> {
+    pub async fn inspect(&self, topic: &str, access: &Access<'_>) -> Result<Option<TopicInfo>> {
         self.check_name(topic)?;
         self.inner
             .config
             .authorizer
             .authorize(Action::Inspect, topic, access)?;
-        Ok(self.read_topics().get(topic).map(|t| TopicInfo {
+        let found = match self.cached(topic) {
+            Some(t) => Some(t),
+            None => self.open(topic, None).await?.map(|(t, _)| t),
+        };
+        Ok(found.map(|t| TopicInfo {
             epoch: t.epoch,
-            last_seq: t.last_seq.load(Ordering::Acquire),
-            history_len: t.history_len(),
+            last_seq: t.last_seq.load(Ordering::Acquire).max(t.log.last_seq()),
+            history_len: t.log.retained(),
             config: t.config,
         }))
     }
 
-    /// Number of topics.
+    /// Number of topics held (opened from the store).
     pub fn topic_count(&self) -> usize {
         self.read_topics().len()
     }
@@ -376,75 +477,82 @@ impl Broker {
         Ok(slot)
     }
 
-    /// Finds the topic, creating it with the defaults when allowed.
-    fn topic_for_use(&self, name: &str) -> Result<(Arc<Topic>, bool)> {
-        if let Some(t) = self.read_topics().get(name) {
-            return Ok((t.clone(), false));
-        }
-        if self.inner.config.require_create {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("no topic named {name:?} (this server requires PUT to create topics)"),
-            ));
-        }
-        let defaults = TopicConfigRequest::default().resolve(&self.inner.config)?;
-        let mut topics = self.write_topics();
-        if let Some(t) = topics.get(name) {
-            return Ok((t.clone(), false));
-        }
-        Ok((self.insert_topic(&mut topics, name, defaults)?, true))
-    }
-
-    fn insert_topic(
-        &self,
-        topics: &mut HashMap<Arc<str>, Arc<Topic>>,
-        name: &str,
-        config: TopicConfig,
-    ) -> Result<Arc<Topic>> {
+    fn check_topic_limit(&self) -> Result<()> {
         let max = self.inner.config.max_topics;
-        if topics.len() >= max {
+        if self.topic_count() >= max {
             return Err(Error::new(
                 ErrorKind::Unavailable,
                 format!("topic limit of {max} reached"),
             ));
         }
-        let name: Arc<str> = Arc::from(name);
-        let store = self
-            .inner
-            .config
-            .history_store
-            .create(&name, config.retention);
-        let t = Arc::new(Topic::new(
-            name.clone(),
-            self.next_epoch(),
-            config,
-            store,
-            self.inner.config.queue_messages,
-            self.inner.config.queue_bytes,
-            self.inner.clock,
-        ));
-        topics.insert(name, t.clone());
-        Ok(t)
+        Ok(())
     }
 
-    /// Epochs are microsecond timestamps made strictly increasing, so they
-    /// differ across topic incarnations and across restarts, and stay below
-    /// 2^53 (exact in JSON and JavaScript).
-    fn next_epoch(&self) -> u64 {
-        let now = (self.inner.clock)();
-        let mut prev = self.inner.last_epoch.load(Ordering::Relaxed);
-        loop {
-            let next = now.max(prev + 1);
-            match self.inner.last_epoch.compare_exchange_weak(
-                prev,
-                next,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return next,
-                Err(p) => prev = p,
-            }
+    fn cached(&self, name: &str) -> Option<Arc<Topic>> {
+        self.read_topics().get(name).cloned()
+    }
+
+    /// Finds the topic, creating it with the defaults when allowed.
+    async fn topic_for_use(&self, name: &str) -> Result<(Arc<Topic>, bool)> {
+        if let Some(t) = self.cached(name) {
+            return Ok((t, false));
         }
+        let defaults = if self.inner.config.require_create {
+            None
+        } else {
+            self.check_topic_limit()?;
+            Some(TopicConfigRequest::default().resolve(&self.inner.config)?)
+        };
+        match self.open(name, defaults.as_ref()).await? {
+            Some(found) => Ok(found),
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no topic named {name:?} (this server requires PUT to create topics)"),
+            )),
+        }
+    }
+
+    /// Opens `name` from the store (creating it with `create`) and holds it.
+    async fn open(
+        &self,
+        name: &str,
+        create: Option<&TopicConfig>,
+    ) -> Result<Option<(Arc<Topic>, bool)>> {
+        let Some(Opened { log, created }) = self.inner.config.store.open(name, create).await?
+        else {
+            return Ok(None);
+        };
+        let mut topics = self.write_topics();
+        // Another caller may have opened the same incarnation meanwhile:
+        // there is one `Topic` per incarnation.
+        if let Some(t) = topics.get(name)
+            && t.epoch == log.epoch()
+        {
+            return Ok(Some((t.clone(), created)));
+        }
+        let t = self.topic_of(log);
+        if let Some(old) = topics.insert(t.name.clone(), t.clone()) {
+            old.close(EndReason::Deleted, true);
+        }
+        Ok(Some((t, created)))
+    }
+
+    fn topic_of(&self, log: Arc<dyn TopicLog>) -> Arc<Topic> {
+        Arc::new(Topic::new(
+            log,
+            self.inner.config.queue_messages,
+            self.inner.config.queue_bytes,
+        ))
+    }
+
+    /// Drops `t` from the topics held, when it is still the one held.
+    fn forget(&self, t: &Arc<Topic>) {
+        let mut topics = self.write_topics();
+        if topics.get(&t.name).is_some_and(|held| Arc::ptr_eq(held, t)) {
+            topics.remove(&t.name);
+        }
+        drop(topics);
+        t.close(EndReason::Deleted, true);
     }
 
     fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Arc<Topic>>> {
@@ -454,6 +562,10 @@ impl Broker {
     fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Arc<Topic>>> {
         self.inner.topics.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn not_found(topic: &str) -> Error {
+    Error::new(ErrorKind::NotFound, format!("no topic named {topic:?}"))
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! Broker behaviour without HTTP: identity, history selection, hand-over,
-//! back-pressure, delete and shutdown.
+//! back-pressure, delete and shutdown — against every store, so that nothing
+//! depends on the memory store answering at once, counting seqs from 1 or
+//! taking epochs from the clock.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::store::testing;
 use super::*;
 use crate::model::{Event, Gap, GapReason, MessageId};
 
@@ -13,15 +16,72 @@ const ACCESS: Access<'static> = Access {
     peer: None,
 };
 
-fn broker(tweak: impl FnOnce(&mut BrokerConfig)) -> Broker {
-    let mut cfg = BrokerConfig::default();
+/// The stores every test below runs against.
+#[derive(Debug, Clone, Copy)]
+enum Store {
+    Memory,
+    /// Answers every call later.
+    Yielding,
+    /// Seqs from 1000, epochs 42, 43, …
+    Renumbered,
+}
+
+impl Store {
+    fn make(self) -> Arc<dyn TopicStore> {
+        match self {
+            Store::Memory => Arc::new(MemoryStore::new()),
+            Store::Yielding => Arc::new(testing::yielding(MemoryStore::new())),
+            Store::Renumbered => Arc::new(testing::renumbered()),
+        }
+    }
+}
+
+/// Each `async fn name(store) { … }` becomes a module `name` with one test
+/// per store, each on a two-thread runtime and under a deadline.
+macro_rules! every_store {
+    ($(async fn $name:ident($store:ident: Store) $body:block)*) => {$(
+        mod $name {
+            use super::*;
+
+            async fn run($store: Store) $body
+
+            async fn within(store: Store) {
+                tokio::time::timeout(Duration::from_secs(30), run(store))
+                    .await
+                    .expect("the test did not finish in time");
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                within(Store::Memory).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn yielding() {
+                within(Store::Yielding).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn renumbered() {
+                within(Store::Renumbered).await
+            }
+        }
+    )*};
+}
+
+fn broker(store: Store, tweak: impl FnOnce(&mut BrokerConfig)) -> Broker {
+    let mut cfg = BrokerConfig {
+        store: store.make(),
+        ..BrokerConfig::default()
+    };
     tweak(&mut cfg);
     Broker::new(cfg)
 }
 
-fn publish(b: &Broker, topic: &str, payload: &str) -> Published {
+async fn publish(b: &Broker, topic: &str, payload: &str) -> Published {
     b.publish(topic, Bytes::copy_from_slice(payload.as_bytes()), &ACCESS)
-        .unwrap()
+        .await
+        .expect("publish")
 }
 
 fn history(last: Option<u64>, after: Option<MessageId>) -> HistoryRequest {
@@ -32,15 +92,15 @@ fn history(last: Option<u64>, after: Option<MessageId>) -> HistoryRequest {
     }
 }
 
+async fn subscribe(b: &Broker, topic: &str, req: HistoryRequest) -> Subscription {
+    b.subscribe(topic, req, SlowPolicy::Disconnect, &ACCESS)
+        .await
+        .expect("subscribe")
+}
+
 /// A subscription with no history and the default slow-consumer policy.
-fn live(b: &Broker, topic: &str) -> Subscription {
-    b.subscribe(
-        topic,
-        HistoryRequest::default(),
-        SlowPolicy::Disconnect,
-        &ACCESS,
-    )
-    .unwrap()
+async fn live(b: &Broker, topic: &str) -> Subscription {
+    subscribe(b, topic, HistoryRequest::default()).await
 }
 
 async fn next(sub: &mut Subscription) -> Event {
@@ -52,335 +112,314 @@ async fn next(sub: &mut Subscription) -> Event {
 
 async fn next_payload(sub: &mut Subscription) -> String {
     match next(sub).await {
-        Event::Message(m) => String::from_utf8(m.payload.to_vec()).unwrap(),
+        Event::Message(m) => String::from_utf8(m.payload.to_vec()).expect("UTF-8 payload"),
         other => panic!("expected a message, got {other:?}"),
     }
 }
 
 #[tokio::test]
-async fn seq_counts_from_one_and_epochs_differ_per_incarnation() {
-    let b = broker(|_| {});
-    let first = publish(&b, "t", "a");
-    assert!(first.created);
-    assert_eq!(first.id.seq, 1);
-    let second = publish(&b, "t", "b");
-    assert!(!second.created);
-    assert_eq!(
-        second.id,
-        MessageId {
-            epoch: first.id.epoch,
-            seq: 2
-        }
-    );
-    b.delete("t", &ACCESS).unwrap();
-    let again = publish(&b, "t", "c");
-    assert_eq!(again.id.seq, 1);
-    assert!(again.id.epoch > first.id.epoch);
+async fn the_memory_store_counts_seqs_from_one() {
+    let b = broker(Store::Memory, |_| {});
+    assert_eq!(publish(&b, "t", "a").await.id.seq, 1);
+    assert_eq!(publish(&b, "t", "b").await.id.seq, 2);
 }
 
-#[tokio::test]
-async fn replay_then_live_in_order() {
-    let b = broker(|_| {});
-    for p in ["a", "b", "c", "d"] {
-        publish(&b, "t", p);
-    }
-    let mut sub = b
-        .subscribe("t", history(Some(2), None), SlowPolicy::Disconnect, &ACCESS)
-        .unwrap();
-    assert_eq!(sub.start_last_seq(), 4);
-    assert!(!sub.created_topic());
-    publish(&b, "t", "e");
-    assert_eq!(next_payload(&mut sub).await, "c");
-    assert_eq!(next_payload(&mut sub).await, "d");
-    assert_eq!(next_payload(&mut sub).await, "e");
-}
-
-#[tokio::test]
-async fn resume_after_id_and_expired_gap() {
-    let b = broker(|c| c.history_length = 3);
-    let ids: Vec<MessageId> = (1..=6)
-        .map(|i| publish(&b, "t", &i.to_string()).id)
-        .collect();
-    // 4, 5, 6 are retained: resuming after 4 replays 5 and 6 without a gap.
-    let mut sub = b
-        .subscribe(
-            "t",
-            history(None, Some(ids[3])),
-            SlowPolicy::Disconnect,
-            &ACCESS,
-        )
-        .unwrap();
-    assert_eq!(sub.initial_gap(), None);
-    assert_eq!(next_payload(&mut sub).await, "5");
-    assert_eq!(next_payload(&mut sub).await, "6");
-    // Resuming after 1 misses 2 and 3: a gap first, then 4, 5, 6.
-    let mut sub = b
-        .subscribe(
-            "t",
-            history(None, Some(ids[0])),
-            SlowPolicy::Disconnect,
-            &ACCESS,
-        )
-        .unwrap();
-    let gap = Gap {
-        from: 2,
-        to: 3,
-        reason: GapReason::Expired,
-    };
-    assert_eq!(sub.initial_gap(), Some(gap));
-    assert!(matches!(next(&mut sub).await, Event::Gap(g) if g == gap));
-    assert_eq!(next_payload(&mut sub).await, "4");
-}
-
-#[tokio::test]
-async fn resume_from_another_epoch_is_an_epoch_gap() {
-    let b = broker(|_| {});
-    let old = publish(&b, "t", "old").id;
-    b.delete("t", &ACCESS).unwrap();
-    publish(&b, "t", "new");
-    let mut sub = b
-        .subscribe(
-            "t",
-            history(None, Some(old)),
-            SlowPolicy::Disconnect,
-            &ACCESS,
-        )
-        .unwrap();
-    assert!(matches!(
-        next(&mut sub).await,
-        Event::Gap(Gap {
-            reason: GapReason::Epoch,
-            ..
-        })
-    ));
-    assert_eq!(next_payload(&mut sub).await, "new");
-}
-
-#[tokio::test]
-async fn concurrent_publishes_and_joins_have_no_gap_or_duplicate() {
-    let b = broker(|c| c.queue_messages = 100_000);
-    let total = 5_000u64;
-    let publisher = {
-        let b = b.clone();
-        tokio::task::spawn_blocking(move || {
-            for i in 1..=total {
-                publish(&b, "t", &i.to_string());
+every_store! {
+    async fn seqs_follow_on_and_epochs_differ_per_incarnation(store: Store) {
+        let b = broker(store, |_| {});
+        let first = publish(&b, "t", "a").await;
+        assert!(first.created);
+        let second = publish(&b, "t", "b").await;
+        assert!(!second.created);
+        assert_eq!(
+            second.id,
+            MessageId {
+                epoch: first.id.epoch,
+                seq: first.id.seq + 1
             }
-        })
-    };
-    let mut joins = Vec::new();
-    for _ in 0..8 {
-        let b = b.clone();
-        joins.push(tokio::spawn(async move {
-            tokio::task::yield_now().await;
-            let mut sub = b
-                .subscribe(
-                    "t",
-                    history(Some(1000), None),
-                    SlowPolicy::Disconnect,
-                    &ACCESS,
-                )
-                .unwrap();
-            let mut prev: Option<u64> = None;
-            loop {
-                match next(&mut sub).await {
-                    Event::Message(m) => {
-                        if let Some(p) = prev {
-                            assert_eq!(m.seq, p + 1, "hole or duplicate after {p}");
-                        }
-                        prev = Some(m.seq);
-                        if m.seq == total {
-                            return;
-                        }
+        );
+        b.delete("t", &ACCESS).await.expect("delete");
+        let again = publish(&b, "t", "c").await;
+        assert!(again.created);
+        assert_eq!(again.id.seq, first.id.seq, "a new incarnation starts over");
+        assert_ne!(again.id.epoch, first.id.epoch);
+    }
+
+    async fn replay_then_live_in_order(store: Store) {
+        let b = broker(store, |_| {});
+        let mut last = None;
+        for p in ["a", "b", "c", "d"] {
+            last = Some(publish(&b, "t", p).await.id);
+        }
+        let mut sub = subscribe(&b, "t", history(Some(2), None)).await;
+        assert_eq!(Some(sub.start_last_seq()), last.map(|id| id.seq));
+        assert!(!sub.created_topic());
+        publish(&b, "t", "e").await;
+        assert_eq!(next_payload(&mut sub).await, "c");
+        assert_eq!(next_payload(&mut sub).await, "d");
+        assert_eq!(next_payload(&mut sub).await, "e");
+    }
+
+    async fn resume_after_id_and_expired_gap(store: Store) {
+        let b = broker(store, |c| c.history_length = 3);
+        let mut ids = Vec::new();
+        for i in 1..=6 {
+            ids.push(publish(&b, "t", &i.to_string()).await.id);
+        }
+        // 4, 5, 6 are retained: resuming after 4 replays 5 and 6 without a gap.
+        let mut sub = subscribe(&b, "t", history(None, Some(ids[3]))).await;
+        assert_eq!(sub.initial_gap(), None);
+        assert_eq!(next_payload(&mut sub).await, "5");
+        assert_eq!(next_payload(&mut sub).await, "6");
+        // Resuming after 1 misses 2 and 3: a gap first, then 4, 5, 6.
+        let mut sub = subscribe(&b, "t", history(None, Some(ids[0]))).await;
+        let gap = Gap {
+            from: ids[1].seq,
+            to: ids[2].seq,
+            reason: GapReason::Expired,
+        };
+        assert_eq!(sub.initial_gap(), Some(gap));
+        assert!(matches!(next(&mut sub).await, Event::Gap(g) if g == gap));
+        assert_eq!(next_payload(&mut sub).await, "4");
+    }
+
+    async fn resume_from_another_epoch_is_an_epoch_gap(store: Store) {
+        let b = broker(store, |_| {});
+        let old = publish(&b, "t", "old").await.id;
+        b.delete("t", &ACCESS).await.expect("delete");
+        publish(&b, "t", "new").await;
+        let mut sub = subscribe(&b, "t", history(None, Some(old))).await;
+        assert!(matches!(
+            next(&mut sub).await,
+            Event::Gap(Gap {
+                reason: GapReason::Epoch,
+                ..
+            })
+        ));
+        assert_eq!(next_payload(&mut sub).await, "new");
+    }
+
+    async fn concurrent_publishes_and_joins_have_no_gap_or_duplicate(store: Store) {
+        let b = broker(store, |c| c.queue_messages = 100_000);
+        let total = 3_000u64;
+        let first = publish(&b, "t", "0").await.id.seq;
+        let last = first + total;
+        // Two publishers at once, so that appends also complete out of order.
+        let publishers: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                tokio::spawn(async move {
+                    for i in 0..total / 2 {
+                        publish(&b, "t", &i.to_string()).await;
                     }
-                    other => panic!("unexpected {other:?}"),
+                })
+            })
+            .collect();
+        let mut joins = Vec::new();
+        for _ in 0..8 {
+            let b = b.clone();
+            joins.push(tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                let mut sub = subscribe(&b, "t", history(Some(1000), None)).await;
+                let mut prev: Option<u64> = None;
+                loop {
+                    match next(&mut sub).await {
+                        Event::Message(m) => {
+                            if let Some(p) = prev {
+                                assert_eq!(m.seq, p + 1, "hole or duplicate after {p}");
+                            }
+                            prev = Some(m.seq);
+                            if m.seq == last {
+                                return;
+                            }
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
                 }
-            }
-        }));
-    }
-    publisher.await.unwrap();
-    for j in joins {
-        tokio::time::timeout(Duration::from_secs(20), j)
-            .await
-            .unwrap()
-            .unwrap();
-    }
-}
-
-#[tokio::test]
-async fn slow_subscriber_is_disconnected_without_blocking_the_publisher() {
-    let b = broker(|c| c.queue_messages = 4);
-    let mut slow = live(&b, "t");
-    let mut fast = live(&b, "t");
-    for i in 1..=10 {
-        publish(&b, "t", &i.to_string());
-        assert_eq!(next_payload(&mut fast).await, i.to_string());
-    }
-    assert!(matches!(
-        next(&mut slow).await,
-        Event::End(EndReason::SlowConsumer)
-    ));
-    assert!(slow.next_event().await.is_none());
-}
-
-#[tokio::test]
-async fn slow_subscriber_with_drop_policy_gets_a_gap() {
-    let b = broker(|c| c.queue_messages = 4);
-    let mut sub = b
-        .subscribe("t", HistoryRequest::default(), SlowPolicy::Drop, &ACCESS)
-        .unwrap();
-    for i in 1..=10 {
-        publish(&b, "t", &i.to_string());
-    }
-    match next(&mut sub).await {
-        Event::Gap(g) => {
-            assert_eq!(g.reason, GapReason::Dropped);
-            assert_eq!(g.to, 10);
-            assert!(g.from >= 1 && g.from <= 7, "gap {g:?}");
+            }));
         }
-        other => panic!("expected a gap, got {other:?}"),
+        for p in publishers {
+            p.await.expect("publisher");
+        }
+        for j in joins {
+            j.await.expect("subscriber");
+        }
     }
-    publish(&b, "t", "11");
-    assert_eq!(next_payload(&mut sub).await, "11");
-}
 
-#[tokio::test]
-async fn byte_bound_counts_as_slow() {
-    let b = broker(|c| c.queue_bytes = 10);
-    let mut sub = live(&b, "t");
-    for _ in 0..3 {
-        publish(&b, "t", "123456");
+    async fn slow_subscriber_is_disconnected_without_blocking_the_publisher(store: Store) {
+        let b = broker(store, |c| c.queue_messages = 4);
+        let mut slow = live(&b, "t").await;
+        let mut fast = live(&b, "t").await;
+        for i in 1..=10 {
+            publish(&b, "t", &i.to_string()).await;
+            assert_eq!(next_payload(&mut fast).await, i.to_string());
+        }
+        assert!(matches!(
+            next(&mut slow).await,
+            Event::End(EndReason::SlowConsumer)
+        ));
+        assert!(slow.next_event().await.is_none());
     }
-    assert!(matches!(
-        next(&mut sub).await,
-        Event::End(EndReason::SlowConsumer)
-    ));
-}
 
-#[tokio::test]
-async fn delete_and_shutdown_end_subscriptions_after_pending_messages() {
-    let b = broker(|_| {});
-    let mut sub = live(&b, "t");
-    publish(&b, "t", "last");
-    b.delete("t", &ACCESS).unwrap();
-    assert_eq!(next_payload(&mut sub).await, "last");
-    assert!(matches!(
-        next(&mut sub).await,
-        Event::End(EndReason::Deleted)
-    ));
-    assert_eq!(
-        b.delete("t", &ACCESS).unwrap_err().kind(),
-        ErrorKind::NotFound
-    );
+    async fn slow_subscriber_with_drop_policy_gets_a_gap(store: Store) {
+        let b = broker(store, |c| c.queue_messages = 4);
+        let mut sub = b
+            .subscribe("t", HistoryRequest::default(), SlowPolicy::Drop, &ACCESS)
+            .await
+            .expect("subscribe");
+        let mut ids = Vec::new();
+        for i in 1..=10 {
+            ids.push(publish(&b, "t", &i.to_string()).await.id.seq);
+        }
+        match next(&mut sub).await {
+            Event::Gap(g) => {
+                assert_eq!(g.reason, GapReason::Dropped);
+                assert_eq!(g.to, ids[9]);
+                assert!(g.from >= ids[0] && g.from <= ids[6], "gap {g:?}");
+            }
+            other => panic!("expected a gap, got {other:?}"),
+        }
+        publish(&b, "t", "11").await;
+        assert_eq!(next_payload(&mut sub).await, "11");
+    }
 
-    let mut sub = live(&b, "u");
-    b.shutdown();
-    assert!(matches!(
-        next(&mut sub).await,
-        Event::End(EndReason::Shutdown)
-    ));
-    let refused = b
-        .subscribe(
-            "u",
-            HistoryRequest::default(),
-            SlowPolicy::Disconnect,
-            &ACCESS,
-        )
-        .unwrap_err();
-    assert_eq!(refused.kind(), ErrorKind::Unavailable);
-    // Publishes in flight during shutdown still succeed.
-    publish(&b, "u", "late");
-}
+    async fn byte_bound_counts_as_slow(store: Store) {
+        let b = broker(store, |c| c.queue_bytes = 10);
+        let mut sub = live(&b, "t").await;
+        for _ in 0..3 {
+            publish(&b, "t", "123456").await;
+        }
+        assert!(matches!(
+            next(&mut sub).await,
+            Event::End(EndReason::SlowConsumer)
+        ));
+    }
 
-#[tokio::test]
-async fn limits_are_enforced() {
-    let b = broker(|c| {
-        c.max_topics = 1;
-        c.max_subscriptions = 1;
-        c.max_message_bytes = 3;
-    });
-    publish(&b, "a", "x");
-    assert_eq!(
-        b.publish("b", Bytes::from_static(b"x"), &ACCESS)
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Unavailable
-    );
-    assert_eq!(
-        b.publish("a", Bytes::from_static(b"four"), &ACCESS)
-            .unwrap_err()
-            .kind(),
-        ErrorKind::TooLarge
-    );
-    let sub = live(&b, "a");
-    assert_eq!(
-        b.subscribe(
-            "a",
-            HistoryRequest::default(),
-            SlowPolicy::Disconnect,
-            &ACCESS
-        )
-        .unwrap_err()
-        .kind(),
-        ErrorKind::Unavailable
-    );
-    drop(sub);
-    assert_eq!(b.subscription_count(), 0);
-    assert!(
-        b.subscribe(
-            "a",
-            HistoryRequest::default(),
-            SlowPolicy::Disconnect,
-            &ACCESS
-        )
-        .is_ok()
-    );
-}
+    async fn delete_and_shutdown_end_subscriptions_after_pending_messages(store: Store) {
+        let b = broker(store, |_| {});
+        let mut sub = live(&b, "t").await;
+        publish(&b, "t", "last").await;
+        b.delete("t", &ACCESS).await.expect("delete");
+        assert_eq!(next_payload(&mut sub).await, "last");
+        assert!(matches!(
+            next(&mut sub).await,
+            Event::End(EndReason::Deleted)
+        ));
+        let again = b.delete("t", &ACCESS).await.expect_err("deleted twice");
+        assert_eq!(again.kind(), ErrorKind::NotFound);
 
-#[tokio::test]
-async fn create_is_idempotent_and_detects_conflicts() {
-    let b = broker(|_| {});
-    let cfg = TopicConfigRequest {
-        history_length: Some(5),
-        ..Default::default()
-    };
-    let Created::New(epoch) = b.create("t", &cfg, &ACCESS).unwrap() else {
-        panic!("not new")
-    };
-    assert_eq!(
-        b.create("t", &cfg, &ACCESS).unwrap(),
-        Created::Existing(epoch)
-    );
-    let other = TopicConfigRequest {
-        history_length: Some(6),
-        ..Default::default()
-    };
-    assert_eq!(
-        b.create("t", &other, &ACCESS).unwrap_err().kind(),
-        ErrorKind::Conflict
-    );
-    assert_eq!(
-        b.inspect("t", &ACCESS)
-            .unwrap()
-            .unwrap()
-            .config
-            .retention
-            .max_messages,
-        5
-    );
-    assert!(b.inspect("missing", &ACCESS).unwrap().is_none());
-}
+        let mut sub = live(&b, "u").await;
+        b.shutdown();
+        assert!(matches!(
+            next(&mut sub).await,
+            Event::End(EndReason::Shutdown)
+        ));
+        let refused = b
+            .subscribe("u", HistoryRequest::default(), SlowPolicy::Disconnect, &ACCESS)
+            .await
+            .expect_err("subscribed during shutdown");
+        assert_eq!(refused.kind(), ErrorKind::Unavailable);
+        // Publishes in flight during shutdown still succeed.
+        publish(&b, "u", "late").await;
+    }
 
-#[tokio::test]
-async fn require_create_refuses_implicit_topics() {
-    let b = broker(|c| c.require_create = true);
-    assert_eq!(
-        b.publish("t", Bytes::new(), &ACCESS).unwrap_err().kind(),
-        ErrorKind::NotFound
-    );
-    b.create("t", &TopicConfigRequest::default(), &ACCESS)
-        .unwrap();
-    assert!(b.publish("t", Bytes::new(), &ACCESS).is_ok());
+    async fn limits_are_enforced(store: Store) {
+        let b = broker(store, |c| {
+            c.max_topics = 1;
+            c.max_subscriptions = 1;
+            c.max_message_bytes = 3;
+        });
+        publish(&b, "a", "x").await;
+        let kind = |r: Result<Published>| r.expect_err("accepted").kind();
+        assert_eq!(
+            kind(b.publish("b", Bytes::from_static(b"x"), &ACCESS).await),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind(b.publish("a", Bytes::from_static(b"four"), &ACCESS).await),
+            ErrorKind::TooLarge
+        );
+        let sub = live(&b, "a").await;
+        let second = b
+            .subscribe("a", HistoryRequest::default(), SlowPolicy::Disconnect, &ACCESS)
+            .await
+            .expect_err("over the subscription limit");
+        assert_eq!(second.kind(), ErrorKind::Unavailable);
+        drop(sub);
+        assert_eq!(b.subscription_count(), 0);
+        live(&b, "a").await;
+    }
+
+    async fn create_is_idempotent_and_detects_conflicts(store: Store) {
+        let b = broker(store, |_| {});
+        let cfg = TopicConfigRequest {
+            history_length: Some(5),
+            ..Default::default()
+        };
+        let Ok(Created::New(epoch)) = b.create("t", &cfg, &ACCESS).await else {
+            panic!("not new")
+        };
+        assert_eq!(
+            b.create("t", &cfg, &ACCESS).await.expect("create again"),
+            Created::Existing(epoch)
+        );
+        let other = TopicConfigRequest {
+            history_length: Some(6),
+            ..Default::default()
+        };
+        let conflict = b.create("t", &other, &ACCESS).await.expect_err("conflict");
+        assert_eq!(conflict.kind(), ErrorKind::Conflict);
+        let info = b.inspect("t", &ACCESS).await.expect("inspect").expect("exists");
+        assert_eq!(info.config.retention.max_messages, 5);
+        assert_eq!(info.epoch, epoch);
+        assert!(b.inspect("missing", &ACCESS).await.expect("inspect").is_none());
+    }
+
+    async fn require_create_refuses_implicit_topics(store: Store) {
+        let b = broker(store, |c| c.require_create = true);
+        let refused = b.publish("t", Bytes::new(), &ACCESS).await.expect_err("implicit");
+        assert_eq!(refused.kind(), ErrorKind::NotFound);
+        b.create("t", &TopicConfigRequest::default(), &ACCESS)
+            .await
+            .expect("create");
+        b.publish("t", Bytes::new(), &ACCESS).await.expect("publish");
+    }
+
+    async fn a_publisher_authorises_once_and_follows_a_recreated_topic(store: Store) {
+        let b = broker(store, |c| c.authorizer = std::sync::Arc::new(DenyPublish));
+        assert_eq!(
+            b.publisher("t", &ACCESS).expect_err("authorised").kind(),
+            ErrorKind::Forbidden
+        );
+        let ok = Access {
+            credentials: Some("Bearer ok"),
+            peer: None,
+        };
+        let mut publisher = b.publisher("t", &ok).expect("publisher");
+        let first = publisher.publish(Bytes::from_static(b"a")).await.expect("a");
+        assert!(first.created);
+        let second = publisher.publish(Bytes::from_static(b"b")).await.expect("b");
+        assert_eq!(second.id.seq, first.id.seq + 1);
+        // Deleted under the publisher's feet: the next message starts a new epoch.
+        b.delete("t", &ACCESS).await.expect("delete");
+        let again = publisher.publish(Bytes::from_static(b"c")).await.expect("c");
+        assert!(again.created);
+        assert_eq!(again.id.seq, first.id.seq);
+        assert_ne!(again.id.epoch, first.id.epoch);
+    }
+
+    async fn a_batch_gets_consecutive_seqs(store: Store) {
+        let b = broker(store, |_| {});
+        let mut sub = live(&b, "t").await;
+        let payloads = ["x", "y", "z"].map(|p| Bytes::from_static(p.as_bytes()));
+        let published = b.publish_many("t", payloads, &ACCESS).await.expect("batch");
+        let seqs: Vec<u64> = published.iter().map(|p| p.id.seq).collect();
+        let base = seqs[0];
+        assert_eq!(seqs, [base, base + 1, base + 2]);
+        for want in ["x", "y", "z"] {
+            assert_eq!(next_payload(&mut sub).await, want);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -401,42 +440,19 @@ impl Authorizer for DenyPublish {
 
 #[tokio::test]
 async fn authorizer_decides() {
-    let b = broker(|c| c.authorizer = std::sync::Arc::new(DenyPublish));
-    assert_eq!(
-        b.publish("t", Bytes::new(), &ACCESS).unwrap_err().kind(),
-        ErrorKind::Forbidden
-    );
+    let b = broker(Store::Memory, |c| {
+        c.authorizer = std::sync::Arc::new(DenyPublish)
+    });
+    let refused = b
+        .publish("t", Bytes::new(), &ACCESS)
+        .await
+        .expect_err("denied");
+    assert_eq!(refused.kind(), ErrorKind::Forbidden);
     let ok = Access {
         credentials: Some("Bearer ok"),
         peer: None,
     };
-    assert!(b.publish("t", Bytes::new(), &ok).is_ok());
-}
-
-#[tokio::test]
-async fn a_publisher_authorises_once_and_follows_a_recreated_topic() {
-    let b = broker(|c| c.authorizer = std::sync::Arc::new(DenyPublish));
-    assert_eq!(
-        b.publisher("t", &ACCESS).unwrap_err().kind(),
-        ErrorKind::Forbidden
-    );
-    let ok = Access {
-        credentials: Some("Bearer ok"),
-        peer: None,
-    };
-    let mut publisher = b.publisher("t", &ok).unwrap();
-    let first = publisher.publish(Bytes::from_static(b"a")).unwrap();
-    assert!(first.created);
-    assert_eq!(
-        publisher.publish(Bytes::from_static(b"b")).unwrap().id.seq,
-        2
-    );
-    // Deleted under the publisher's feet: the next message starts a new epoch.
-    b.delete("t", &ACCESS).unwrap();
-    let again = publisher.publish(Bytes::from_static(b"c")).unwrap();
-    assert!(again.created);
-    assert_eq!(again.id.seq, 1);
-    assert!(again.id.epoch > first.id.epoch);
+    b.publish("t", Bytes::new(), &ok).await.expect("allowed");
 }
 
 // ===== the wall clock stepping back =====
@@ -456,9 +472,7 @@ fn set_clock(seconds: u64) {
 
 /// The first `n` payloads a new subscription to "t" with `req` replays.
 async fn replay(b: &Broker, req: HistoryRequest, n: usize) -> Vec<String> {
-    let mut sub = b
-        .subscribe("t", req, SlowPolicy::Disconnect, &ACCESS)
-        .unwrap();
+    let mut sub = subscribe(b, "t", req).await;
     let mut payloads = Vec::new();
     for _ in 0..n {
         payloads.push(next_payload(&mut sub).await);
@@ -468,13 +482,15 @@ async fn replay(b: &Broker, req: HistoryRequest, n: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn publish_times_stay_monotonic_when_the_clock_steps_back() {
-    let b = Broker::with_clock(
-        BrokerConfig {
-            history_max_age: Some(Duration::from_secs(60)),
-            ..BrokerConfig::default()
-        },
-        stepped_clock,
-    );
+    let store = MemoryStore::with_numbering(store::Numbering {
+        clock: stepped_clock,
+        ..Default::default()
+    });
+    let b = Broker::new(BrokerConfig {
+        history_max_age: Some(Duration::from_secs(60)),
+        store: Arc::new(store),
+        ..BrokerConfig::default()
+    });
     let mut times = Vec::new();
     for (clock, payload) in [
         (1000, "a"),
@@ -484,7 +500,7 @@ async fn publish_times_stay_monotonic_when_the_clock_steps_back() {
         (1002, "e"),
     ] {
         set_clock(clock);
-        times.push(publish(&b, "t", payload).time_us / 1_000_000);
+        times.push(publish(&b, "t", payload).await.time_us / 1_000_000);
     }
     // Never before the previous message of the topic.
     assert_eq!(times, [1000, 1001, 1001, 1001, 1002]);

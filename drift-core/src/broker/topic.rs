@@ -1,12 +1,20 @@
-//! One topic incarnation: its epoch, sequence counter, history and the live
-//! channel its subscribers read from.
+//! One topic incarnation as the broker sees it: the store's log of it, and
+//! the live channel its subscribers read from.
 //!
-//! Publishing appends to history and sends to the live channel under one
-//! lock, and subscribing snapshots history and joins the live channel under
-//! the same lock, so replay hands over to live delivery with no gap and no
-//! duplicate. Nothing under the lock waits for a subscriber: the live channel
-//! is a bounded ring that a slow reader simply falls behind in.
+//! A publish is appended to the log first (the store assigns the seqs), then
+//! fanned out. Appends may complete out of order (a store answers batches
+//! whenever it has committed them, and their publishers run on different
+//! threads), so fan-out goes through a small reorder buffer: a batch is sent
+//! to the live channel only once every earlier seq has been, and subscribers
+//! see seqs in order with no hole. Nothing under the lock waits for a
+//! subscriber or for the store: the live channel is a bounded ring that a
+//! slow reader simply falls behind in.
+//!
+//! A subscriber joins the live channel first, then reads history from the
+//! log, and skips live messages it has already replayed: the handoff is by
+//! seq, the same for every store, so it has no gap and no duplicate.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,7 +22,8 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use super::config::TopicConfig;
-use super::history::{HistoryStore, Selection};
+use super::store::{Appended, Selection, TopicLog};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{EndReason, Gap, GapReason, HistoryRequest, Message, MessageId};
 
 /// A topic incarnation. Deleting a topic and creating it again makes a new
@@ -24,9 +33,11 @@ pub(crate) struct Topic {
     pub(crate) name: Arc<str>,
     pub(crate) epoch: u64,
     pub(crate) config: TopicConfig,
-    /// Newest seq, readable without the lock (subscribers measure lag with it).
+    pub(crate) log: Arc<dyn TopicLog>,
+    /// Newest seq fanned out, readable without the lock (subscribers
+    /// measure lag with it).
     pub(crate) last_seq: AtomicU64,
-    /// Payload bytes published so far, readable without the lock.
+    /// Payload bytes fanned out so far, readable without the lock.
     pub(crate) total_bytes: AtomicU64,
     state: Mutex<TopicState>,
     /// How far (messages, payload bytes) a subscriber may fall behind the
@@ -34,23 +45,27 @@ pub(crate) struct Topic {
     /// subscription.
     pub(crate) queue_messages: usize,
     pub(crate) queue_bytes: u64,
-    /// The wall clock, µs since the Unix epoch.
-    clock: fn() -> u64,
 }
 
 #[derive(Debug)]
 struct TopicState {
-    history: Box<dyn HistoryStore>,
     /// The live channel; created when the first subscriber joins and dropped
     /// when a publish finds nobody listening, so idle topics cost no ring.
     live: Option<broadcast::Sender<Arc<Message>>>,
+    /// Batches the store has accepted whose earlier seqs are not yet fanned
+    /// out, by first seq.
+    waiting: BTreeMap<u64, Batch>,
     /// Set when the live channel was closed on purpose; read by subscribers
     /// when their receiver reports the channel closed.
     end: Option<EndReason>,
     /// No more publishes or subscriptions (deleted).
     closed: bool,
-    /// Publish time of the newest message, µs.
-    last_time_us: u64,
+}
+
+#[derive(Debug)]
+struct Batch {
+    time_us: u64,
+    payloads: Vec<Bytes>,
 }
 
 /// What a new subscription starts from.
@@ -64,31 +79,22 @@ pub(crate) struct Joined {
 // ===== impl Topic =====
 
 impl Topic {
-    pub(crate) fn new(
-        name: Arc<str>,
-        epoch: u64,
-        config: TopicConfig,
-        history: Box<dyn HistoryStore>,
-        queue_messages: usize,
-        queue_bytes: u64,
-        clock: fn() -> u64,
-    ) -> Topic {
+    pub(crate) fn new(log: Arc<dyn TopicLog>, queue_messages: usize, queue_bytes: u64) -> Topic {
         Topic {
-            name,
-            epoch,
-            config,
-            last_seq: AtomicU64::new(0),
+            name: Arc::from(log.name()),
+            epoch: log.epoch(),
+            config: *log.config(),
+            last_seq: AtomicU64::new(log.last_seq()),
             total_bytes: AtomicU64::new(0),
+            log,
             state: Mutex::new(TopicState {
-                history,
                 live: None,
+                waiting: BTreeMap::new(),
                 end: None,
                 closed: false,
-                last_time_us: 0,
             }),
             queue_messages: queue_messages.max(1),
             queue_bytes,
-            clock,
         }
     }
 
@@ -96,87 +102,146 @@ impl Topic {
         crate::lock::lock(&self.state)
     }
 
-    /// The topic's time: the wall clock, but never before the newest
-    /// message, so publish times only grow (history selects and expires by
-    /// them in order) when the clock is stepped back.
-    fn now(&self, state: &TopicState) -> u64 {
-        (self.clock)().max(state.last_time_us)
-    }
-
-    /// Stores and fans out one message. `None` when the topic was deleted
-    /// concurrently (the caller looks the topic up again).
-    pub(crate) fn publish(&self, payload: Bytes) -> Option<(MessageId, u64)> {
-        let mut state = self.lock();
-        if state.closed {
-            return None;
-        }
-        let seq = self.last_seq.load(Ordering::Relaxed) + 1;
-        let offset = self.total_bytes.load(Ordering::Relaxed);
-        let time_us = self.now(&state);
-        state.last_time_us = time_us;
-        let len = payload.len() as u64;
-        let id = MessageId {
-            epoch: self.epoch,
-            seq,
+    /// Appends `payloads` to the log and fans them out. A store that answers
+    /// later is awaited on a task of its own, so that a batch the store
+    /// accepted is fanned out even when the caller goes away meanwhile (a
+    /// missing seq would hold every later one back).
+    pub(crate) async fn publish(self: &Arc<Self>, payloads: &[Bytes]) -> Result<Appended> {
+        let later = match self.log.append(payloads).now() {
+            Ok(outcome) => {
+                let appended = outcome?;
+                self.fan_out(appended, payloads);
+                return Ok(appended);
+            }
+            Err(later) => later,
         };
-        let msg = Arc::new(Message::new(id, time_us, payload).at_offset(offset));
-        state.history.append(msg.clone());
-        // Release: a subscriber that reads these counters after receiving the
-        // message sees at least this message counted.
-        self.total_bytes.store(offset + len, Ordering::Release);
-        self.last_seq.store(seq, Ordering::Release);
-        if let Some(live) = &state.live
-            && live.send(msg).is_err()
-        {
-            // Nobody is listening any more: free the ring.
-            state.live = None;
+        let topic = self.clone();
+        let payloads = payloads.to_vec();
+        let finish = async move {
+            let appended = later.await?;
+            topic.fan_out(appended, &payloads);
+            Ok(appended)
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn(finish).await.map_err(|e| {
+                Error::new(ErrorKind::Internal, format!("a publish task failed: {e}"))
+            })?,
+            // No runtime to hand the rest to: the caller's own await is all.
+            Err(_) => finish.await,
         }
-        Some((id, time_us))
     }
 
-    /// Resolves `req` against history and joins the live channel, atomically
-    /// with respect to publishes. `None` when the topic was deleted.
-    pub(crate) fn join(&self, req: &HistoryRequest) -> Option<Joined> {
+    /// Sends a batch the store accepted to the live channel, after every
+    /// batch before it.
+    fn fan_out(&self, appended: Appended, payloads: &[Bytes]) {
         let mut state = self.lock();
-        if state.closed {
-            return None;
+        if payloads.is_empty() || state.closed {
+            return;
         }
-        let last_seq = self.last_seq.load(Ordering::Relaxed);
-        let now = self.now(&state);
+        let next = self.last_seq.load(Ordering::Relaxed) + 1;
+        if appended.first_seq > next {
+            state.waiting.insert(
+                appended.first_seq,
+                Batch {
+                    time_us: appended.time_us,
+                    payloads: payloads.to_vec(),
+                },
+            );
+            return;
+        }
+        if appended.first_seq < next {
+            return; // already fanned out (a store repeating itself)
+        }
+        self.send(&mut state, appended, payloads);
+        loop {
+            let next = self.last_seq.load(Ordering::Relaxed) + 1;
+            let Some(entry) = state.waiting.first_entry() else {
+                break;
+            };
+            if *entry.key() != next {
+                break;
+            }
+            let batch = entry.remove();
+            let appended = Appended {
+                first_seq: next,
+                time_us: batch.time_us,
+            };
+            self.send(&mut state, appended, &batch.payloads);
+        }
+    }
+
+    fn send(&self, state: &mut TopicState, appended: Appended, payloads: &[Bytes]) {
+        let mut offset = self.total_bytes.load(Ordering::Relaxed);
+        for (seq, payload) in (appended.first_seq..).zip(payloads) {
+            let len = payload.len() as u64;
+            let id = MessageId {
+                epoch: self.epoch,
+                seq,
+            };
+            let msg =
+                Arc::new(Message::new(id, appended.time_us, payload.clone()).at_offset(offset));
+            offset += len;
+            // Release: a subscriber that reads these counters after receiving
+            // the message sees at least this message counted.
+            self.total_bytes.store(offset, Ordering::Release);
+            self.last_seq.store(seq, Ordering::Release);
+            if let Some(live) = &state.live
+                && live.send(msg).is_err()
+            {
+                // Nobody is listening any more: free the ring.
+                state.live = None;
+            }
+        }
+    }
+
+    /// Joins the live channel, then resolves `req` against the log. `None`
+    /// when the topic was deleted.
+    pub(crate) async fn join(&self, req: &HistoryRequest) -> Option<Result<Joined>> {
+        let (live, last_seq) = {
+            let mut state = self.lock();
+            if state.closed {
+                return None;
+            }
+            let queue = self.queue_messages;
+            let live = state
+                .live
+                .get_or_insert_with(|| broadcast::channel(queue).0)
+                .subscribe();
+            (live, self.last_seq.load(Ordering::Relaxed))
+        };
         let (replay, gap) = if req.is_empty() {
             (Vec::new(), None)
         } else {
-            self.select(&mut *state.history, req, last_seq, now)
+            match self.select(req, last_seq).await {
+                Ok(selected) => selected,
+                Err(e) => return Some(Err(e)),
+            }
         };
-        let queue = self.queue_messages;
-        let live = state
-            .live
-            .get_or_insert_with(|| broadcast::channel(queue).0)
-            .subscribe();
-        Some(Joined {
+        Some(Ok(Joined {
             replay,
             gap,
             live,
             last_seq,
-        })
+        }))
     }
 
-    fn select(
+    async fn select(
         &self,
-        history: &mut dyn HistoryStore,
         req: &HistoryRequest,
         last_seq: u64,
-        now: u64,
-    ) -> (Vec<Arc<Message>>, Option<Gap>) {
+    ) -> Result<(Vec<Arc<Message>>, Option<Gap>)> {
         let mut sel = Selection {
             after_seq: 0,
             since_us: req.since_us,
             last: req.last,
         };
+        // The newest seq this subscriber could know of: fanned out, or at
+        // least accepted by the store.
+        let known = last_seq.max(self.log.last_seq());
         let mut expected_from = None;
         let mut gap = None;
         if let Some(after) = req.after {
-            if after.epoch == self.epoch && after.seq <= last_seq {
+            if after.epoch == self.epoch && after.seq <= known {
                 sel.after_seq = after.seq;
                 expected_from = Some(after.seq + 1);
             } else {
@@ -189,8 +254,10 @@ impl Topic {
                 });
             }
         }
-        let replay = history.select(&sel, now);
+        let replay = self.log.read(&sel).await?;
         if let Some(from) = expected_from {
+            // Live delivery starts after `last_seq`; history must reach back
+            // to `from` for nothing to be missing.
             let first = replay.first().map_or(last_seq + 1, |m| m.seq);
             if first > from {
                 gap = Some(Gap {
@@ -200,7 +267,7 @@ impl Topic {
                 });
             }
         }
-        (replay, gap)
+        Ok((replay, gap))
     }
 
     /// Re-joins the live channel at its head after a slow subscriber chose to
@@ -225,10 +292,125 @@ impl Topic {
         // already sent, then see it closed and read `end`.
         state.live = None;
         state.closed |= delete;
+        if delete {
+            state.waiting.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU64;
+    use std::time::Duration;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::broker::store::StoreCall;
+
+    /// A log that numbers each append at once but answers only when the test
+    /// releases it, so that appends can complete in any order.
+    #[derive(Debug)]
+    struct GatedLog {
+        config: TopicConfig,
+        next_seq: AtomicU64,
+        gates: Mutex<Vec<oneshot::Sender<()>>>,
     }
 
-    /// Number of retained history messages.
-    pub(crate) fn history_len(&self) -> usize {
-        self.lock().history.len()
+    impl TopicLog for GatedLog {
+        fn name(&self) -> &str {
+            "t"
+        }
+        fn epoch(&self) -> u64 {
+            7
+        }
+        fn config(&self) -> &TopicConfig {
+            &self.config
+        }
+        fn last_seq(&self) -> u64 {
+            self.next_seq.load(Ordering::Acquire) - 1
+        }
+        fn retained(&self) -> usize {
+            0
+        }
+        fn append(&self, payloads: &[Bytes]) -> StoreCall<Appended> {
+            let n = payloads.len() as u64;
+            let (tx, rx) = oneshot::channel();
+            // Numbered and queued under one lock: gate i is seq order i.
+            let mut gates = crate::lock::lock(&self.gates);
+            let first_seq = self.next_seq.fetch_add(n, Ordering::AcqRel);
+            gates.push(tx);
+            drop(gates);
+            StoreCall::later(async move {
+                rx.await
+                    .map_err(|_| Error::new(ErrorKind::Storage, "gate dropped"))?;
+                Ok(Appended {
+                    first_seq,
+                    time_us: first_seq,
+                })
+            })
+        }
+        fn read(&self, _: &Selection) -> StoreCall<Vec<Arc<Message>>> {
+            StoreCall::ok(Vec::new())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_answered_out_of_order_are_fanned_out_in_seq_order() {
+        let log = Arc::new(GatedLog {
+            config: TopicConfig {
+                history: false,
+                retention: crate::broker::config::Retention {
+                    max_messages: 0,
+                    max_bytes: None,
+                    max_age: None,
+                },
+            },
+            next_seq: AtomicU64::new(1),
+            gates: Mutex::new(Vec::new()),
+        });
+        let topic = Arc::new(Topic::new(log.clone(), 100, 1 << 20));
+        let Some(Ok(mut joined)) = topic.join(&HistoryRequest::default()).await else {
+            panic!("join failed");
+        };
+        // Three batches (1, 2–3, 4), each waiting at its gate.
+        let mut publishes = Vec::new();
+        for batch in [&["a"][..], &["b", "c"], &["d"]] {
+            let payloads: Vec<Bytes> = batch.iter().map(|p| Bytes::from(*p)).collect();
+            let topic = topic.clone();
+            publishes.push(tokio::spawn(async move { topic.publish(&payloads).await }));
+        }
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while crate::lock::lock(&log.gates).len() < 3 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("three appends started");
+        // Answer the last batch first, then the middle one: nothing may go
+        // out before seq 1 has.
+        let mut gates = std::mem::take(&mut *crate::lock::lock(&log.gates));
+        let third = gates.pop().expect("gate 3");
+        let second = gates.pop().expect("gate 2");
+        let first = gates.pop().expect("gate 1");
+        third.send(()).expect("release 3");
+        second.send(()).expect("release 2");
+        assert!(
+            joined.live.try_recv().is_err(),
+            "a later batch went out before the first"
+        );
+        first.send(()).expect("release 1");
+        let mut seqs = Vec::new();
+        for _ in 0..4 {
+            let m = tokio::time::timeout(Duration::from_secs(5), joined.live.recv())
+                .await
+                .expect("a message in time")
+                .expect("the channel is open");
+            seqs.push(m.seq);
+        }
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        for p in publishes {
+            p.await.expect("task").expect("publish");
+        }
     }
 }

@@ -6,6 +6,10 @@ use http::{HeaderValue, Response, StatusCode, header};
 use super::body::DriftBody;
 use crate::error::{Error, ErrorKind};
 
+/// A response that comes once a store has answered.
+pub(crate) type LaterResponse =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Response<DriftBody>> + Send>>;
+
 /// An empty response with `status`.
 pub(crate) fn empty(status: StatusCode) -> Response<DriftBody> {
     let mut res = Response::new(DriftBody::empty());

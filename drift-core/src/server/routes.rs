@@ -6,6 +6,9 @@ use percent_encoding::percent_decode_str;
 
 use super::body::DriftBody;
 use super::context::Context;
+use super::cors::Cors;
+use super::response::LaterResponse;
+use super::subscribe::Subscribed;
 use super::{reference, response, subscribe, topics};
 
 const TOPIC_PREFIX: &str = "/v1/t/";
@@ -21,18 +24,22 @@ where
     match route_now(cx, req) {
         Routed::Done(res) => res,
         Routed::Body(pending) => pending.finish(cx).await,
+        Routed::Later(later) => later.await,
     }
 }
 
-/// A request routed as far as it goes without reading its body.
+/// A request routed as far as it goes without awaiting.
 pub(crate) enum Routed<B> {
-    /// The answer (everything but `PUT` and `POST` on a topic).
+    /// The answer (every `GET`, when the store answered at once).
     Done(Response<DriftBody>),
-    /// A `PUT` or `POST` whose body must be read first.
+    /// A request on a topic that awaits its body or the store: `PUT`,
+    /// `POST`, `HEAD`, `DELETE`.
     Body(BodyRoute<B>),
+    /// A subscription whose store answers later.
+    Later(LaterResponse),
 }
 
-/// What a `PUT`/`POST` on a topic needs once its body is read.
+/// What a `PUT`/`POST`/`HEAD`/`DELETE` on a topic needs to be answered.
 pub(crate) struct BodyRoute<B> {
     req: Request<B>,
     topic: String,
@@ -40,11 +47,10 @@ pub(crate) struct BodyRoute<B> {
     origin: Option<HeaderValue>,
 }
 
-/// Routes `req` without awaiting anything. Only requests with a body to read
-/// come back as [`Routed::Body`]; everything else (subscriptions above all)
-/// is answered here, so their futures stay tiny: hyper keeps one per stream
-/// until the stream's task first runs, and inlining the body-reading state
-/// machines made each ~2 KiB.
+/// Routes `req` without awaiting anything. Subscriptions above all are
+/// answered here when the store answers at once, so their futures stay
+/// tiny: hyper keeps one per stream until the stream's task first runs, and
+/// inlining the body-reading state machines made each ~2 KiB.
 pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
     let head = req.method() == Method::HEAD;
     let origin = req.headers().get(header::ORIGIN).cloned();
@@ -54,8 +60,8 @@ pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
         return Routed::Done(res);
     }
     let mut res = match dispatch(cx, req) {
-        Ok(res) => res,
-        Err((req, topic, credentials)) => {
+        Dispatched::Done(res) => res,
+        Dispatched::Body((req, topic, credentials)) => {
             return Routed::Body(BodyRoute {
                 req,
                 topic,
@@ -63,8 +69,16 @@ pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
                 origin,
             });
         }
+        Dispatched::Later(later) => {
+            let cors = cx.cors.clone();
+            return Routed::Later(Box::pin(async move {
+                let mut res = later.await;
+                decorate(cors.as_ref(), origin.as_ref(), &mut res);
+                res
+            }));
+        }
     };
-    decorate(cx, origin.as_ref(), &mut res);
+    decorate(cx.cors.as_ref(), origin.as_ref(), &mut res);
     if head {
         // A response to HEAD has no content. hyper's HTTP/1.1 server drops
         // it, but its HTTP/2 server would send DATA frames, which an HTTP/2
@@ -89,31 +103,42 @@ where
             origin,
         } = self;
         let access = cx.access(credentials.as_deref());
-        let mut res = if req.method() == Method::PUT {
-            topics::create(cx, req, &topic, &access).await
-        } else {
-            topics::publish(cx, req, &topic, &access).await
+        let mut res = match *req.method() {
+            Method::PUT => topics::create(cx, req, &topic, &access).await,
+            Method::POST => topics::publish(cx, req, &topic, &access).await,
+            Method::HEAD => topics::inspect(cx, &topic, &access).await,
+            _ => topics::delete(cx, &topic, &access).await,
         };
-        decorate(cx, origin.as_ref(), &mut res);
+        decorate(cx.cors.as_ref(), origin.as_ref(), &mut res);
         res
     }
 }
 
-fn decorate(cx: &Context, origin: Option<&HeaderValue>, res: &mut Response<DriftBody>) {
-    if let Some(cors) = &cx.cors {
+fn decorate(cors: Option<&Cors>, origin: Option<&HeaderValue>, res: &mut Response<DriftBody>) {
+    if let Some(cors) = cors {
         cors.decorate(origin, res);
     }
 }
 
-/// A request that needs its body read: the request, topic and credentials.
-type NeedsBody<B> = (Request<B>, String, Option<String>);
+/// A request that awaits: the request, topic and credentials.
+type Awaits<B> = (Request<B>, String, Option<String>);
 
-// The request comes back by value, once, to be moved into a `BodyRoute`.
-#[allow(clippy::result_large_err)]
-fn dispatch<B>(cx: &Context, req: Request<B>) -> Result<Response<DriftBody>, NeedsBody<B>> {
+enum Dispatched<B> {
+    Done(Response<DriftBody>),
+    Body(Awaits<B>),
+    Later(LaterResponse),
+}
+
+impl<B> From<Response<DriftBody>> for Dispatched<B> {
+    fn from(res: Response<DriftBody>) -> Self {
+        Dispatched::Done(res)
+    }
+}
+
+fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
     let path = req.uri().path();
     let method = req.method();
-    Ok(match path {
+    Dispatched::Done(match path {
         "/" | "/v1" | "/v1/" => match *method {
             Method::GET => reference::page(),
             _ => response::method_not_allowed("GET"),
@@ -132,22 +157,25 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Result<Response<DriftBody>, Nee
         p if p.starts_with(TOPIC_PREFIX) => {
             let topic = match topic_name(&p[TOPIC_PREFIX.len()..]) {
                 Ok(Some(t)) => t,
-                Ok(None) => return Ok(not_found()),
-                Err(reason) => return Ok(response::error(StatusCode::BAD_REQUEST, reason)),
+                Ok(None) => return not_found().into(),
+                Err(reason) => return response::error(StatusCode::BAD_REQUEST, reason).into(),
             };
             let credentials = req
                 .headers()
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            if matches!(*method, Method::PUT | Method::POST) {
-                return Err((req, topic, credentials));
-            }
-            let access = cx.access(credentials.as_deref());
             match *method {
-                Method::GET => subscribe::subscribe(cx, &req, &topic, &access),
-                Method::HEAD => topics::inspect(cx, &topic, &access),
-                Method::DELETE => topics::delete(cx, &topic, &access),
+                Method::PUT | Method::POST | Method::HEAD | Method::DELETE => {
+                    return Dispatched::Body((req, topic, credentials));
+                }
+                Method::GET => {
+                    let access = cx.access(credentials.as_deref());
+                    return match subscribe::subscribe(cx, &req, &topic, &access) {
+                        Subscribed::Now(res) => Dispatched::Done(res),
+                        Subscribed::Later(later) => Dispatched::Later(later),
+                    };
+                }
                 _ => response::method_not_allowed(TOPIC_METHODS),
             }
         }

@@ -96,6 +96,7 @@ where
                 let cx = self.cx.clone();
                 Box::pin(async move { Ok(pending.finish(&cx).await) })
             }
+            routes::Routed::Later(later) => Box::pin(async move { Ok(later.await) }),
         }
     }
 }

@@ -5,18 +5,27 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 
 use super::body::DriftBody;
 use super::context::Context;
-use super::response;
-use crate::broker::Access;
+use super::response::{self, LaterResponse};
+use crate::broker::{Access, Subscription};
+use crate::error::Result;
 use crate::model::HistoryRequest;
 use crate::protocol::history::SubscribeParams;
 use crate::protocol::{Framing, headers};
+
+/// The answer to a subscribe: at once when the store answered at once (the
+/// memory store always does, and then no future is kept for the stream), or
+/// once the store has.
+pub(crate) enum Subscribed {
+    Now(Response<DriftBody>),
+    Later(LaterResponse),
+}
 
 pub(crate) fn subscribe<B>(
     cx: &Context,
     req: &Request<B>,
     topic: &str,
     access: &Access<'_>,
-) -> Response<DriftBody> {
+) -> Subscribed {
     let h = req.headers();
     // A header that is not visible ASCII is as malformed as a bad number.
     let get = |name: &str| -> Result<Option<&str>, String> {
@@ -43,10 +52,22 @@ pub(crate) fn subscribe<B>(
     })();
     let (history, policy, framing) = match parsed {
         Ok(p) => p,
-        Err(reason) => return response::error(StatusCode::BAD_REQUEST, &reason),
+        Err(reason) => {
+            return Subscribed::Now(response::error(StatusCode::BAD_REQUEST, &reason));
+        }
     };
+    match cx.broker.subscribe(topic, history, policy, access).now() {
+        Ok(outcome) => Subscribed::Now(respond(cx, outcome, framing)),
+        Err(later) => {
+            let cx = cx.clone();
+            Subscribed::Later(Box::pin(async move { respond(&cx, later.await, framing) }))
+        }
+    }
+}
 
-    let sub = match cx.broker.subscribe(topic, history, policy, access) {
+/// The response that starts a subscription's stream (or says why not).
+fn respond(cx: &Context, outcome: Result<Subscription>, framing: Framing) -> Response<DriftBody> {
+    let sub = match outcome {
         Ok(s) => s,
         Err(e) => return response::from_error(&e),
     };

@@ -8,15 +8,16 @@ use http_body_util::BodyExt;
 
 use super::body::DriftBody;
 use super::context::Context;
-use super::engine::WakeBatch;
+use super::engine::batched;
 use super::response;
 use crate::broker::{Access, Created, Published, TopicConfigRequest};
 use crate::error::{Error, ErrorKind};
+use crate::model::MessageId;
 use crate::protocol::{FRAMES_MEDIA_TYPE, FrameDecoder, FrameKind, headers};
 
 /// `HEAD /v1/t/{topic}`: 200 with the topic's state, or 404. Never creates.
-pub(crate) fn inspect(cx: &Context, topic: &str, access: &Access<'_>) -> Response<DriftBody> {
-    match cx.broker.inspect(topic, access) {
+pub(crate) async fn inspect(cx: &Context, topic: &str, access: &Access<'_>) -> Response<DriftBody> {
+    match cx.broker.inspect(topic, access).await {
         Ok(Some(info)) => {
             let mut res = response::empty(StatusCode::OK);
             let h = res.headers_mut();
@@ -60,7 +61,7 @@ where
         Ok(c) => c,
         Err(e) => return response::from_error(&e),
     };
-    match cx.broker.create(topic, &config, access) {
+    match cx.broker.create(topic, &config, access).await {
         Ok(Created::New(epoch)) => with_epoch(StatusCode::CREATED, epoch),
         Ok(Created::Existing(epoch)) => with_epoch(StatusCode::OK, epoch),
         Err(e) => response::from_error(&e),
@@ -68,8 +69,8 @@ where
 }
 
 /// `DELETE /v1/t/{topic}`: 200, or 404 when there is no such topic.
-pub(crate) fn delete(cx: &Context, topic: &str, access: &Access<'_>) -> Response<DriftBody> {
-    match cx.broker.delete(topic, access) {
+pub(crate) async fn delete(cx: &Context, topic: &str, access: &Access<'_>) -> Response<DriftBody> {
+    match cx.broker.delete(topic, access).await {
         Ok(()) => response::empty(StatusCode::OK),
         Err(e) => response::from_error(&e),
     }
@@ -109,11 +110,7 @@ where
         Ok(b) => b,
         Err(e) => return response::from_error(&e),
     };
-    let outcome = {
-        let _batch = WakeBatch::begin();
-        cx.broker.publish(topic, payload, access)
-    };
-    match outcome {
+    match batched(cx.broker.publish(topic, payload, access)).await {
         Ok(p) => published(&p),
         Err(e) => response::from_error(&e),
     }
@@ -137,26 +134,51 @@ where
     // Made at the first message, so that a body without messages is answered as before.
     let mut publisher = None;
     let outcome: Result<(), Error> = async {
+        let mut payloads = Vec::new();
         loop {
-            // The messages of one read, woken as one batch.
-            let batch = WakeBatch::begin();
-            while let Some(frame) = decoder.next_frame()? {
-                if frame.kind != FrameKind::Message {
-                    return Err(Error::invalid(
-                        "a streamed publish may contain only message frames",
-                    ));
+            // The messages of one read are one batch: one append (one commit
+            // of a durable store) and one round of wake-ups. A bad frame
+            // ends the stream after the good ones before it.
+            let mut bad_frame = None;
+            loop {
+                match decoder.next_frame() {
+                    Ok(Some(frame)) if frame.kind == FrameKind::Message => {
+                        payloads.push(frame.payload);
+                    }
+                    Ok(Some(_)) => {
+                        bad_frame = Some(Error::invalid(
+                            "a streamed publish may contain only message frames",
+                        ));
+                        break;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        bad_frame = Some(e);
+                        break;
+                    }
                 }
+            }
+            if !payloads.is_empty() {
                 let publisher = match &mut publisher {
                     Some(p) => p,
                     None => publisher.insert(cx.broker.publisher(topic, access)?),
                 };
-                let p = publisher.publish(frame.payload)?;
-                ids.push_str(&p.id.to_string());
-                ids.push('\n');
-                count += 1;
-                epoch = Some(p.id.epoch);
+                let first = batched(publisher.publish_batch(&payloads)).await?;
+                for i in 0..payloads.len() as u64 {
+                    let id = MessageId {
+                        epoch: first.id.epoch,
+                        seq: first.id.seq + i,
+                    };
+                    ids.push_str(&id.to_string());
+                    ids.push('\n');
+                }
+                count += payloads.len() as u64;
+                epoch = Some(first.id.epoch);
+                payloads.clear();
             }
-            drop(batch);
+            if let Some(e) = bad_frame {
+                return Err(e);
+            }
             match body.frame().await {
                 Some(Ok(frame)) => {
                     if let Ok(mut data) = frame.into_data() {

@@ -11,7 +11,7 @@
 //!     │  TLS / h2c sniff → hyper h2 or HTTP/1.1 connection
 //!     │  each connection is one wake group               wake_relay.rs
 //!     ▼
-//!  POST → route → broker.publish (inside a WakeBatch)
+//!  POST → route → broker.publish (each poll inside a WakeBatch)
 //!     │  topic lock: seq, history, live ring; wakes every subscriber:
 //!     │  the wake-up goes to the subscriber's connection group on its
 //!     │  thread; the first of a batch rouses that thread's relay, once
@@ -47,7 +47,7 @@ use std::sync::{Arc, Mutex};
 pub(crate) use coalesced::{Coalesced, PollCount};
 pub(crate) use heartbeat::{HeartbeatSlot, Heartbeats};
 pub(crate) use threads::Connections;
-pub(crate) use wake_relay::{BodyWaker, WakeBatch};
+pub(crate) use wake_relay::{BodyWaker, batched};
 
 /// What the engine of one server has done so far: see
 /// `Server::engine_stats`. Counts only grow.

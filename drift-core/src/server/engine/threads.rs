@@ -30,7 +30,11 @@ impl IoThreads {
             threads: Vec::with_capacity(n),
             next: 0,
         };
+        // Each thread says when it runs, so that once the server is started
+        // its threads exist (with their names) for whoever looks.
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
         for i in 0..n {
+            let started_tx = started_tx.clone();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -40,6 +44,7 @@ impl IoThreads {
                 .name(format!("drift-io-{i}"))
                 .spawn(move || {
                     EngineCounters::install(&counters);
+                    let _ = started_tx.send(());
                     runtime.block_on(async move {
                         // Wakes this thread's subscriptions in batches.
                         tokio::spawn(ThreadRelay::install(counters));
@@ -54,6 +59,13 @@ impl IoThreads {
                 })?;
             io.senders.push(tx);
             io.threads.push(thread);
+        }
+        drop(started_tx);
+        for _ in 0..n {
+            // An error means a thread ended at once: `stop` will find out.
+            if started.recv().is_err() {
+                break;
+            }
         }
         Ok(io)
     }

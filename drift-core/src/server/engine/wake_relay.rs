@@ -176,6 +176,19 @@ impl Drop for WakeBatch {
     }
 }
 
+/// Runs `future` with a [`WakeBatch`] open during each of its polls (never
+/// across a suspension, which would hold back the wake-ups of every other
+/// task on the thread): a publish that completes within one poll, as every
+/// publish to the memory store does, rouses each relay once.
+pub(crate) async fn batched<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        let _batch = WakeBatch::begin();
+        future.as_mut().poll(cx)
+    })
+    .await
+}
+
 /// A connection's future, polled with its wake group current, so that the
 /// subscription bodies it creates join that group.
 pub(crate) struct InGroup<F> {
