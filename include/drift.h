@@ -109,6 +109,15 @@ enum drift_status
    * and did not unwind into C; the object involved may be unusable.
    */
   DRIFT_STATUS_PANIC = 17,
+  /**
+   * The server's topic store failed: its data directory cannot be used
+   * (foreign, unreadable, in use by another server) or a write failed.
+   */
+  DRIFT_STATUS_STORAGE = 18,
+  /**
+   * The server's topic store has no space left (HTTP 507).
+   */
+  DRIFT_STATUS_STORAGE_FULL = 19,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

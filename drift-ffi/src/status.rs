@@ -55,10 +55,15 @@ pub enum drift_status {
     /// A bug in libdrift: it panicked. The panic was caught at the boundary
     /// and did not unwind into C; the object involved may be unusable.
     Panic = 17,
+    /// The server's topic store failed: its data directory cannot be used
+    /// (foreign, unreadable, in use by another server) or a write failed.
+    Storage = 18,
+    /// The server's topic store has no space left (HTTP 507).
+    StorageFull = 19,
 }
 
 /// Every status, in numeric order (for tests and `drift_status_str`).
-pub(crate) const ALL_STATUSES: [drift_status; 18] = [
+pub(crate) const ALL_STATUSES: [drift_status; 20] = [
     drift_status::Ok,
     drift_status::NullArgument,
     drift_status::InvalidArgument,
@@ -77,6 +82,8 @@ pub(crate) const ALL_STATUSES: [drift_status; 18] = [
     drift_status::Http,
     drift_status::Internal,
     drift_status::Panic,
+    drift_status::Storage,
+    drift_status::StorageFull,
 ];
 
 // ===== impl drift_status =====
@@ -101,6 +108,8 @@ impl drift_status {
             ErrorKind::Io => drift_status::Io,
             ErrorKind::Http => drift_status::Http,
             ErrorKind::Internal => drift_status::Internal,
+            ErrorKind::Storage => drift_status::Storage,
+            ErrorKind::StorageFull => drift_status::StorageFull,
             // ErrorKind is non-exhaustive: a kind added to drift-core before
             // this match learns it is reported as a bug rather than guessed.
             _ => drift_status::Internal,
@@ -133,6 +142,8 @@ impl drift_status {
             drift_status::Http => b"HTTP\0",
             drift_status::Internal => b"INTERNAL\0",
             drift_status::Panic => b"PANIC\0",
+            drift_status::Storage => b"STORAGE\0",
+            drift_status::StorageFull => b"STORAGE_FULL\0",
         }
     }
 }
@@ -169,7 +180,8 @@ mod tests {
         }
         assert_eq!(drift_status::Ok as u32, 0);
         assert_eq!(drift_status::Panic as u32, 17);
-        assert_eq!(drift_status::from_u32(18), None);
+        assert_eq!(drift_status::StorageFull as u32, 19);
+        assert_eq!(drift_status::from_u32(20), None);
     }
 
     #[test]
@@ -206,6 +218,8 @@ mod tests {
             (ErrorKind::Io, S::Io),
             (ErrorKind::Http, S::Http),
             (ErrorKind::Internal, S::Internal),
+            (ErrorKind::Storage, S::Storage),
+            (ErrorKind::StorageFull, S::StorageFull),
         ];
         for (kind, status) in cases {
             assert_eq!(drift_status::from_kind(kind), status, "{kind:?}");

@@ -31,6 +31,8 @@ pub(crate) enum Exc {
     Conflict,
     PayloadTooLarge,
     Unavailable,
+    StorageError,
+    InsufficientStorage,
 }
 
 /// A base class: one of ours, or a builtin by name.
@@ -155,6 +157,20 @@ const SPECS: &[Spec] = &[
         status: Some(503),
         doc: "503: a server limit is reached, or the server is shutting down.",
     },
+    Spec {
+        exc: Exc::StorageError,
+        name: "StorageError",
+        bases: &[Base::Own(Exc::DriftError)],
+        status: None,
+        doc: "The server's topic store failed: its data directory cannot be used, or a write failed.",
+    },
+    Spec {
+        exc: Exc::InsufficientStorage,
+        name: "InsufficientStorage",
+        bases: &[Base::Own(Exc::HttpError), Base::Own(Exc::StorageError)],
+        status: Some(507),
+        doc: "507: the server's topic store has no space left.",
+    },
 ];
 
 /// The classes, indexed like [`SPECS`].
@@ -244,6 +260,8 @@ pub(crate) fn to_pyerr(err: Error) -> PyErr {
         ErrorKind::Timeout => Exc::DriftTimeout,
         ErrorKind::Protocol => Exc::ProtocolError,
         ErrorKind::Closed => Exc::SubscriptionClosed,
+        ErrorKind::Storage => Exc::StorageError,
+        ErrorKind::StorageFull => Exc::InsufficientStorage,
         ErrorKind::Io | ErrorKind::Internal => Exc::DriftError,
         _ => Exc::DriftError,
     };

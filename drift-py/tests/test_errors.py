@@ -26,6 +26,8 @@ def test_hierarchy() -> None:
         "Conflict",
         "PayloadTooLarge",
         "Unavailable",
+        "StorageError",
+        "InsufficientStorage",
     ):
         cls = getattr(drift, name)
         assert issubclass(cls, drift.DriftError), name
@@ -39,6 +41,9 @@ def test_hierarchy() -> None:
     assert issubclass(drift.BadRequest, drift.HTTPError)
     assert issubclass(drift.BadRequest, drift.InvalidArgument)
     assert drift.NotFound.status == 404
+    assert issubclass(drift.InsufficientStorage, drift.HTTPError)
+    assert issubclass(drift.InsufficientStorage, drift.StorageError)
+    assert drift.InsufficientStorage.status == 507
 
 
 def test_not_found_carries_status_and_reason(client: drift.Client, topic: str) -> None:

@@ -132,6 +132,7 @@ pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> Error {
         409 => ErrorKind::Conflict,
         413 => ErrorKind::TooLarge,
         503 => ErrorKind::Unavailable,
+        507 => ErrorKind::StorageFull,
         _ => ErrorKind::Http,
     };
     let reason: String = String::from_utf8_lossy(body)
@@ -192,6 +193,10 @@ mod tests {
         assert_eq!(
             status_error(StatusCode::CONFLICT, b"x").kind(),
             ErrorKind::Conflict
+        );
+        assert_eq!(
+            status_error(StatusCode::INSUFFICIENT_STORAGE, b"x").kind(),
+            ErrorKind::StorageFull
         );
     }
 }

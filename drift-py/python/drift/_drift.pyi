@@ -94,6 +94,12 @@ class PayloadTooLarge(HTTPError):
 class Unavailable(HTTPError):
     """503: a server limit is reached, or the server is shutting down."""
 
+class StorageError(DriftError):
+    """The server's topic store failed: its data directory cannot be used, or a write failed."""
+
+class InsufficientStorage(HTTPError, StorageError):
+    """507: the server's topic store has no space left."""
+
 # ===== values =====
 
 @final
