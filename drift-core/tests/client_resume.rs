@@ -19,7 +19,7 @@ use drift_core::protocol::SlowPolicy;
 use drift_core::server::{Server, ServerConfig, ServerHandle, TlsMode};
 use drift_core::tls::ServerIdentity;
 use drift_core::{EndReason, ErrorKind, Gap, GapReason};
-use support::{base_config, eventually, start_server, start_with, within};
+use support::{Store, base_config, eventually, start_server, start_with, within};
 
 fn resuming() -> SubscribeOptions {
     SubscribeOptions {
@@ -48,10 +48,9 @@ async fn read_until(sub: &mut Subscription, last: u64) -> Vec<String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_cut_connection_loses_and_duplicates_nothing() {
+async fn a_cut_connection_loses_and_duplicates_nothing(store: Store) {
     within(async {
-        let server = start_server(|_| {}).await;
+        let server = start_server(|c| store.apply(c)).await;
         let proxy = Proxy::start(server.addr).await;
         let subscriber = client_via(&proxy, &server);
         let publisher = client_for(&server);
@@ -440,3 +439,10 @@ async fn without_resume_a_broken_connection_is_an_error() {
     })
     .await;
 }
+
+// One test per store for each of the above.
+every_store!(
+    a_cut_connection_loses_and_duplicates_nothing,
+    flavor = "multi_thread",
+    worker_threads = 4
+);

@@ -66,10 +66,9 @@ async fn all_next_live(subs: &mut [Sub], c: &mut Client) {
 
 /// Case 32: `X-History-Length: 100` replays all four, oldest first, with
 /// `x-history-enabled: True`, then live messages follow.
-#[tokio::test]
-async fn history_length_replays_all_then_live() {
+async fn history_length_replays_all_then_live(store: Store) {
     within(async {
-        let server = start_server(|_| {}).await;
+        let server = start_server(|c| store.apply(c)).await;
         let mut c = server.h2().await;
         four(&mut c).await;
         let mut sub = server
@@ -86,10 +85,9 @@ async fn history_length_replays_all_then_live() {
 
 /// Case 33, divergence: `X-History-Length: 2` is the newest two (the
 /// original gave the oldest two).
-#[tokio::test]
-async fn history_length_gives_the_newest() {
+async fn history_length_gives_the_newest(store: Store) {
     within(async {
-        let server = start_server(|_| {}).await;
+        let server = start_server(|c| store.apply(c)).await;
         let mut c = server.h2().await;
         four(&mut c).await;
         let mut sub = server
@@ -114,15 +112,14 @@ async fn history_length_gives_the_newest() {
 /// Case 34: no history headers, no replay; `x-history-enabled: True` is in
 /// the headers at once (divergence: the original sent it with the first
 /// live message). Case 35: a new topic has no such header.
-#[tokio::test]
-async fn no_history_request_replays_nothing() {
+async fn no_history_request_replays_nothing(store: Store) {
     within(async {
-        let server = start_server(|_| {}).await;
+        let server = start_server(|c| store.apply(c)).await;
         let mut c = server.h2().await;
-        four(&mut c).await;
+        let sent = four(&mut c).await;
         let mut sub = server.h2().await.subscribe("/v1/t/T", &[]).await;
         assert_eq!(sub.header("x-history-enabled"), Some("True"));
-        assert_eq!(sub.num("drift-last-seq"), 4);
+        assert_eq!(sub.num("drift-last-seq"), sent[3].1);
         next_is_live(&mut sub, &mut c).await;
 
         let fresh = server.h2().await.subscribe("/v1/t/new", &[]).await;
@@ -135,10 +132,9 @@ async fn no_history_request_replays_nothing() {
 /// Cases 36–38, divergence where the original was buggy: `X-History-Since`
 /// means strictly after T (fractions allowed), and with a length the newest
 /// N of those.
-#[tokio::test]
-async fn history_since_is_strictly_after_and_combines_with_length() {
+async fn history_since_is_strictly_after_and_combines_with_length(store: Store) {
     within(async {
-        let server = start_server(|_| {}).await;
+        let server = start_server(|c| store.apply(c)).await;
         let mut c = server.h2().await;
         let sent = four(&mut c).await;
         let t = |i: usize| format_unix_seconds(sent[i].2);
@@ -179,10 +175,9 @@ async fn history_since_is_strictly_after_and_combines_with_length() {
 
 /// Cases 39 and 40, divergence: malformed history values are 400 with a
 /// reason, never silently "no history" or hex.
-#[tokio::test]
-async fn malformed_history_values_are_400() {
+async fn malformed_history_values_are_400(store: Store) {
     within(async {
-        let server = start_server(|_| {}).await;
+        let server = start_server(|c| store.apply(c)).await;
         let mut c = server.h2().await;
         four(&mut c).await;
         let bad: &[(&str, &str)] = &[
@@ -222,10 +217,9 @@ async fn malformed_history_values_are_400() {
 
 /// Case 44: header names are case-insensitive. HTTP/2 forces lower case, so
 /// this writes HTTP/1.1 requests byte for byte with other spellings.
-#[tokio::test]
-async fn history_header_names_are_case_insensitive() {
+async fn history_header_names_are_case_insensitive(store: Store) {
     within(async {
-        let server = start_server(|_| {}).await;
+        let server = start_server(|c| store.apply(c)).await;
         let mut c = server.h2().await;
         four(&mut c).await;
         for name in ["X-HISTORY-LENGTH", "x-history-length", "X-History-Length"] {
@@ -247,23 +241,27 @@ async fn history_header_names_are_case_insensitive() {
 
 /// Browsers cannot set headers on EventSource: `?history=`, `?since=` and
 /// `?after=` do the same, and a header wins over its query parameter.
-#[tokio::test]
-async fn query_string_equivalents() {
+async fn query_string_equivalents(store: Store) {
     within(async {
-        let server = start_server(|_| {}).await;
+        let server = start_server(|c| store.apply(c)).await;
         let mut c = server.h2().await;
         let sent = four(&mut c).await;
         let epoch = sent[0].0;
+        let seq = |i: usize| sent[i].1;
         let since = format_unix_seconds(sent[1].2);
         let cases: Vec<QueryCase> = vec![
             ("?history=2".into(), vec![], vec!["ccc", "ddd"]),
             (format!("?since={since}"), vec![], vec!["ccc", "ddd"]),
             (
-                format!("?after={epoch}-1"),
+                format!("?after={epoch}-{}", seq(0)),
                 vec![],
                 vec!["bbb", "ccc", "ddd"],
             ),
-            (format!("?lastEventId={epoch}-3"), vec![], vec!["ddd"]),
+            (
+                format!("?lastEventId={epoch}-{}", seq(2)),
+                vec![],
+                vec!["ddd"],
+            ),
             (
                 "?history=3".into(),
                 vec![("x-history-length", "1")],
@@ -289,10 +287,9 @@ async fn query_string_equivalents() {
 
 /// Case 41: history holds the newest 1000 by default: after 1005 POSTs,
 /// asking for 2000 replays exactly #6 … #1005.
-#[tokio::test]
-async fn history_capacity_is_1000_newest() {
+async fn history_capacity_is_1000_newest(store: Store) {
     within(async {
-        let server = start_server(|_| {}).await;
+        let server = start_server(|c| store.apply(c)).await;
         let mut c = server.h2().await;
         for i in 1..=1005 {
             c.publish("T", format!("m{i}")).await;
@@ -312,14 +309,14 @@ async fn history_capacity_is_1000_newest() {
 
 /// `Last-Event-ID: EPOCH-SEQ` replays exactly the messages after SEQ, in
 /// every framing; resuming at the newest replays nothing and reports no gap.
-#[tokio::test]
-async fn last_event_id_resumes_after_the_id() {
+async fn last_event_id_resumes_after_the_id(store: Store) {
     within(async {
-        let server = start_server(|_| {}).await;
+        let server = start_server(|c| store.apply(c)).await;
         let mut c = server.h2().await;
         let sent = four(&mut c).await;
         let epoch = sent[0].0;
-        let after2 = format!("{epoch}-2");
+        let seq = |i: usize| sent[i].1;
+        let after2 = format!("{epoch}-{}", seq(1));
 
         let mut raw = server
             .h2()
@@ -342,7 +339,7 @@ async fn last_event_id_resumes_after_the_id() {
         .iter()
         .map(|f| f.seq)
         .collect();
-        assert_eq!(seqs, [3, 4]);
+        assert_eq!(seqs, [seq(2), seq(3)]);
 
         let mut sse = server
             .h2()
@@ -352,14 +349,15 @@ async fn last_event_id_resumes_after_the_id() {
         let ev = sse.next_event().await.unwrap();
         assert_eq!(
             (ev.id.as_deref(), ev.data.as_str()),
-            (Some(&*format!("{epoch}-3")), "ccc")
+            (Some(&*format!("{epoch}-{}", seq(2))), "ccc")
         );
 
-        // At the newest message (5 = the "live" one above): nothing to replay.
+        // At the newest message (the "live" one above): nothing to replay.
+        let newest = format!("{epoch}-{}", seq(3) + 1);
         let mut at_end = server
             .h2()
             .await
-            .subscribe("/v1/t/T", &[("last-event-id", &format!("{epoch}-5"))])
+            .subscribe("/v1/t/T", &[("last-event-id", &newest)])
             .await;
         assert_eq!(at_end.header("drift-gap"), None);
         next_is_live(&mut at_end, &mut c).await;
@@ -370,33 +368,40 @@ async fn last_event_id_resumes_after_the_id() {
 /// A resume id older than what history retains: the `Drift-Gap` header says
 /// `FROM-TO expired`, the first in-band item is the gap (frame or SSE
 /// event), then what is retained.
-#[tokio::test]
-async fn resume_before_retained_history_reports_an_expired_gap() {
+async fn resume_before_retained_history_reports_an_expired_gap(store: Store) {
     within(async {
-        let server = start_server(|c| c.broker.history_length = 3).await;
+        let server = start_server(|c| {
+            store.apply(c);
+            c.broker.history_length = 3;
+        })
+        .await;
         let mut c = server.h2().await;
         let mut epoch = 0;
+        let mut seqs = vec![0];
         for i in 1..=6 {
-            epoch = c.publish("T", format!("m{i}")).await.num("drift-epoch");
+            let r = c.publish("T", format!("m{i}")).await;
+            epoch = r.num("drift-epoch");
+            seqs.push(r.num("drift-seq"));
         }
-        // Seqs 4, 5, 6 are retained; resuming after 1 misses 2 and 3.
-        let id = format!("{epoch}-1");
+        // m4, m5, m6 are retained; resuming after m1 misses m2 and m3.
+        let id = format!("{epoch}-{}", seqs[1]);
         let want = Gap {
-            from: 2,
-            to: 3,
+            from: seqs[2],
+            to: seqs[3],
             reason: GapReason::Expired,
         };
+        let header = format!("{}-{} expired", seqs[2], seqs[3]);
 
         let mut frames = server
             .h2()
             .await
             .subscribe("/v1/t/T", &[FRAMES, ("last-event-id", &id)])
             .await;
-        assert_eq!(frames.header("drift-gap"), Some("2-3 expired"));
+        assert_eq!(frames.header("drift-gap"), Some(&*header));
         let gap = frames.next_frame().await.unwrap();
         assert_eq!(gap.kind, FrameKind::Gap);
         assert_eq!(gap.as_gap().unwrap(), want);
-        for seq in 4..=6 {
+        for &seq in &seqs[4..=6] {
             let f = frames.next_frame().await.unwrap();
             assert_eq!((f.kind, f.seq), (FrameKind::Message, seq));
         }
@@ -406,10 +411,16 @@ async fn resume_before_retained_history_reports_an_expired_gap() {
             .await
             .subscribe("/v1/t/T", &[SSE, ("last-event-id", &id)])
             .await;
-        assert_eq!(sse.header("drift-gap"), Some("2-3 expired"));
+        assert_eq!(sse.header("drift-gap"), Some(&*header));
         let ev = sse.next_event().await.unwrap();
         assert_eq!(ev.event, "gap");
-        assert_eq!(ev.data, r#"{"from":2,"to":3,"reason":"expired"}"#);
+        assert_eq!(
+            ev.data,
+            format!(
+                r#"{{"from":{},"to":{},"reason":"expired"}}"#,
+                seqs[2], seqs[3]
+            )
+        );
         assert_eq!(sse.next_event().await.unwrap().data, "m4");
 
         // Raw framing has no in-band gap: the header is all it gets.
@@ -418,7 +429,7 @@ async fn resume_before_retained_history_reports_an_expired_gap() {
             .await
             .subscribe("/v1/t/T", &[("last-event-id", &id)])
             .await;
-        assert_eq!(raw.header("drift-gap"), Some("2-3 expired"));
+        assert_eq!(raw.header("drift-gap"), Some(&*header));
         assert_eq!(chunks(&mut raw, 3).await, ["m4", "m5", "m6"]);
     })
     .await
@@ -427,16 +438,15 @@ async fn resume_before_retained_history_reports_an_expired_gap() {
 /// A resume id of another incarnation (the topic was deleted and created
 /// again) cannot be placed: the gap says `epoch`, then everything retained
 /// of the new incarnation follows.
-#[tokio::test]
-async fn resume_from_another_epoch_reports_an_epoch_gap() {
+async fn resume_from_another_epoch_reports_an_epoch_gap(store: Store) {
     within(async {
-        let server = start_server(|_| {}).await;
+        let server = start_server(|c| store.apply(c)).await;
         let mut c = server.h2().await;
         let old = c.publish("T", "old").await;
         assert_eq!(c.delete("/v1/t/T").await.status, StatusCode::OK);
         c.publish("T", "new1").await;
         c.publish("T", "new2").await;
-        let id = format!("{}-1", old.num("drift-epoch"));
+        let id = format!("{}-{}", old.num("drift-epoch"), old.num("drift-seq"));
         let mut frames = server
             .h2()
             .await
@@ -462,11 +472,11 @@ async fn resume_from_another_epoch_reports_an_epoch_gap() {
 /// must see a strictly consecutive run of seqs from exactly where it asked to
 /// start up to N: no hole, no duplicate, at the replay → live seam or
 /// anywhere else.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn replay_hands_over_to_live_with_no_gap_and_no_duplicate() {
+async fn replay_hands_over_to_live_with_no_gap_and_no_duplicate(store: Store) {
     within(async {
         const N: u64 = 2000;
         let server = start_server(|c| {
+            store.apply(c);
             // Not a back-pressure test: nobody may be cut off as slow, and
             // history must cover every resume point.
             c.broker.queue_messages = 1 << 20;
@@ -475,7 +485,10 @@ async fn replay_hands_over_to_live_with_no_gap_and_no_duplicate() {
         })
         .await;
         let mut publisher = server.h2().await;
-        let epoch = publisher.publish("T", "1").await.num("drift-epoch");
+        let first = publisher.publish("T", "1").await;
+        let epoch = first.num("drift-epoch");
+        // Message i (payload "i") has seq off + i, whatever the store counts from.
+        let off = first.num("drift-seq") - 1;
         let (progress_tx, progress) = watch::channel(1u64);
 
         #[derive(Clone, Copy, Debug)]
@@ -505,7 +518,7 @@ async fn replay_hands_over_to_live_with_no_gap_and_no_duplicate() {
                 let seen = *progress.wait_for(|&p| p >= at).await.unwrap();
                 // Resume a little behind the publisher.
                 let resume_after = seen.saturating_sub(37).max(1);
-                let id = format!("{epoch}-{resume_after}");
+                let id = format!("{epoch}-{}", off + resume_after);
                 let len;
                 let headers: Vec<(&str, &str)> = match how {
                     Join::Length(n) => {
@@ -518,7 +531,7 @@ async fn replay_hands_over_to_live_with_no_gap_and_no_duplicate() {
                 let mut sub = client.subscribe("/v1/t/T", &headers).await;
                 assert_eq!(sub.status, StatusCode::OK);
                 assert_eq!(sub.header("drift-gap"), None);
-                let last_at_join = sub.num("drift-last-seq");
+                let last_at_join = sub.num("drift-last-seq") - off;
                 let first_expected = match how {
                     Join::Length(n) => last_at_join.saturating_sub(n - 1).max(1),
                     Join::Resume => resume_after + 1,
@@ -529,7 +542,8 @@ async fn replay_hands_over_to_live_with_no_gap_and_no_duplicate() {
                     let f = sub.next_frame().await.expect("stream open until N");
                     assert_eq!(f.kind, FrameKind::Message, "{how:?} at {at}");
                     assert_eq!(
-                        f.seq, next,
+                        f.seq - off,
+                        next,
                         "{how:?} joined at {at} (last seq {last_at_join}): hole or duplicate"
                     );
                     assert_eq!(f.payload, next.to_string(), "payload of seq {next}");
@@ -541,7 +555,7 @@ async fn replay_hands_over_to_live_with_no_gap_and_no_duplicate() {
 
         for i in 2..=N {
             let r = publisher.publish("T", i.to_string()).await;
-            assert_eq!(r.num("drift-seq"), i);
+            assert_eq!(r.num("drift-seq"), off + i);
             progress_tx.send_replace(i);
         }
 
@@ -560,3 +574,21 @@ async fn replay_hands_over_to_live_with_no_gap_and_no_duplicate() {
     })
     .await
 }
+
+// One test per store for each of the above.
+every_store!(history_length_replays_all_then_live);
+every_store!(history_length_gives_the_newest);
+every_store!(no_history_request_replays_nothing);
+every_store!(history_since_is_strictly_after_and_combines_with_length);
+every_store!(malformed_history_values_are_400);
+every_store!(history_header_names_are_case_insensitive);
+every_store!(query_string_equivalents);
+every_store!(history_capacity_is_1000_newest);
+every_store!(last_event_id_resumes_after_the_id);
+every_store!(resume_before_retained_history_reports_an_expired_gap);
+every_store!(resume_from_another_epoch_reports_an_epoch_gap);
+every_store!(
+    replay_hands_over_to_live_with_no_gap_and_no_duplicate,
+    flavor = "multi_thread",
+    worker_threads = 4
+);

@@ -1,0 +1,60 @@
+//! The stores the history, resume and handoff tests run against, so that
+//! none of them depends on the memory store answering at once, counting seqs
+//! from 1 or taking epochs from the clock.
+
+use std::sync::Arc;
+
+use drift_core::broker::store::testing;
+use drift_core::broker::{MemoryStore, TopicStore};
+use drift_core::server::ServerConfig;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Store {
+    Memory,
+    /// Answers every call later, as a disk or network store does.
+    Yielding,
+    /// Seqs from 1000, epochs 42, 43, …, as a shared store may hand out.
+    Renumbered,
+}
+
+impl Store {
+    pub fn make(self) -> Arc<dyn TopicStore> {
+        match self {
+            Store::Memory => Arc::new(MemoryStore::new()),
+            Store::Yielding => Arc::new(testing::yielding(MemoryStore::new())),
+            Store::Renumbered => Arc::new(testing::renumbered()),
+        }
+    }
+
+    /// Makes `config`'s broker use a new store of this kind.
+    pub fn apply(self, config: &mut ServerConfig) {
+        config.broker.store = self.make();
+    }
+}
+
+/// `every_store!(name)` (after `async fn name(store: Store)`) makes a module
+/// `name` with one test per store; `every_store!(name, flavor = …)` passes
+/// the arguments on to `#[tokio::test]`.
+#[macro_export]
+macro_rules! every_store {
+    ($name:ident $(, $($arg:tt)*)?) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test$(($($arg)*))?]
+            async fn memory() {
+                super::$name(Store::Memory).await
+            }
+
+            #[tokio::test$(($($arg)*))?]
+            async fn yielding() {
+                super::$name(Store::Yielding).await
+            }
+
+            #[tokio::test$(($($arg)*))?]
+            async fn renumbered() {
+                super::$name(Store::Renumbered).await
+            }
+        }
+    };
+}
