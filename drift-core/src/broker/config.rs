@@ -74,6 +74,14 @@ impl BrokerConfig {
                 self.history_length
             )));
         }
+        if let Some(age) = self.history_max_age
+            && age.as_secs() > MAX_AGE_SECS
+        {
+            return Err(Error::invalid(format!(
+                "history max age of {} s exceeds the maximum of {MAX_AGE_SECS} s (100 years)",
+                age.as_secs()
+            )));
+        }
         let at_least_one = [
             ("max message bytes", self.max_message_bytes as u64),
             ("max topic name bytes", self.max_topic_name_bytes as u64),
@@ -91,6 +99,10 @@ impl BrokerConfig {
 
 /// Largest `historyLength` a topic may ask for.
 pub const MAX_HISTORY_LENGTH: usize = 1_000_000;
+
+/// Longest history age, in seconds (100 years): anything longer would
+/// overflow the stores' microsecond clocks.
+pub const MAX_AGE_SECS: u64 = 100 * 365 * 86_400;
 
 /// The JSON body of `PUT /v1/t/{topic}`; every field optional. Unknown fields
 /// are rejected so a typo never goes unnoticed.
@@ -152,6 +164,13 @@ impl TopicConfigRequest {
         }
         if self.max_age == Some(0) || self.max_bytes == Some(0) {
             return Err(Error::invalid("maxAge and maxBytes must be positive"));
+        }
+        if let Some(age) = self.max_age
+            && age > MAX_AGE_SECS
+        {
+            return Err(Error::invalid(format!(
+                "maxAge {age} exceeds the maximum of {MAX_AGE_SECS} seconds (100 years)"
+            )));
         }
         let retention = if history {
             Retention {
@@ -226,6 +245,20 @@ mod tests {
             ..Default::default()
         };
         assert!(big.resolve(&cfg).is_err());
+        // Ages that would overflow a microsecond clock are refused, not wrapped.
+        let ancient = TopicConfigRequest::from_json(br#"{"maxAge":18446744073710}"#).unwrap();
+        let refused = ancient.resolve(&cfg).unwrap_err();
+        assert!(refused.to_string().contains("maxAge"), "{refused}");
+        let century = TopicConfigRequest {
+            max_age: Some(MAX_AGE_SECS),
+            ..Default::default()
+        };
+        assert!(century.resolve(&cfg).is_ok());
+        let server = BrokerConfig {
+            history_max_age: Some(Duration::from_secs(u64::MAX)),
+            ..BrokerConfig::default()
+        };
+        assert!(server.validate().is_err());
     }
 
     #[test]
