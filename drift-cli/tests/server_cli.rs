@@ -12,7 +12,7 @@ mod support;
 use std::process::{ExitStatus, Stdio};
 
 use support::{TempDir, find, within};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, Command};
 
 /// Every `drift serve` option has an environment variable; none may leak in
@@ -480,6 +480,40 @@ async fn invalid_log_filter_is_a_startup_error() {
             failing_start(&dir, &["--listen", "127.0.0.1:0", "--log", "=[bad"]).await;
         assert!(!status.success());
         assert!(stderr.contains("invalid --log filter"), "stderr: {stderr}");
+    })
+    .await
+}
+
+/// A peer's protocol slips do not flood the log: 1000 PING ACKs the server
+/// never asked for wrote 1000 WARN lines from h2 (issue 26 item 5).
+#[tokio::test]
+async fn unsolicited_ping_acks_do_not_flood_the_log() {
+    within(async {
+        let dir = TempDir::new("cli-pings");
+        let server = Drift::start(&dir, &["--h2c", "--listen", "127.0.0.1:0"], &[]).await;
+        let addr = server.url.trim_start_matches("http://").to_string();
+        let mut io = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let frame = |kind: u8, flags: u8, payload: &[u8]| {
+            let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+            f.extend([kind, flags, 0, 0, 0, 0]);
+            f.extend_from_slice(payload);
+            f
+        };
+        let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        out.extend(frame(4, 0, &[])); // SETTINGS
+        for _ in 0..1000 {
+            out.extend(frame(6, 1, &[0; 8])); // PING with ACK set
+        }
+        // A real PING last: its ACK means every frame before it was read.
+        out.extend(frame(6, 0, b"lastping"));
+        io.write_all(&out).await.unwrap();
+        let mut seen = Vec::new();
+        read_until(&mut io, &mut seen, "lastping").await;
+        drop(io);
+        let (status, log) = server.terminate().await;
+        assert!(status.success(), "{log}");
+        let lines = log.matches("PING ack").count();
+        assert!(lines <= 1, "{lines} lines about PING ACKs:\n{log}");
     })
     .await
 }
