@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::{Appended, Selection, StoreCall, TopicLog, TopicStore};
+use super::{Appended, Opened, Selection, StoreCall, TopicLog, TopicStore};
 use crate::broker::config::TopicConfig;
 use crate::error::{Error, ErrorKind};
 use crate::lock::lock;
@@ -108,14 +108,13 @@ impl TopicStore for MemoryStore {
         )
     }
 
-    fn open(
-        &self,
-        name: &str,
-        create: Option<&TopicConfig>,
-    ) -> StoreCall<Option<Arc<dyn TopicLog>>> {
+    fn open(&self, name: &str, create: Option<&TopicConfig>) -> StoreCall<Option<Opened>> {
         let mut topics = lock(&self.inner.topics);
         if let Some(t) = topics.get(name) {
-            return StoreCall::ok(Some(t.clone()));
+            return StoreCall::ok(Some(Opened {
+                log: t.clone(),
+                created: false,
+            }));
         }
         let Some(config) = create else {
             return StoreCall::ok(None);
@@ -135,7 +134,7 @@ impl TopicStore for MemoryStore {
             }),
         });
         topics.insert(name, log.clone());
-        StoreCall::ok(Some(log))
+        StoreCall::ok(Some(Opened { log, created: true }))
     }
 
     fn delete(&self, name: &str, epoch: u64) -> StoreCall<bool> {
@@ -303,7 +302,7 @@ mod tests {
 
     fn open(store: &MemoryStore, config: TopicConfig) -> Arc<dyn TopicLog> {
         match store.open("t", Some(&config)).now() {
-            Ok(Ok(Some(log))) => log,
+            Ok(Ok(Some(opened))) => opened.log,
             other => panic!("open: {other:?}"),
         }
     }

@@ -44,11 +44,7 @@ pub trait TopicStore: Send + Sync + Debug + 'static {
     /// `create`, a new topic with that configuration and a new epoch (never
     /// one used before for this name). An existing topic is returned as it
     /// is, whatever `create` says; the broker compares configurations.
-    fn open(
-        &self,
-        name: &str,
-        create: Option<&TopicConfig>,
-    ) -> StoreCall<Option<Arc<dyn TopicLog>>>;
+    fn open(&self, name: &str, create: Option<&TopicConfig>) -> StoreCall<Option<Opened>>;
 
     /// Deletes the incarnation `epoch` of `name` and everything it retains.
     /// `false` when there is no such incarnation (already deleted, or
@@ -95,6 +91,15 @@ pub trait TopicLog: Send + Sync + Debug + 'static {
     /// The retained messages matching `selection`, oldest first, each
     /// carrying this incarnation's epoch.
     fn read(&self, selection: &Selection) -> StoreCall<Vec<Arc<Message>>>;
+}
+
+/// A topic [`TopicStore::open`] found or made.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The topic's log.
+    pub log: Arc<dyn TopicLog>,
+    /// This call created it.
+    pub created: bool,
 }
 
 /// Where an appended batch went: its messages have seqs `first_seq`,

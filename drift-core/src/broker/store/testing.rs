@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::memory::Numbering;
-use super::{Appended, MemoryStore, Selection, StoreCall, TopicLog, TopicStore};
+use super::{Appended, MemoryStore, Opened, Selection, StoreCall, TopicLog, TopicStore};
 use crate::broker::config::TopicConfig;
 use crate::model::Message;
 
@@ -55,15 +55,14 @@ impl TopicStore for YieldingStore {
         })
     }
 
-    fn open(
-        &self,
-        name: &str,
-        create: Option<&TopicConfig>,
-    ) -> StoreCall<Option<Arc<dyn TopicLog>>> {
+    fn open(&self, name: &str, create: Option<&TopicConfig>) -> StoreCall<Option<Opened>> {
         let (inner, name, create) = (self.inner.clone(), name.to_owned(), create.copied());
         StoreCall::later(async move {
             tokio::task::yield_now().await;
-            Ok(inner.open(&name, create.as_ref()).await?.map(wrap))
+            Ok(inner.open(&name, create.as_ref()).await?.map(|o| Opened {
+                log: wrap(o.log),
+                created: o.created,
+            }))
         })
     }
 
