@@ -1,0 +1,599 @@
+//! The writer thread: it alone holds the write connection. Appends,
+//! creates and deletes from every caller queue up while it commits; it then
+//! takes everything queued as one batch, applies it in one transaction
+//! (with retention), commits once (one fsync with [`Fsync::Always`]), and
+//! only then updates the topics in memory and answers each caller. It also
+//! syncs the log every interval with [`Fsync::Interval`], checkpoints the
+//! write-ahead log, expires messages by age and vacuums.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::log::{DiskLog, LogShared, LogState, deleted};
+use super::options::Fsync;
+use super::retention::{self, Span};
+use super::schema::{self, encode_config};
+use super::{Core, err};
+use crate::broker::config::TopicConfig;
+use crate::broker::store::{Appended, Opened};
+use crate::error::{Error, Result};
+use crate::lock::lock;
+use crate::model::{Message, MessageId};
+
+/// Requests a batch holds at most.
+const MAX_BATCH: usize = 8192;
+/// How often age expiry and vacuuming run.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
+/// What callers ask of the writer.
+pub(super) enum Request {
+    Append {
+        log: Arc<LogShared>,
+        payloads: Vec<Bytes>,
+        reply: oneshot::Sender<Result<Appended>>,
+    },
+    Create {
+        name: Arc<str>,
+        config: TopicConfig,
+        reply: oneshot::Sender<Result<Opened>>,
+    },
+    Delete {
+        name: Arc<str>,
+        epoch: u64,
+        reply: oneshot::Sender<Result<bool>>,
+    },
+    /// Tests: the writer waits until this sender is dropped.
+    #[cfg(test)]
+    Hold(Receiver<()>),
+    Shutdown,
+}
+
+impl Request {
+    /// A request that ends the batch before it.
+    fn is_control(&self) -> bool {
+        #[cfg(test)]
+        if matches!(self, Request::Hold(_)) {
+            return true;
+        }
+        matches!(self, Request::Shutdown)
+    }
+}
+
+/// The writer's own state.
+pub(super) struct Writer {
+    pub(super) core: Arc<Core>,
+    pub(super) conn: Connection,
+    pub(super) last_epoch: u64,
+    /// Checkpoint the WAL (tests turn it off to leave a WAL behind).
+    pub(super) checkpoint: bool,
+    /// The WAL is checkpointed whenever its file is longer than this (it
+    /// is cut back to it when it restarts after a complete checkpoint).
+    pub(super) wal_limit: u64,
+    /// Held until the writer ends.
+    pub(super) lock: File,
+}
+
+/// One topic's changes in the batch being built.
+struct Pending {
+    log: Arc<LogShared>,
+    span: Span,
+    last_time_us: u64,
+    new: Vec<Arc<Message>>,
+    appended: bool,
+    deleted: bool,
+}
+
+/// What to answer, once the batch's fate is known.
+enum Answer {
+    Append(oneshot::Sender<Result<Appended>>, Result<Appended>),
+    /// The flag: the answer is a topic this batch creates.
+    Open(oneshot::Sender<Result<Opened>>, Result<Opened>, bool),
+    Delete(oneshot::Sender<Result<bool>>, bool),
+}
+
+#[derive(Default)]
+struct Batch {
+    pending: HashMap<u64, Pending>,
+    /// Epochs in the order first touched.
+    order: Vec<u64>,
+    created: Vec<Arc<DiskLog>>,
+    answers: Vec<Answer>,
+    messages: u64,
+}
+
+impl Writer {
+    /// Runs until [`Request::Shutdown`] (or every sender is gone).
+    pub(super) fn run(mut self, queue: Receiver<Request>) {
+        let interval = match self.core.options.fsync {
+            Fsync::Always => None,
+            Fsync::Interval(d) => Some(d),
+        };
+        let wal = File::open(schema::wal_path(&self.core.db)).ok();
+        let tick = interval.map_or(HOUSEKEEPING, |d| d.min(HOUSEKEEPING));
+        let mut next_sync = Instant::now() + interval.unwrap_or(HOUSEKEEPING);
+        let mut next_housekeeping = Instant::now() + HOUSEKEEPING;
+        let mut unsynced = false;
+        let mut requests = Vec::new();
+        // Requests taken from the queue after a hold, for the next batch.
+        let mut backlog: Vec<Request> = Vec::new();
+        'run: loop {
+            let wait = next_sync
+                .min(next_housekeeping)
+                .saturating_duration_since(Instant::now())
+                .min(tick);
+            requests.append(&mut backlog);
+            if requests.is_empty() {
+                match queue.recv_timeout(wait) {
+                    Ok(r) => requests.push(r),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break 'run,
+                }
+            }
+            while requests.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(r) => requests.push(r),
+                    Err(_) => break,
+                }
+            }
+            let mut control = None;
+            if let Some(i) = requests.iter().position(Request::is_control) {
+                let mut rest = requests.split_off(i).into_iter();
+                control = rest.next();
+                backlog.extend(rest);
+            }
+            if !requests.is_empty() {
+                let committed = self.commit_batch(std::mem::take(&mut requests));
+                unsynced |= committed;
+                if committed && self.checkpoint && self.wal_len(wal.as_ref()) > self.wal_limit {
+                    self.checkpoint("PASSIVE");
+                }
+            }
+            match control {
+                Some(Request::Shutdown) => break 'run,
+                #[cfg(test)]
+                Some(Request::Hold(release)) => {
+                    let _ = release.recv();
+                }
+                _ => {}
+            }
+            let now = Instant::now();
+            if interval.is_some() && now >= next_sync {
+                if unsynced {
+                    self.sync(wal.as_ref());
+                    unsynced = false;
+                }
+                next_sync = now + interval.unwrap_or(HOUSEKEEPING);
+            }
+            if now >= next_housekeeping {
+                unsynced |= self.expire();
+                if self.checkpoint
+                    && let Err(e) = retention::vacuum(&self.conn)
+                {
+                    self.log_failure("vacuum", e);
+                }
+                next_housekeeping = now + HOUSEKEEPING;
+            }
+        }
+        if self.checkpoint {
+            // Leaves a short or no WAL for the next start.
+            self.checkpoint("TRUNCATE");
+        }
+        let Writer { conn, lock, .. } = self;
+        drop(conn);
+        drop(lock);
+    }
+
+    /// Makes everything written so far durable ([`Fsync::Interval`]): the
+    /// WAL is synced, then checkpointed into the database (which SQLite
+    /// syncs with `synchronous = NORMAL`).
+    fn sync(&self, wal: Option<&File>) {
+        if let Some(wal) = wal
+            && let Err(e) = wal.sync_data()
+        {
+            tracing::warn!(
+                "data directory {}: fsync failed: {e}",
+                self.core.dir.display()
+            );
+        }
+        if self.checkpoint {
+            self.checkpoint("PASSIVE");
+        }
+    }
+
+    fn wal_len(&self, wal: Option<&File>) -> u64 {
+        wal.and_then(|f| f.metadata().ok()).map_or(0, |m| m.len())
+    }
+
+    fn checkpoint(&self, mode: &str) {
+        let sql = format!("PRAGMA wal_checkpoint({mode})");
+        if let Err(e) = self.conn.query_row(&sql, [], |_| Ok(())) {
+            self.log_failure("checkpoint", e);
+        }
+    }
+
+    fn log_failure(&self, what: &str, e: rusqlite::Error) {
+        let e = err::sqlite(&self.core.dir, what, e, err::errno(&self.conn));
+        tracing::warn!("{e}");
+    }
+
+    /// Applies, commits and answers `requests`; returns whether it
+    /// committed.
+    fn commit_batch(&mut self, requests: Vec<Request>) -> bool {
+        let mut batch = Batch::default();
+        let last_epoch = self.last_epoch;
+        let result = self
+            .build(&mut batch, requests)
+            .and_then(|()| self.conn.execute_batch("COMMIT"));
+        let result = result.map_err(|e| {
+            let errno = err::errno(&self.conn);
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            err::sqlite(&self.core.dir, "cannot write", e, errno)
+        });
+        match result {
+            Ok(()) => {
+                self.apply(&mut batch);
+                let stats = &self.core.stats;
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                stats.messages.fetch_add(batch.messages, Ordering::Relaxed);
+                answer(batch.answers, None);
+                true
+            }
+            Err(e) => {
+                self.last_epoch = last_epoch;
+                answer(batch.answers, Some(&e));
+                false
+            }
+        }
+    }
+
+    /// Everything in `requests`, inside one open transaction (left open).
+    fn build(&mut self, batch: &mut Batch, requests: Vec<Request>) -> rusqlite::Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let clock = self.core.clock;
+        for request in requests {
+            match request {
+                Request::Append {
+                    log,
+                    payloads,
+                    reply,
+                } => {
+                    let outcome = self.append(batch, log, &payloads, clock())?;
+                    batch.answers.push(Answer::Append(reply, outcome));
+                }
+                Request::Create {
+                    name,
+                    config,
+                    reply,
+                } => {
+                    let (outcome, in_batch) = self.create(batch, name, config, clock())?;
+                    batch.answers.push(Answer::Open(reply, outcome, in_batch));
+                }
+                Request::Delete { name, epoch, reply } => {
+                    let outcome = self.delete(batch, &name, epoch)?;
+                    batch.answers.push(Answer::Delete(reply, outcome));
+                }
+                #[cfg(test)]
+                Request::Hold(_) => {}
+                Request::Shutdown => {}
+            }
+        }
+        let now = clock();
+        for epoch in &batch.order {
+            let Some(p) = batch.pending.get_mut(epoch) else {
+                continue;
+            };
+            if p.deleted || !p.appended {
+                continue;
+            }
+            let now = now.max(p.last_time_us);
+            retention::trim(&self.conn, &mut p.span, &p.log.config, now)?;
+            self.conn
+                .prepare_cached(
+                    "UPDATE topics SET last_seq = ?2, last_time_us = ?3, bytes = ?4 WHERE epoch = ?1",
+                )?
+                .execute((
+                    p.span.epoch as i64,
+                    p.span.last_seq as i64,
+                    p.last_time_us as i64,
+                    p.span.bytes as i64,
+                ))?;
+        }
+        if !batch.created.is_empty() {
+            self.conn
+                .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'last_epoch'")?
+                .execute([self.last_epoch as i64])?;
+        }
+        Ok(())
+    }
+
+    fn pending<'b>(batch: &'b mut Batch, log: &Arc<LogShared>) -> &'b mut Pending {
+        batch.pending.entry(log.epoch).or_insert_with(|| {
+            batch.order.push(log.epoch);
+            let state = lock(&log.state);
+            Pending {
+                log: log.clone(),
+                span: Span {
+                    epoch: log.epoch,
+                    first_seq: state.first_seq,
+                    first_time_us: state.first_time_us,
+                    last_seq: state.last_seq,
+                    bytes: state.bytes,
+                },
+                last_time_us: state.last_time_us,
+                new: Vec::new(),
+                appended: false,
+                deleted: state.deleted,
+            }
+        })
+    }
+
+    fn append(
+        &mut self,
+        batch: &mut Batch,
+        log: Arc<LogShared>,
+        payloads: &[Bytes],
+        clock_us: u64,
+    ) -> rusqlite::Result<Result<Appended>> {
+        let p = Self::pending(batch, &log);
+        if p.deleted {
+            return Ok(Err(deleted(&log.name)));
+        }
+        let time_us = clock_us.max(p.last_time_us);
+        let first_seq = p.span.last_seq + 1;
+        let keep = log.config.retention.max_messages;
+        // Only the newest `keep` of a large batch could survive the trim.
+        let skip = payloads.len().saturating_sub(keep);
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO messages (epoch, seq, time_us, payload) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut bytes = 0;
+        for (i, payload) in payloads.iter().enumerate().skip(skip) {
+            let seq = first_seq + i as u64;
+            insert.execute((log.epoch as i64, seq as i64, time_us as i64, &payload[..]))?;
+            bytes += payload.len() as u64;
+            let id = MessageId {
+                epoch: log.epoch,
+                seq,
+            };
+            p.new
+                .push(Arc::new(Message::new(id, time_us, payload.clone())));
+        }
+        if p.span.first_seq > p.span.last_seq {
+            // Nothing was retained: the first kept message is the oldest.
+            p.span.first_seq = first_seq + skip as u64;
+            p.span.first_time_us = time_us;
+        }
+        p.span.last_seq += payloads.len() as u64;
+        p.span.bytes += bytes;
+        p.last_time_us = time_us;
+        p.appended = true;
+        batch.messages += payloads.len() as u64;
+        Ok(Ok(Appended { first_seq, time_us }))
+    }
+
+    fn create(
+        &mut self,
+        batch: &mut Batch,
+        name: Arc<str>,
+        config: TopicConfig,
+        clock_us: u64,
+    ) -> rusqlite::Result<(Result<Opened>, bool)> {
+        if let Some(log) = lock(&self.core.topics).get(&name).cloned() {
+            return Ok((
+                Ok(Opened {
+                    log,
+                    created: false,
+                }),
+                false,
+            ));
+        }
+        if let Some(log) = batch.created.iter().find(|l| l.shared.name == name) {
+            let log = log.clone();
+            return Ok((
+                Ok(Opened {
+                    log,
+                    created: false,
+                }),
+                true,
+            ));
+        }
+        let (history, max_messages, max_bytes, max_age) = match encode_config(&config) {
+            Ok(c) => c,
+            Err(e) => return Ok((Err(e), false)),
+        };
+        // From the clock (so that epochs differ from any a memory store
+        // handed out before), never below one handed out before, and below
+        // 2^53 for centuries.
+        let epoch = clock_us.max(self.last_epoch + 1);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO topics (epoch, name, history, max_messages, max_bytes, max_age_ns, \
+                                     last_seq, last_time_us, bytes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, 0)",
+            )?
+            .execute((
+                epoch as i64,
+                &*name,
+                history,
+                max_messages,
+                max_bytes,
+                max_age,
+            ))?;
+        self.last_epoch = epoch;
+        let log = Arc::new(DiskLog {
+            shared: Arc::new(LogShared {
+                name,
+                epoch,
+                config,
+                last_seq: Default::default(),
+                state: std::sync::Mutex::new(LogState::new(0, 0, 1, 0, 0)),
+            }),
+            core: self.core.clone(),
+        });
+        batch.created.push(log.clone());
+        Ok((Ok(Opened { log, created: true }), true))
+    }
+
+    fn delete(&mut self, batch: &mut Batch, name: &str, epoch: u64) -> rusqlite::Result<bool> {
+        let found = lock(&self.core.topics)
+            .get(name)
+            .map(|l| l.shared.clone())
+            .or_else(|| {
+                batch
+                    .created
+                    .iter()
+                    .find(|l| &*l.shared.name == name)
+                    .map(|l| l.shared.clone())
+            });
+        let Some(log) = found.filter(|l| l.epoch == epoch) else {
+            return Ok(false);
+        };
+        let p = Self::pending(batch, &log);
+        if p.deleted {
+            return Ok(false);
+        }
+        p.deleted = true;
+        self.conn
+            .prepare_cached("DELETE FROM messages WHERE epoch = ?1")?
+            .execute([epoch as i64])?;
+        self.conn
+            .prepare_cached("DELETE FROM topics WHERE epoch = ?1")?
+            .execute([epoch as i64])?;
+        Ok(true)
+    }
+
+    /// After the commit: the topics in memory, as committed.
+    fn apply(&self, batch: &mut Batch) {
+        let options = &self.core.options;
+        let mut topics = lock(&self.core.topics);
+        for log in batch.created.drain(..) {
+            topics.insert(log.shared.name.clone(), log);
+        }
+        for epoch in &batch.order {
+            let Some(p) = batch.pending.remove(epoch) else {
+                continue;
+            };
+            let mut state = lock(&p.log.state);
+            if p.deleted {
+                state.clear();
+                drop(state);
+                if topics
+                    .get(&p.log.name)
+                    .is_some_and(|l| l.shared.epoch == p.log.epoch)
+                {
+                    topics.remove(&p.log.name);
+                }
+                continue;
+            }
+            state.first_seq = p.span.first_seq;
+            state.first_time_us = p.span.first_time_us;
+            state.last_seq = p.span.last_seq;
+            state.bytes = p.span.bytes;
+            state.last_time_us = p.last_time_us;
+            state.cache_push(p.new, options.cache_messages, options.cache_bytes);
+            p.log.last_seq.store(p.span.last_seq, Ordering::Release);
+        }
+    }
+
+    /// Deletes expired messages of every topic with an age bound; returns
+    /// whether it committed anything.
+    fn expire(&mut self) -> bool {
+        let now = (self.core.clock)();
+        let due: Vec<Arc<LogShared>> = lock(&self.core.topics)
+            .values()
+            .filter(|l| l.shared.config.retention.max_age.is_some())
+            .map(|l| l.shared.clone())
+            .filter(|l| {
+                let s = lock(&l.state);
+                let span = span_of(l, &s);
+                !s.deleted && span.over(&l.config, now.max(s.last_time_us))
+            })
+            .collect();
+        if due.is_empty() {
+            return false;
+        }
+        let mut trimmed = Vec::new();
+        let result = (|| -> rusqlite::Result<()> {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            for log in &due {
+                let (mut span, last_time) = {
+                    let s = lock(&log.state);
+                    (span_of(log, &s), s.last_time_us)
+                };
+                if retention::trim(&self.conn, &mut span, &log.config, now.max(last_time))? {
+                    self.conn
+                        .prepare_cached("UPDATE topics SET bytes = ?2 WHERE epoch = ?1")?
+                        .execute((span.epoch as i64, span.bytes as i64))?;
+                    trimmed.push((log.clone(), span));
+                }
+            }
+            self.conn.execute_batch("COMMIT")
+        })();
+        if let Err(e) = result {
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            self.log_failure("expire messages", e);
+            return false;
+        }
+        for (log, span) in &trimmed {
+            let mut s = lock(&log.state);
+            // Only the writer changes the state, so it is as read above.
+            s.first_seq = span.first_seq;
+            s.first_time_us = span.first_time_us;
+            s.bytes = span.bytes;
+            s.cache_push(Vec::new(), usize::MAX, u64::MAX);
+        }
+        !trimmed.is_empty()
+    }
+}
+
+fn span_of(log: &LogShared, s: &LogState) -> Span {
+    Span {
+        epoch: log.epoch,
+        first_seq: s.first_seq,
+        first_time_us: s.first_time_us,
+        last_seq: s.last_seq,
+        bytes: s.bytes,
+    }
+}
+
+/// Answers every caller: with its outcome, or with `failed` when the
+/// batch's transaction did not commit (a failed append assigns no seq).
+fn answer(answers: Vec<Answer>, failed: Option<&Error>) {
+    let fail = |e: &Error| Error::new(e.kind(), e.to_string());
+    for a in answers {
+        // A caller that went away is no error.
+        match (a, failed) {
+            (Answer::Append(reply, outcome), None) => {
+                let _ = reply.send(outcome);
+            }
+            (Answer::Append(reply, outcome), Some(e)) => {
+                let _ = reply.send(outcome.and_then(|_| Err(fail(e))));
+            }
+            (Answer::Open(reply, outcome, _), None) => {
+                let _ = reply.send(outcome);
+            }
+            (Answer::Open(reply, outcome, in_batch), Some(e)) => {
+                let _ =
+                    reply.send(outcome.and_then(|o| if in_batch { Err(fail(e)) } else { Ok(o) }));
+            }
+            (Answer::Delete(reply, outcome), None) => {
+                let _ = reply.send(Ok(outcome));
+            }
+            (Answer::Delete(reply, outcome), Some(e)) => {
+                let _ = reply.send(if outcome { Err(fail(e)) } else { Ok(false) });
+            }
+        }
+    }
+}
