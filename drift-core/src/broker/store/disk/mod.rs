@@ -49,6 +49,8 @@ mod retention;
 mod schema;
 mod writer;
 
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -241,7 +243,6 @@ impl DiskStore {
     /// Tests: the writer stops taking requests until the returned sender is
     /// dropped, so that everything sent meanwhile forms one batch.
     #[cfg(test)]
-    #[allow(dead_code)]
     fn hold_writer(&self) -> Sender<()> {
         let (release, wait) = mpsc::channel();
         let _ = self.handle.core.writer.send(Request::Hold(wait));
