@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use super::Core;
 use super::err;
 use super::reader::{ReadRequest, ReaderMsg};
+use super::retention::Span;
 use super::writer::Request;
 use crate::broker::config::TopicConfig;
 use crate::broker::store::{Appended, Selection, StoreCall, TopicLog};
@@ -33,10 +34,47 @@ pub(super) struct LogShared {
     pub(super) config: TopicConfig,
     /// `state.last_seq`, readable without the lock.
     pub(super) last_seq: AtomicU64,
+    /// What reads see: the topic as durably committed.
     pub(super) state: Mutex<LogState>,
+    /// The topic as committed, possibly not yet durable: the writer's
+    /// alone, ahead of `state` while a commit syncs.
+    pub(super) written: Mutex<Written>,
 }
 
-/// The topic as last committed. Only the writer changes it, after a commit.
+/// The writer's bookkeeping of a topic: where its next append goes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Written {
+    pub(super) span: Span,
+    pub(super) last_time_us: u64,
+    pub(super) deleted: bool,
+}
+
+impl LogShared {
+    pub(super) fn new(name: Arc<str>, epoch: u64, config: TopicConfig, state: LogState) -> Self {
+        let written = Written {
+            span: Span {
+                epoch,
+                first_seq: state.first_seq,
+                first_time_us: state.first_time_us,
+                last_seq: state.last_seq,
+                bytes: state.bytes,
+            },
+            last_time_us: state.last_time_us,
+            deleted: false,
+        };
+        LogShared {
+            name,
+            epoch,
+            config,
+            last_seq: AtomicU64::new(state.last_seq),
+            state: Mutex::new(state),
+            written: Mutex::new(written),
+        }
+    }
+}
+
+/// The topic as last durably committed. Only [`super::publish`] changes
+/// it, once a commit is durable.
 #[derive(Debug)]
 pub(super) struct LogState {
     pub(super) last_seq: u64,

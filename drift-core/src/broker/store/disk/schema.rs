@@ -25,7 +25,6 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::err;
-use super::options::Fsync;
 use crate::broker::config::TopicConfig;
 use crate::broker::history::Retention;
 use crate::error::{Error, ErrorKind, Result};
@@ -170,6 +169,8 @@ pub(super) struct Opened {
     pub(super) conn: Connection,
     /// The WAL's length when cut back (`journal_size_limit`).
     pub(super) wal_limit: u64,
+    /// The WAL, open for syncing.
+    pub(super) wal: File,
     pub(super) last_epoch: u64,
     pub(super) topics: Vec<Loaded>,
 }
@@ -196,9 +197,9 @@ fn sql(dir: &Path, what: &str) -> impl Fn(rusqlite::Error) -> Error {
 }
 
 /// Opens (creating if needed) the database for writing: checks that it is
-/// Drift's and not newer than this build, sets the connection up for
-/// `fsync`, and loads every topic.
-pub(super) fn open_writer(data: &DataDir, fsync: Fsync, checkpoint: bool) -> Result<Opened> {
+/// Drift's and not newer than this build, sets the connection up, and
+/// loads every topic.
+pub(super) fn open_writer(data: &DataDir, checkpoint: bool) -> Result<Opened> {
     let dir = &data.dir;
     let db = &data.db;
     check_wal_tail(dir, db);
@@ -286,11 +287,11 @@ pub(super) fn open_writer(data: &DataDir, fsync: Fsync, checkpoint: bool) -> Res
             ),
         ));
     }
-    let synchronous = match fsync {
-        Fsync::Always => "FULL",
-        Fsync::Interval(_) => "NORMAL",
-    };
-    conn.pragma_update(None, "synchronous", synchronous)
+    // NORMAL: a commit is written to the OS, the WAL synced before each
+    // checkpoint and the database after. With Fsync::Always the sync
+    // thread then fdatasyncs the WAL before a commit is visible or answered
+    // (see `publish`), which is what FULL would do inside the commit.
+    conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(&setup)?;
     // Checkpoints are the writer's (see `writer`): SQLite's automatic one
     // runs inside a commit and can fail it after the commit is durable.
@@ -321,7 +322,14 @@ pub(super) fn open_writer(data: &DataDir, fsync: Fsync, checkpoint: bool) -> Res
         .map_err(create)?;
     }
     let (last_epoch, topics) = load(dir, &conn)?;
+    let wal_file = wal_path(db);
+    let wal = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&wal_file)
+        .map_err(|e| err::io(&wal_file, "cannot open the write-ahead log", e))?;
     Ok(Opened {
+        wal,
         conn,
         wal_limit: limit,
         last_epoch,

@@ -1,30 +1,34 @@
 //! The writer thread: it alone holds the write connection. Appends,
 //! creates and deletes from every caller queue up while it commits; it then
 //! takes everything queued as one batch, applies it in one transaction
-//! (with retention), commits once (one fsync with [`Fsync::Always`]), and
-//! only then updates the topics in memory and answers each caller. It also
-//! syncs the log every interval with [`Fsync::Interval`], checkpoints the
-//! write-ahead log, expires messages by age and vacuums.
+//! (with retention) and commits once. The committed batch then goes to
+//! [`publish`]: with [`Fsync::Always`] through the sync thread, whose one
+//! fdatasync covers every commit before it, so the writer is already on
+//! the next batch while the last one syncs. Only then are the topics in
+//! memory updated and the callers answered. The writer also syncs the log
+//! every interval with [`Fsync::Interval`], checkpoints the write-ahead
+//! log, expires messages by age and vacuums.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::log::{DiskLog, LogShared, LogState, deleted};
+use super::log::{DiskLog, LogShared, LogState, Written, deleted};
 use super::options::Fsync;
+use super::publish::{self, Answer, Change, Job, answer, publish};
 use super::retention::{self, Span};
-use super::schema::{self, encode_config};
+use super::schema::encode_config;
 use super::{Core, err};
 use crate::broker::config::TopicConfig;
 use crate::broker::store::{Appended, Opened};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lock::lock;
 use crate::model::{Message, MessageId};
 
@@ -77,6 +81,11 @@ pub(super) struct Writer {
     /// The WAL is checkpointed whenever its file is longer than this (it
     /// is cut back to it when it restarts after a complete checkpoint).
     pub(super) wal_limit: u64,
+    /// The write-ahead log, to sync and to measure.
+    pub(super) wal: File,
+    /// Every topic as committed: ahead of `core.topics`, which has what is
+    /// durable (and visible).
+    pub(super) live: HashMap<Arc<str>, Arc<DiskLog>>,
     /// Held until the writer ends.
     pub(super) lock: File,
 }
@@ -89,14 +98,6 @@ struct Pending {
     new: Vec<Arc<Message>>,
     appended: bool,
     deleted: bool,
-}
-
-/// What to answer, once the batch's fate is known.
-enum Answer {
-    Append(oneshot::Sender<Result<Appended>>, Result<Appended>),
-    /// The flag: the answer is a topic this batch creates.
-    Open(oneshot::Sender<Result<Opened>>, Result<Opened>, bool),
-    Delete(oneshot::Sender<Result<bool>>, bool),
 }
 
 #[derive(Default)]
@@ -116,7 +117,7 @@ impl Writer {
             Fsync::Always => None,
             Fsync::Interval(d) => Some(d),
         };
-        let wal = File::open(schema::wal_path(&self.core.db)).ok();
+        let (mut jobs, syncer) = self.start_syncer();
         let tick = interval.map_or(HOUSEKEEPING, |d| d.min(HOUSEKEEPING));
         let mut next_sync = Instant::now() + interval.unwrap_or(HOUSEKEEPING);
         let mut next_housekeeping = Instant::now() + HOUSEKEEPING;
@@ -150,9 +151,9 @@ impl Writer {
                 backlog.extend(rest);
             }
             if !requests.is_empty() {
-                let committed = self.commit_batch(std::mem::take(&mut requests));
+                let committed = self.commit_batch(std::mem::take(&mut requests), &mut jobs);
                 unsynced |= committed;
-                if committed && self.checkpoint && self.wal_len(wal.as_ref()) > self.wal_limit {
+                if committed && self.checkpoint && self.wal_len() > self.wal_limit {
                     self.checkpoint("PASSIVE");
                 }
             }
@@ -167,13 +168,13 @@ impl Writer {
             let now = Instant::now();
             if interval.is_some() && now >= next_sync {
                 if unsynced {
-                    self.sync(wal.as_ref());
+                    self.sync();
                     unsynced = false;
                 }
                 next_sync = now + interval.unwrap_or(HOUSEKEEPING);
             }
             if now >= next_housekeeping {
-                unsynced |= self.expire();
+                unsynced |= self.expire(&mut jobs);
                 if self.checkpoint
                     && let Err(e) = retention::vacuum(&self.conn)
                 {
@@ -181,6 +182,11 @@ impl Writer {
                 }
                 next_housekeeping = now + HOUSEKEEPING;
             }
+        }
+        // The sync thread answers what it has, then ends.
+        drop(jobs);
+        if let Some(t) = syncer {
+            let _ = t.join();
         }
         if self.checkpoint {
             // Leaves a short or no WAL for the next start.
@@ -191,13 +197,62 @@ impl Writer {
         drop(lock);
     }
 
+    /// With [`Fsync::Always`], the sync thread (`None` with
+    /// [`Fsync::Interval`], or when it cannot start: the writer then syncs
+    /// each commit itself).
+    fn start_syncer(&self) -> (Sink, Option<std::thread::JoinHandle<()>>) {
+        if !matches!(self.core.options.fsync, Fsync::Always) {
+            return (Sink::Inline, None);
+        }
+        let started = self.wal.try_clone().and_then(|wal| {
+            let (tx, rx) = mpsc::channel();
+            let core = self.core.clone();
+            std::thread::Builder::new()
+                .name("drift-disk-sync".into())
+                .spawn(move || publish::sync_thread(&core, &wal, &rx))
+                .map(|t| (tx, t))
+        });
+        match started {
+            Ok((tx, t)) => (Sink::AfterSync(tx), Some(t)),
+            Err(e) => {
+                tracing::warn!(
+                    "data directory {}: no sync thread ({e}); the writer syncs each commit",
+                    self.core.dir.display()
+                );
+                (Sink::SyncInline, None)
+            }
+        }
+    }
+
+    /// Hands a committed batch on to be made durable, visible and answered.
+    fn deliver(&self, sink: &mut Sink, job: Job) {
+        let job = match sink {
+            Sink::Inline => return publish(&self.core, job),
+            Sink::AfterSync(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(mpsc::SendError(job)) => {
+                    *sink = Sink::SyncInline;
+                    job
+                }
+            },
+            Sink::SyncInline => job,
+        };
+        match self.wal.sync_data() {
+            Ok(()) => publish(&self.core, job),
+            Err(e) => {
+                self.core.poisoned.store(true, Ordering::Release);
+                let e = err::io(&self.core.dir, "fsync failed in data directory", e);
+                tracing::error!("{e}; the store accepts no more writes");
+                answer(job.answers, Some(&e));
+            }
+        }
+    }
+
     /// Makes everything written so far durable ([`Fsync::Interval`]): the
     /// WAL is synced, then checkpointed into the database (which SQLite
     /// syncs with `synchronous = NORMAL`).
-    fn sync(&self, wal: Option<&File>) {
-        if let Some(wal) = wal
-            && let Err(e) = wal.sync_data()
-        {
+    fn sync(&self) {
+        if let Err(e) = self.wal.sync_data() {
             tracing::warn!(
                 "data directory {}: fsync failed: {e}",
                 self.core.dir.display()
@@ -208,8 +263,8 @@ impl Writer {
         }
     }
 
-    fn wal_len(&self, wal: Option<&File>) -> u64 {
-        wal.and_then(|f| f.metadata().ok()).map_or(0, |m| m.len())
+    fn wal_len(&self) -> u64 {
+        self.wal.metadata().map_or(0, |m| m.len())
     }
 
     fn checkpoint(&self, mode: &str) {
@@ -224,10 +279,14 @@ impl Writer {
         tracing::warn!("{e}");
     }
 
-    /// Applies, commits and answers `requests`; returns whether it
+    /// Applies, commits and hands on `requests`; returns whether it
     /// committed.
-    fn commit_batch(&mut self, requests: Vec<Request>) -> bool {
+    fn commit_batch(&mut self, requests: Vec<Request>, sink: &mut Sink) -> bool {
         let mut batch = Batch::default();
+        if self.core.poisoned.load(Ordering::Acquire) {
+            refuse(requests, &publish::poisoned(&self.core));
+            return false;
+        }
         let last_epoch = self.last_epoch;
         let result = self
             .build(&mut batch, requests)
@@ -241,11 +300,9 @@ impl Writer {
         });
         match result {
             Ok(()) => {
-                self.apply(&mut batch);
-                let stats = &self.core.stats;
-                stats.commits.fetch_add(1, Ordering::Relaxed);
-                stats.messages.fetch_add(batch.messages, Ordering::Relaxed);
-                answer(batch.answers, None);
+                self.core.stats.commits.fetch_add(1, Ordering::Relaxed);
+                let job = self.committed(batch);
+                self.deliver(sink, job);
                 true
             }
             Err(e) => {
@@ -319,20 +376,14 @@ impl Writer {
     fn pending<'b>(batch: &'b mut Batch, log: &Arc<LogShared>) -> &'b mut Pending {
         batch.pending.entry(log.epoch).or_insert_with(|| {
             batch.order.push(log.epoch);
-            let state = lock(&log.state);
+            let written = lock(&log.written);
             Pending {
                 log: log.clone(),
-                span: Span {
-                    epoch: log.epoch,
-                    first_seq: state.first_seq,
-                    first_time_us: state.first_time_us,
-                    last_seq: state.last_seq,
-                    bytes: state.bytes,
-                },
-                last_time_us: state.last_time_us,
+                span: written.span,
+                last_time_us: written.last_time_us,
                 new: Vec::new(),
                 appended: false,
-                deleted: state.deleted,
+                deleted: written.deleted,
             }
         })
     }
@@ -388,7 +439,8 @@ impl Writer {
         config: TopicConfig,
         clock_us: u64,
     ) -> rusqlite::Result<(Result<Opened>, bool)> {
-        if let Some(log) = lock(&self.core.topics).get(&name).cloned() {
+        if let Some(log) = self.live.get(&name) {
+            let log = log.clone();
             return Ok((
                 Ok(Opened {
                     log,
@@ -431,13 +483,12 @@ impl Writer {
             ))?;
         self.last_epoch = epoch;
         let log = Arc::new(DiskLog {
-            shared: Arc::new(LogShared {
+            shared: Arc::new(LogShared::new(
                 name,
                 epoch,
                 config,
-                last_seq: Default::default(),
-                state: std::sync::Mutex::new(LogState::new(0, 0, 1, 0, 0)),
-            }),
+                LogState::new(0, 0, 1, 0, 0),
+            )),
             core: self.core.clone(),
         });
         batch.created.push(log.clone());
@@ -445,16 +496,11 @@ impl Writer {
     }
 
     fn delete(&mut self, batch: &mut Batch, name: &str, epoch: u64) -> rusqlite::Result<bool> {
-        let found = lock(&self.core.topics)
+        let found = self
+            .live
             .get(name)
-            .map(|l| l.shared.clone())
-            .or_else(|| {
-                batch
-                    .created
-                    .iter()
-                    .find(|l| &*l.shared.name == name)
-                    .map(|l| l.shared.clone())
-            });
+            .or_else(|| batch.created.iter().find(|l| &*l.shared.name == name))
+            .map(|l| l.shared.clone());
         let Some(log) = found.filter(|l| l.epoch == epoch) else {
             return Ok(false);
         };
@@ -472,69 +518,84 @@ impl Writer {
         Ok(true)
     }
 
-    /// After the commit: the topics in memory, as committed.
-    fn apply(&self, batch: &mut Batch) {
-        let options = &self.core.options;
-        let mut topics = lock(&self.core.topics);
-        for log in batch.created.drain(..) {
-            topics.insert(log.shared.name.clone(), log);
+    /// After the commit: the writer's own view as committed, and the job
+    /// that makes the batch visible.
+    fn committed(&mut self, mut batch: Batch) -> Job {
+        for log in &batch.created {
+            self.live.insert(log.shared.name.clone(), log.clone());
         }
+        let mut changes = Vec::with_capacity(batch.order.len());
         for epoch in &batch.order {
             let Some(p) = batch.pending.remove(epoch) else {
                 continue;
             };
-            let mut state = lock(&p.log.state);
+            let mut written = lock(&p.log.written);
             if p.deleted {
-                state.clear();
-                drop(state);
-                if topics
+                written.deleted = true;
+                drop(written);
+                if self
+                    .live
                     .get(&p.log.name)
                     .is_some_and(|l| l.shared.epoch == p.log.epoch)
                 {
-                    topics.remove(&p.log.name);
+                    self.live.remove(&p.log.name);
                 }
+                changes.push(Change::Deleted(p.log));
                 continue;
             }
-            state.first_seq = p.span.first_seq;
-            state.first_time_us = p.span.first_time_us;
-            state.last_seq = p.span.last_seq;
-            state.bytes = p.span.bytes;
-            state.last_time_us = p.last_time_us;
-            state.cache_push(p.new, options.cache_messages, options.cache_bytes);
-            p.log.last_seq.store(p.span.last_seq, Ordering::Release);
+            if !p.appended {
+                continue;
+            }
+            written.span = p.span;
+            written.last_time_us = p.last_time_us;
+            drop(written);
+            changes.push(Change::Updated {
+                log: p.log,
+                span: p.span,
+                last_time_us: p.last_time_us,
+                new: p.new,
+            });
+        }
+        Job {
+            created: batch.created,
+            changes,
+            answers: batch.answers,
+            messages: batch.messages,
         }
     }
 
     /// Deletes expired messages of every topic with an age bound; returns
     /// whether it committed anything.
-    fn expire(&mut self) -> bool {
+    fn expire(&mut self, sink: &mut Sink) -> bool {
         let now = (self.core.clock)();
-        let due: Vec<Arc<LogShared>> = lock(&self.core.topics)
+        let due: Vec<(Arc<LogShared>, Written)> = self
+            .live
             .values()
             .filter(|l| l.shared.config.retention.max_age.is_some())
-            .map(|l| l.shared.clone())
-            .filter(|l| {
-                let s = lock(&l.state);
-                let span = span_of(l, &s);
-                !s.deleted && span.over(&l.config, now.max(s.last_time_us))
+            .filter_map(|l| {
+                let w = *lock(&l.shared.written);
+                let over = w.span.over(&l.shared.config, now.max(w.last_time_us));
+                over.then(|| (l.shared.clone(), w))
             })
             .collect();
-        if due.is_empty() {
+        if due.is_empty() || self.core.poisoned.load(Ordering::Acquire) {
             return false;
         }
-        let mut trimmed = Vec::new();
+        let mut changes = Vec::new();
         let result = (|| -> rusqlite::Result<()> {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
-            for log in &due {
-                let (mut span, last_time) = {
-                    let s = lock(&log.state);
-                    (span_of(log, &s), s.last_time_us)
-                };
-                if retention::trim(&self.conn, &mut span, &log.config, now.max(last_time))? {
+            for (log, w) in &due {
+                let mut span = w.span;
+                if retention::trim(&self.conn, &mut span, &log.config, now.max(w.last_time_us))? {
                     self.conn
                         .prepare_cached("UPDATE topics SET bytes = ?2 WHERE epoch = ?1")?
                         .execute((span.epoch as i64, span.bytes as i64))?;
-                    trimmed.push((log.clone(), span));
+                    changes.push(Change::Updated {
+                        log: log.clone(),
+                        span,
+                        last_time_us: w.last_time_us,
+                        new: Vec::new(),
+                    });
                 }
             }
             self.conn.execute_batch("COMMIT")
@@ -546,54 +607,54 @@ impl Writer {
             self.log_failure("expire messages", e);
             return false;
         }
-        for (log, span) in &trimmed {
-            let mut s = lock(&log.state);
-            // Only the writer changes the state, so it is as read above.
-            s.first_seq = span.first_seq;
-            s.first_time_us = span.first_time_us;
-            s.bytes = span.bytes;
-            s.cache_push(Vec::new(), usize::MAX, u64::MAX);
+        for change in &changes {
+            if let Change::Updated { log, span, .. } = change {
+                lock(&log.written).span = *span;
+            }
         }
-        !trimmed.is_empty()
+        let trimmed = !changes.is_empty();
+        self.deliver(
+            sink,
+            Job {
+                changes,
+                ..Job::default()
+            },
+        );
+        trimmed
     }
 }
 
-fn span_of(log: &LogShared, s: &LogState) -> Span {
-    Span {
-        epoch: log.epoch,
-        first_seq: s.first_seq,
-        first_time_us: s.first_time_us,
-        last_seq: s.last_seq,
-        bytes: s.bytes,
-    }
+/// Where committed batches go.
+enum Sink {
+    /// Made visible at once ([`Fsync::Interval`]).
+    Inline,
+    /// To the sync thread ([`Fsync::Always`]).
+    AfterSync(Sender<Job>),
+    /// Synced by the writer itself ([`Fsync::Always`] without a sync
+    /// thread).
+    SyncInline,
 }
 
-/// Answers every caller: with its outcome, or with `failed` when the
-/// batch's transaction did not commit (a failed append assigns no seq).
-fn answer(answers: Vec<Answer>, failed: Option<&Error>) {
-    let fail = |e: &Error| Error::new(e.kind(), e.to_string());
-    for a in answers {
-        // A caller that went away is no error.
-        match (a, failed) {
-            (Answer::Append(reply, outcome), None) => {
-                let _ = reply.send(outcome);
-            }
-            (Answer::Append(reply, outcome), Some(e)) => {
-                let _ = reply.send(outcome.and_then(|_| Err(fail(e))));
-            }
-            (Answer::Open(reply, outcome, _), None) => {
-                let _ = reply.send(outcome);
-            }
-            (Answer::Open(reply, outcome, in_batch), Some(e)) => {
-                let _ =
-                    reply.send(outcome.and_then(|o| if in_batch { Err(fail(e)) } else { Ok(o) }));
-            }
-            (Answer::Delete(reply, outcome), None) => {
-                let _ = reply.send(Ok(outcome));
-            }
-            (Answer::Delete(reply, outcome), Some(e)) => {
-                let _ = reply.send(if outcome { Err(fail(e)) } else { Ok(false) });
-            }
-        }
-    }
+/// Answers every request with `e`.
+fn refuse(requests: Vec<Request>, e: &crate::Error) {
+    let answers = requests
+        .into_iter()
+        .filter_map(|r| match r {
+            Request::Append { reply, .. } => Some(Answer::Append(
+                reply,
+                Ok(Appended {
+                    first_seq: 0,
+                    time_us: 0,
+                }),
+            )),
+            Request::Create { reply, .. } => Some(Answer::Open(
+                reply,
+                Err(crate::Error::new(e.kind(), e.to_string())),
+                false,
+            )),
+            Request::Delete { reply, .. } => Some(Answer::Delete(reply, true)),
+            _ => None,
+        })
+        .collect();
+    answer(answers, Some(e));
 }
