@@ -110,7 +110,10 @@ pub(super) fn vacuum(conn: &Connection) -> rusqlite::Result<()> {
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     if free > 256 && free * 4 > pages {
-        conn.execute_batch("PRAGMA incremental_vacuum")?;
+        // Stepped to the end: each step may free only part of the list.
+        let mut stmt = conn.prepare_cached("PRAGMA incremental_vacuum")?;
+        let mut rows = stmt.query([])?;
+        while rows.next()?.is_some() {}
     }
     Ok(())
 }

@@ -189,7 +189,10 @@ impl Writer {
             let _ = t.join();
         }
         if self.checkpoint {
-            // Leaves a short or no WAL for the next start.
+            // Leaves a small file and a short (or no) WAL for the next start.
+            if let Err(e) = retention::vacuum(&self.conn) {
+                self.log_failure("vacuum", e);
+            }
             self.checkpoint("TRUNCATE");
         }
         let Writer { conn, lock, .. } = self;
