@@ -41,8 +41,9 @@
 //!   fsync stops all further writes: after one, the OS may have dropped the
 //!   pages, and a later fsync would not say so.
 //! - [`Fsync::Interval`]: appends are answered and visible once committed;
-//!   the writer syncs the WAL (and checkpoints) every interval, so a power
-//!   loss loses at most that much.
+//!   the writer fdatasyncs the WAL every interval (when something was
+//!   committed), so a power loss loses at most that much. A failed fsync
+//!   stops all further writes here too.
 //!
 //! # Memory
 //!

@@ -34,6 +34,8 @@ use crate::model::{Message, MessageId};
 
 /// Requests a batch holds at most.
 const MAX_BATCH: usize = 8192;
+/// Payload bytes a batch holds at most (one request may exceed it alone).
+const MAX_BATCH_BYTES: usize = 64 << 20;
 /// How often age expiry and vacuuming run.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
@@ -61,6 +63,14 @@ pub(super) enum Request {
 }
 
 impl Request {
+    /// Payload bytes the request appends.
+    fn bytes(&self) -> usize {
+        match self {
+            Request::Append { payloads, .. } => payloads.iter().map(Bytes::len).sum(),
+            _ => 0,
+        }
+    }
+
     /// A request that ends the batch before it.
     fn is_control(&self) -> bool {
         #[cfg(test)]
@@ -138,9 +148,13 @@ impl Writer {
                     Err(RecvTimeoutError::Disconnected) => break 'run,
                 }
             }
-            while requests.len() < MAX_BATCH {
+            let mut bytes: usize = requests.iter().map(Request::bytes).sum();
+            while requests.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
                 match queue.try_recv() {
-                    Ok(r) => requests.push(r),
+                    Ok(r) => {
+                        bytes += r.bytes();
+                        requests.push(r);
+                    }
                     Err(_) => break,
                 }
             }
@@ -251,18 +265,14 @@ impl Writer {
         }
     }
 
-    /// Makes everything written so far durable ([`Fsync::Interval`]): the
-    /// WAL is synced, then checkpointed into the database (which SQLite
-    /// syncs with `synchronous = NORMAL`).
+    /// Makes everything committed so far durable ([`Fsync::Interval`]):
+    /// an fdatasync of the WAL (checkpoints sync the database themselves).
     fn sync(&self) {
         if let Err(e) = self.wal.sync_data() {
-            tracing::warn!(
-                "data directory {}: fsync failed: {e}",
-                self.core.dir.display()
-            );
-        }
-        if self.checkpoint {
-            self.checkpoint("PASSIVE");
+            // As in `publish::sync_thread`: later fsyncs cannot be trusted.
+            self.core.poisoned.store(true, Ordering::Release);
+            let e = err::io(&self.core.dir, "fsync failed in data directory", e);
+            tracing::error!("{e}; the store accepts no more writes");
         }
     }
 
