@@ -103,8 +103,11 @@ pub struct DiskStore {
 /// What the store has done since it was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DiskStats {
-    /// Transactions committed (each one fsync with [`Fsync::Always`]).
+    /// Transactions committed.
     pub commits: u64,
+    /// fdatasyncs of the write-ahead log (with [`Fsync::Always`], one
+    /// covers every commit written before it).
+    pub syncs: u64,
     /// Messages appended.
     pub messages: u64,
 }
@@ -126,6 +129,7 @@ pub(super) struct Core {
 #[derive(Default)]
 struct Stats {
     commits: AtomicU64,
+    syncs: AtomicU64,
     messages: AtomicU64,
 }
 
@@ -253,6 +257,7 @@ impl DiskStore {
         let s = &self.handle.core.stats;
         DiskStats {
             commits: s.commits.load(Ordering::Relaxed),
+            syncs: s.syncs.load(Ordering::Relaxed),
             messages: s.messages.load(Ordering::Relaxed),
         }
     }

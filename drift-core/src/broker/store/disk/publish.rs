@@ -105,6 +105,7 @@ pub(super) fn sync_thread(core: &Core, wal: &File, jobs: &Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut run = vec![first];
         run.extend(jobs.try_iter());
+        core.stats.syncs.fetch_add(1, Ordering::Relaxed);
         match wal.sync_data() {
             Ok(()) => {
                 for job in run {

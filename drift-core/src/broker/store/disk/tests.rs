@@ -837,10 +837,11 @@ fn appends_per_second() {
             let n = (tasks * per_task) as f64;
             println!(
                 "fsync {fsync}: {tasks} appenders x {per_task} x 64 B: {:.0} appends/s, \
-                 {} commits ({:.1} appends per commit)",
+                 {} commits ({:.1} appends per commit), {} fdatasyncs",
                 n / elapsed,
                 stats.commits,
-                n / stats.commits as f64
+                n / stats.commits as f64,
+                stats.syncs
             );
         }));
     }

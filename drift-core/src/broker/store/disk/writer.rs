@@ -254,6 +254,7 @@ impl Writer {
             },
             Sink::SyncInline => job,
         };
+        self.core.stats.syncs.fetch_add(1, Ordering::Relaxed);
         match self.wal.sync_data() {
             Ok(()) => publish(&self.core, job),
             Err(e) => {
@@ -268,6 +269,7 @@ impl Writer {
     /// Makes everything committed so far durable ([`Fsync::Interval`]):
     /// an fdatasync of the WAL (checkpoints sync the database themselves).
     fn sync(&self) {
+        self.core.stats.syncs.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.wal.sync_data() {
             // As in `publish::sync_thread`: later fsyncs cannot be trusted.
             self.core.poisoned.store(true, Ordering::Release);
