@@ -26,27 +26,31 @@ pub(super) fn sqlite(dir: &Path, what: &str, err: rusqlite::Error, errno: i32) -
         }
         _ => ErrorKind::Storage,
     };
-    let reason = match kind {
-        ErrorKind::StorageFull => "no space left".to_owned(),
-        _ => match &err {
-            rusqlite::Error::SqliteFailure(e, _)
-                if matches!(e.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) =>
-            {
-                "the database is corrupt".to_owned()
-            }
-            _ => "storage error".to_owned(),
-        },
+    // SQLite's own words, which rusqlite also prints for the error itself.
+    let text = match &err {
+        rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+        e => e.to_string(),
     };
-    let detail = if errno != 0 && kind == ErrorKind::StorageFull {
-        format!(" ({})", io::Error::from_raw_os_error(errno))
-    } else {
-        String::new()
+    let errno_text = || {
+        if errno == 0 {
+            String::new()
+        } else {
+            format!(" ({})", io::Error::from_raw_os_error(errno))
+        }
+    };
+    let reason = match &err {
+        _ if kind == ErrorKind::StorageFull => format!("no space left: {text}{}", errno_text()),
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(e.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) =>
+        {
+            format!("the database is corrupt: {text}")
+        }
+        _ => format!("{text}{}", errno_text()),
     };
     Error::new(
         kind,
-        format!("data directory {}: {what}: {reason}{detail}", dir.display()),
+        format!("data directory {}: {what}: {reason}", dir.display()),
     )
-    .with_source(err)
 }
 
 /// `err`, from doing `what` with a file of the store at `path`.
@@ -60,7 +64,7 @@ pub(super) fn io(path: &Path, what: &str, err: io::Error) -> Error {
     } else {
         ErrorKind::Storage
     };
-    Error::new(kind, format!("{what} {}: {err}", path.display())).with_source(err)
+    Error::new(kind, format!("{what} {}: {err}", path.display()))
 }
 
 /// Data read from disk that cannot be what Drift wrote.

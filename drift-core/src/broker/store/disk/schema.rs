@@ -79,6 +79,12 @@ pub(super) struct DataDir {
 
 /// Creates `dir` if needed and locks it.
 pub(super) fn lock_dir(dir: &Path) -> Result<DataDir> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::new(
+            ErrorKind::Storage,
+            format!("data directory {} is not a directory", dir.display()),
+        ));
+    }
     fs::create_dir_all(dir).map_err(|e| err::io(dir, "cannot create data directory", e))?;
     let path = dir.join(LOCK_FILE);
     let mut lock = OpenOptions::new()

@@ -419,6 +419,17 @@ fn an_unusable_directory_is_refused_with_its_path() {
     assert_eq!(e.kind(), ErrorKind::Storage);
     assert!(e.message().contains(&file.display().to_string()), "{e}");
 
+    // A database that cannot be opened (here: a directory).
+    let odd = dir.path().join("odd");
+    std::fs::create_dir_all(odd.join(schema::DB_FILE)).expect("mkdir");
+    let e = open_error(&odd);
+    assert_eq!(e.kind(), ErrorKind::Storage);
+    assert!(
+        e.message()
+            .contains(&odd.join(schema::DB_FILE).display().to_string()),
+        "{e}"
+    );
+
     // Permissions do not stop root.
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
