@@ -2,6 +2,7 @@
 //! the system's temporary directory.
 
 use std::future::Future;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -805,6 +806,113 @@ fn full_disk_child(dir: &Path) {
         assert_eq!(seqs(&*log, 8, None, None).await, [9, 10, 11, 12]);
     }));
     println!("full disk: ok");
+}
+
+// ===== kill -9 =====
+
+/// Set in the child processes of `kill_9_loses_nothing_acknowledged`: the
+/// data directory and the fsync mode.
+const CRASH_CHILD: &str = "DRIFT_DISK_CRASH_CHILD";
+const CRASH_FSYNC: &str = "DRIFT_DISK_CRASH_FSYNC";
+
+/// A child process appends from 20 tasks and prints each acknowledged
+/// append; it is killed (SIGKILL) after 300 of them, three times per fsync
+/// mode. Every acknowledged message must be there after each kill, with
+/// its payload, and seqs must have no holes.
+#[test]
+fn kill_9_loses_nothing_acknowledged() {
+    use std::io::BufRead;
+
+    if let Some(dir) = std::env::var_os(CRASH_CHILD) {
+        let fsync: Fsync = std::env::var(CRASH_FSYNC)
+            .expect("fsync")
+            .parse()
+            .expect("fsync");
+        crash_child(Path::new(&dir), fsync);
+        return;
+    }
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let test = format!("{module}::kill_9_loses_nothing_acknowledged");
+    let exe = std::env::current_exe().expect("the test binary");
+    for fsync in ["always", "100ms"] {
+        let dir = TempDir::new("crash");
+        let mut acked = std::collections::HashMap::new();
+        for round in 0..3 {
+            let mut child = std::process::Command::new(&exe)
+                .args([&test, "--exact", "--nocapture", "--test-threads=1"])
+                .env(CRASH_CHILD, dir.path())
+                .env(CRASH_FSYNC, fsync)
+                .env("DRIFT_DISK_CRASH_ROUND", round.to_string())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("run the child");
+            let stdout = child.stdout.take().expect("stdout");
+            let mut seen = 0;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let line = line.expect("read the child");
+                let Some(rest) = line.strip_prefix("acked ") else {
+                    continue;
+                };
+                let (seq, payload) = rest.split_once(' ').expect("seq and payload");
+                acked.insert(seq.parse::<u64>().expect("seq"), payload.to_owned());
+                seen += 1;
+                if seen == 300 {
+                    break;
+                }
+            }
+            assert_eq!(seen, 300, "the child ({fsync}) stopped early");
+            child.kill().expect("kill -9");
+            let _ = child.wait();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(within(async {
+                let store = open_store(&dir);
+                let log = existing(&store, "t").await;
+                let all = read_sel(&*log, Selection::default()).await;
+                let seqs: Vec<u64> = all.iter().map(|m| m.seq).collect();
+                assert_eq!(seqs, (1..=log.last_seq()).collect::<Vec<u64>>(), "holes");
+                for (seq, payload) in &acked {
+                    let m = usize::try_from(*seq - 1).ok().and_then(|i| all.get(i));
+                    let got = m.map(|m| String::from_utf8_lossy(&m.payload).into_owned());
+                    assert_eq!(got.as_deref(), Some(&payload[..]), "{fsync}: seq {seq}");
+                }
+            }));
+        }
+    }
+}
+
+fn crash_child(dir: &Path, fsync: Fsync) {
+    let round = std::env::var("DRIFT_DISK_CRASH_ROUND").unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(within(async {
+        let options = DiskOptions { fsync, ..options() };
+        let store = DiskStore::open(dir, options).expect("open");
+        let log = create(&store, "t", config(100_000, None, None)).await;
+        let tasks: Vec<_> = (0..20)
+            .map(|task| {
+                let (log, round) = (log.clone(), round.clone());
+                tokio::spawn(async move {
+                    // Bounded, in case nobody kills us.
+                    for i in 0..5000 {
+                        let payload = format!("r{round}-t{task}-{i}");
+                        let a = append(&*log, payload.as_bytes()).await;
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(out, "acked {} {payload}", a.first_seq);
+                        let _ = out.flush();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }));
 }
 
 // ===== how fast =====
