@@ -15,6 +15,8 @@
 //! [`crate::ErrorKind::StorageFull`].
 
 mod call;
+#[cfg(feature = "disk")]
+mod disk;
 mod memory;
 #[cfg(any(test, feature = "test-stores"))]
 pub mod testing;
@@ -27,6 +29,8 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 pub use call::{StoreCall, StoreFuture};
+#[cfg(feature = "disk")]
+pub use disk::{DiskOptions, DiskStats, DiskStore, Fsync};
 pub use memory::MemoryStore;
 #[cfg(test)]
 pub(crate) use memory::Numbering;

@@ -1,0 +1,119 @@
+//! Retention on disk: the oldest messages beyond a topic's count, byte or
+//! age bound are deleted in the same transaction as the appends that pushed
+//! them out (or, for age, by the writer's periodic pass), and the space is
+//! given back: freed pages are reused by later appends, returned to the
+//! file system by `PRAGMA incremental_vacuum` once enough are free, and the
+//! write-ahead log is checkpointed and cut back (`journal_size_limit`).
+
+use rusqlite::Connection;
+
+use crate::broker::config::TopicConfig;
+
+/// The retention bookkeeping of one topic inside a transaction.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Span {
+    pub(super) epoch: u64,
+    /// Oldest retained seq (`last_seq + 1` when none).
+    pub(super) first_seq: u64,
+    pub(super) first_time_us: u64,
+    pub(super) last_seq: u64,
+    pub(super) bytes: u64,
+}
+
+impl Span {
+    fn empty(&self) -> bool {
+        self.first_seq > self.last_seq
+    }
+
+    /// Whether `trim` would delete anything at `now_us`, judged without
+    /// reading the disk (sizes of single messages are not known here, so a
+    /// byte bound only says "maybe").
+    pub(super) fn over(&self, config: &TopicConfig, now_us: u64) -> bool {
+        if self.empty() {
+            return false;
+        }
+        let r = &config.retention;
+        self.last_seq + 1 - self.first_seq > r.max_messages as u64
+            || r.max_bytes
+                .is_some_and(|m| self.bytes > m && self.first_seq < self.last_seq)
+            || cutoff(config, now_us).is_some_and(|c| self.first_time_us < c)
+    }
+}
+
+/// Publish times before this have expired at `now_us`.
+pub(super) fn cutoff(config: &TopicConfig, now_us: u64) -> Option<u64> {
+    config
+        .retention
+        .max_age
+        .map(|a| now_us.saturating_sub(a.as_micros() as u64))
+}
+
+/// Deletes, oldest first, the messages of `span` that `config` no longer
+/// retains at `now_us`: beyond the count, beyond the byte bound (keeping at
+/// least the newest message, as the memory store does) or older than the
+/// age bound. Returns whether anything was deleted.
+pub(super) fn trim(
+    conn: &Connection,
+    span: &mut Span,
+    config: &TopicConfig,
+    now_us: u64,
+) -> rusqlite::Result<bool> {
+    if !span.over(config, now_us) {
+        return Ok(false);
+    }
+    let r = &config.retention;
+    let by_count = (span.last_seq + 1).saturating_sub(r.max_messages as u64);
+    let cutoff = cutoff(config, now_us);
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, time_us, length(payload) FROM messages \
+         WHERE epoch = ?1 AND seq >= ?2 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query((span.epoch as i64, span.first_seq as i64))?;
+    let mut bytes = span.bytes;
+    let mut keep = None;
+    while let Some(row) = rows.next()? {
+        let seq = row.get::<_, i64>(0)? as u64;
+        let time = row.get::<_, i64>(1)? as u64;
+        let len = row.get::<_, i64>(2)? as u64;
+        let drop = seq < by_count
+            || cutoff.is_some_and(|c| time < c)
+            || (r.max_bytes.is_some_and(|m| bytes > m) && seq < span.last_seq);
+        if !drop {
+            keep = Some((seq, time));
+            break;
+        }
+        bytes = bytes.saturating_sub(len);
+    }
+    drop(rows);
+    let (first, first_time) = keep.unwrap_or((span.last_seq + 1, 0));
+    if keep.is_none() {
+        bytes = 0;
+    }
+    if first <= span.first_seq {
+        return Ok(false);
+    }
+    conn.prepare_cached("DELETE FROM messages WHERE epoch = ?1 AND seq < ?2")?
+        .execute((span.epoch as i64, first as i64))?;
+    span.first_seq = first;
+    span.first_time_us = first_time;
+    span.bytes = bytes;
+    Ok(true)
+}
+
+/// Gives free pages back to the file system once more than a quarter of
+/// the file (and at least 1 MiB) is free.
+pub(super) fn vacuum(conn: &Connection) -> rusqlite::Result<()> {
+    let (pages, free): (i64, i64) = conn.query_row(
+        "SELECT (SELECT page_count FROM pragma_page_count), \
+                (SELECT freelist_count FROM pragma_freelist_count)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if free > 256 && free * 4 > pages {
+        // Stepped to the end: each step may free only part of the list.
+        let mut stmt = conn.prepare_cached("PRAGMA incremental_vacuum")?;
+        let mut rows = stmt.query([])?;
+        while rows.next()?.is_some() {}
+    }
+    Ok(())
+}
