@@ -217,6 +217,10 @@ impl Topic {
                 Err(e) => return Some(Err(e)),
             }
         };
+        // The log may already hold messages not yet fanned out when the
+        // subscriber joined; they are replayed (and skipped when they come
+        // live), so the subscription starts after the newest of them.
+        let last_seq = replay.last().map_or(last_seq, |m| m.seq.max(last_seq));
         Some(Ok(Joined {
             replay,
             gap,
