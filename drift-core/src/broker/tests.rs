@@ -24,6 +24,8 @@ enum Store {
     Yielding,
     /// Seqs from 1000, epochs 42, 43, …
     Renumbered,
+    /// SQLite in a directory of its own.
+    Disk,
 }
 
 impl Store {
@@ -32,6 +34,7 @@ impl Store {
             Store::Memory => Arc::new(MemoryStore::new()),
             Store::Yielding => Arc::new(testing::yielding(MemoryStore::new())),
             Store::Renumbered => Arc::new(testing::renumbered()),
+            Store::Disk => Arc::new(testing::on_disk()),
         }
     }
 }
@@ -64,6 +67,11 @@ macro_rules! every_store {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn renumbered() {
                 within(Store::Renumbered).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn disk() {
+                within(Store::Disk).await
             }
         }
     )*};

@@ -15,6 +15,8 @@ pub enum Store {
     Yielding,
     /// Seqs from 1000, epochs 42, 43, …, as a shared store may hand out.
     Renumbered,
+    /// SQLite in a directory of its own, removed when the server goes.
+    Disk,
 }
 
 impl Store {
@@ -23,6 +25,7 @@ impl Store {
             Store::Memory => Arc::new(MemoryStore::new()),
             Store::Yielding => Arc::new(testing::yielding(MemoryStore::new())),
             Store::Renumbered => Arc::new(testing::renumbered()),
+            Store::Disk => Arc::new(testing::on_disk()),
         }
     }
 
@@ -54,6 +57,11 @@ macro_rules! every_store {
             #[tokio::test$(($($arg)*))?]
             async fn renumbered() {
                 super::$name(Store::Renumbered).await
+            }
+
+            #[tokio::test$(($($arg)*))?]
+            async fn disk() {
+                super::$name(Store::Disk).await
             }
         }
     };

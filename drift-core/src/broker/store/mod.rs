@@ -17,6 +17,7 @@
 mod call;
 #[cfg(feature = "disk")]
 mod disk;
+mod fsync;
 mod memory;
 #[cfg(any(test, feature = "test-stores"))]
 pub mod testing;
@@ -30,7 +31,8 @@ use futures_core::Stream;
 
 pub use call::{StoreCall, StoreFuture};
 #[cfg(feature = "disk")]
-pub use disk::{DiskOptions, DiskStats, DiskStore, Fsync};
+pub use disk::{DiskOptions, DiskStats, DiskStore};
+pub use fsync::Fsync;
 pub use memory::MemoryStore;
 #[cfg(test)]
 pub(crate) use memory::Numbering;

@@ -112,3 +112,49 @@ impl TopicLog for YieldingLog {
         })
     }
 }
+
+/// A disk store in a new directory of its own under the system's temporary
+/// directory, removed when the store is dropped.
+#[cfg(feature = "disk")]
+pub fn on_disk() -> TempDiskStore {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("drift-test-store-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = match super::DiskStore::open(&dir, super::DiskOptions::default()) {
+        Ok(store) => store,
+        Err(e) => panic!("opening a disk store in {}: {e}", dir.display()),
+    };
+    TempDiskStore { store, dir }
+}
+
+/// See [`on_disk`].
+#[cfg(feature = "disk")]
+#[derive(Debug)]
+pub struct TempDiskStore {
+    store: super::DiskStore,
+    dir: std::path::PathBuf,
+}
+
+#[cfg(feature = "disk")]
+impl TopicStore for TempDiskStore {
+    fn list(&self) -> StoreCall<Vec<Arc<dyn TopicLog>>> {
+        self.store.list()
+    }
+
+    fn open(&self, name: &str, create: Option<&TopicConfig>) -> StoreCall<Option<Opened>> {
+        self.store.open(name, create)
+    }
+
+    fn delete(&self, name: &str, epoch: u64) -> StoreCall<bool> {
+        self.store.delete(name, epoch)
+    }
+}
+
+#[cfg(feature = "disk")]
+impl Drop for TempDiskStore {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

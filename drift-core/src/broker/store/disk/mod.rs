@@ -89,7 +89,9 @@ use crate::error::{Error, Result};
 use crate::lock::lock;
 use crate::model::now_us;
 
-pub use options::{DiskOptions, Fsync};
+#[cfg(any(test, doc))]
+use super::Fsync;
+pub use options::DiskOptions;
 
 /// Topics on disk, in one data directory. Cheap to clone; clones share the
 /// store, which closes (finishing queued writes, checkpointing and

@@ -25,8 +25,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::err;
+use crate::broker::config::Retention;
 use crate::broker::config::TopicConfig;
-use crate::broker::history::Retention;
 use crate::error::{Error, ErrorKind, Result};
 
 /// `PRAGMA application_id` of a Drift database: "Drft".

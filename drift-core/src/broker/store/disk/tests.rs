@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::*;
-use crate::broker::history::Retention;
+use crate::broker::config::Retention;
 use crate::broker::store::{Appended, Selection};
 use crate::error::ErrorKind;
 use crate::model::Message;

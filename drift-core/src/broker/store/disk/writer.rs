@@ -21,12 +21,12 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::log::{DiskLog, LogShared, LogState, Written, deleted};
-use super::options::Fsync;
 use super::publish::{self, Answer, Change, Job, answer, publish};
 use super::retention::{self, Span};
 use super::schema::encode_config;
 use super::{Core, err};
 use crate::broker::config::TopicConfig;
+use crate::broker::store::Fsync;
 use crate::broker::store::{Appended, Opened};
 use crate::error::Result;
 use crate::lock::lock;
