@@ -3,6 +3,8 @@
 //! converts its strings for C and maps errors.
 
 use std::ffi::{CString, c_char};
+use std::path::Path;
+use std::sync::OnceLock;
 
 use drift_core::server::BackgroundServer;
 
@@ -27,6 +29,8 @@ pub struct drift_server {
     url: CString,
     ca_pem: Option<CString>,
     cert_path: Option<CString>,
+    /// `drift_server_ca_cert_path`'s answer, made by its first call.
+    ca_path: OnceLock<Option<CString>>,
 }
 
 impl Handle for drift_server {
@@ -37,19 +41,46 @@ impl Handle for drift_server {
 
 impl drift_server {
     fn start(config: &drift_server_config) -> FfiResult<drift_server> {
-        let server = BackgroundServer::start(config.to_core())?;
-        let cstring =
-            |s: &str| CString::new(s).map_err(|_| Failure::invalid("NUL in a server string"));
+        let server = BackgroundServer::start(config.to_core()?)?;
         Ok(drift_server {
-            url: cstring(server.url())?,
-            ca_pem: server.ca_cert_pem().map(cstring).transpose()?,
-            cert_path: server
-                .cert_path()
-                .map(|p| cstring(&p.to_string_lossy()))
+            url: cstring(server.url().as_bytes())?,
+            ca_pem: server
+                .ca_cert_pem()
+                .map(str::as_bytes)
+                .map(cstring)
                 .transpose()?,
+            cert_path: server.cert_path().map(path_cstring).transpose()?,
+            ca_path: OnceLock::new(),
             server,
         })
     }
+
+    fn ca_path(&self) -> FfiResult<*const c_char> {
+        if self.ca_path.get().is_none() {
+            let path = self.server.ca_cert_path()?.map(path_cstring).transpose()?;
+            // Another thread may have set it meanwhile, to the same path.
+            let _ = self.ca_path.set(path);
+        }
+        Ok(opt_ptr(self.ca_path.get().and_then(Option::as_ref)))
+    }
+}
+
+fn cstring(bytes: &[u8]) -> FfiResult<CString> {
+    CString::new(bytes).map_err(|_| Failure::invalid("NUL in a server string"))
+}
+
+/// A path as C text: its bytes on Unix, whatever they are.
+fn path_cstring(path: &Path) -> FfiResult<CString> {
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let bytes = path.to_string_lossy().into_owned().into_bytes();
+    cstring(&bytes)
+}
+
+/// The pointer to hand out for a string the server may not have.
+fn opt_ptr(s: Option<&CString>) -> *const c_char {
+    s.map_or(std::ptr::null(), |s| s.as_ptr())
 }
 
 /// Starts a server: loads or generates its certificate, binds, and serves
@@ -135,7 +166,7 @@ pub unsafe extern "C" fn drift_server_ca_cert_pem(server: *const drift_server) -
     ffi_value! { std::ptr::null();
         // SAFETY: checked by the registry; the caller keeps it alive.
         let server = unsafe { handle::borrow(server, "server") }?;
-        Ok(server.ca_pem.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
+        Ok(opt_ptr(server.ca_pem.as_ref()))
     }
 }
 
@@ -153,7 +184,28 @@ pub unsafe extern "C" fn drift_server_cert_path(server: *const drift_server) -> 
     ffi_value! { std::ptr::null();
         // SAFETY: checked by the registry; the caller keeps it alive.
         let server = unsafe { handle::borrow(server, "server") }?;
-        Ok(server.cert_path.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
+        Ok(opt_ptr(server.cert_path.as_ref()))
+    }
+}
+
+/// The path of a PEM file holding `drift_server_ca_cert_pem`'s certificate,
+/// for clients that take a file (`drift_client_options_set_ca_file`,
+/// `curl --cacert`): the server's certificate file when it has one (as
+/// `drift_server_cert_path`), else a file in a private temporary directory,
+/// written by the first call and removed by `drift_server_free`. NULL for
+/// an h2c server (the last error untouched), or when the file cannot be
+/// written or `server` is NULL/invalid (the last error says why). Owned by
+/// the server, valid until `drift_server_free`. Any thread may call this.
+///
+/// # Safety
+///
+/// `server` is NULL or a pointer from libdrift.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_ca_cert_path(server: *const drift_server) -> *const c_char {
+    ffi_value! { std::ptr::null();
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let server = unsafe { handle::borrow(server, "server") }?;
+        server.ca_path()
     }
 }
 
@@ -228,6 +280,14 @@ mod tests {
                 .unwrap();
             assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
             assert!(drift_server_cert_path(server).is_null());
+            let ca_path = CStr::from_ptr(drift_server_ca_cert_path(server));
+            let ca_path = std::path::PathBuf::from(ca_path.to_str().unwrap());
+            assert_eq!(std::fs::read_to_string(&ca_path).unwrap(), pem);
+            assert_eq!(
+                CStr::from_ptr(drift_server_ca_cert_path(server)).to_str(),
+                Ok(ca_path.to_str().unwrap()),
+                "written once"
+            );
 
             // The port is taken now.
             let cfg = drift_server_config_new();
@@ -250,6 +310,7 @@ mod tests {
             assert_eq!(drift_server_stop(server), drift_status::Ok);
             assert_eq!(drift_server_port(server), port, "readable after stop");
             drift_server_free(server);
+            assert!(!ca_path.exists(), "removed by drift_server_free");
             drift_server_free(server); // refused, not a double free
             drift_server_free(null_mut());
         }
@@ -300,6 +361,7 @@ mod tests {
             let url = CStr::from_ptr(drift_server_url(server)).to_str().unwrap();
             assert!(url.starts_with("http://127.0.0.1:"), "{url}");
             assert!(drift_server_ca_cert_pem(server).is_null());
+            assert!(drift_server_ca_cert_path(server).is_null());
             // Freeing a running server stops it.
             drift_server_free(server);
         }
@@ -314,6 +376,7 @@ mod tests {
             assert_eq!(drift_server_port(null()), 0);
             assert!(drift_server_ca_cert_pem(null()).is_null());
             assert!(drift_server_cert_path(null()).is_null());
+            assert!(drift_server_ca_cert_path(null()).is_null());
             assert_eq!(drift_server_stop(null_mut()), drift_status::NullArgument);
             drift_server_free(null_mut());
         }
