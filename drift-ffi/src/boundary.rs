@@ -14,6 +14,9 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
+
+use drift_core::MessageId;
 
 use crate::status::drift_status;
 
@@ -354,18 +357,28 @@ pub(crate) unsafe fn bytes_arg<'a>(
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
-/// Checks that a required out-parameter is not NULL, before any work is
-/// done, so that a NULL out-parameter never loses a result.
-pub(crate) fn out_arg<T>(p: *mut T, what: &str) -> FfiResult<()> {
-    if p.is_null() {
-        Err(Failure::null(what))
-    } else {
+/// A required out-parameter: refused when NULL as soon as it is made,
+/// before any work is done (so that a NULL out-parameter never loses a
+/// result), and written once, on success.
+pub(crate) struct Out<T>(NonNull<T>);
+
+impl<T> Out<T> {
+    /// # Safety
+    ///
+    /// `p` is NULL or valid for a write of `T` until the export returns.
+    pub(crate) unsafe fn new(p: *mut T, what: &str) -> FfiResult<Out<T>> {
+        NonNull::new(p).map(Out).ok_or_else(|| Failure::null(what))
+    }
+
+    /// Writes the result; `Ok(())`, so that it can end a body.
+    pub(crate) fn write(self, value: T) -> FfiResult<()> {
+        // SAFETY: non-NULL, and writable as promised to `Out::new`.
+        unsafe { self.0.as_ptr().write(value) };
         Ok(())
     }
 }
 
-/// Writes an out-parameter that was checked with [`out_arg`] (required) or
-/// may be NULL (optional: then nothing is written).
+/// Writes an optional out-parameter: nothing when it is NULL.
 ///
 /// # Safety
 ///
@@ -374,6 +387,19 @@ pub(crate) unsafe fn write_out<T>(p: *mut T, value: T) {
     if !p.is_null() {
         // SAFETY: non-NULL, and the caller promised it is writable.
         unsafe { p.write(value) };
+    }
+}
+
+/// Writes a message id to the optional out-parameters `seq` and `epoch`.
+///
+/// # Safety
+///
+/// Each is NULL or valid for a write of a `u64`.
+pub(crate) unsafe fn write_id(seq: *mut u64, epoch: *mut u64, id: MessageId) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        write_out(seq, id.seq);
+        write_out(epoch, id.epoch);
     }
 }
 
@@ -461,6 +487,33 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn out_parameters_refuse_null_and_are_written_once() {
+        let mut n = 0u64;
+        // SAFETY: NULL, then a local that outlives the Out.
+        unsafe {
+            let e = Out::new(std::ptr::null_mut::<u64>(), "out_n")
+                .err()
+                .unwrap();
+            assert_eq!(e.status, drift_status::NullArgument);
+            assert_eq!(e.message, "out_n must not be NULL");
+            Out::new(&raw mut n, "out_n").unwrap().write(7).unwrap();
+            let (mut seq, mut epoch) = (0, 0);
+            write_id(
+                &raw mut seq,
+                std::ptr::null_mut(),
+                MessageId { epoch: 2, seq: 3 },
+            );
+            write_id(
+                std::ptr::null_mut(),
+                &raw mut epoch,
+                MessageId { epoch: 2, seq: 3 },
+            );
+            assert_eq!((seq, epoch), (3, 2));
+        }
+        assert_eq!(n, 7);
     }
 
     #[test]

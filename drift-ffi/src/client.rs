@@ -11,7 +11,7 @@ use drift_core::client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT
 use drift_core::tls::Trust;
 
 use crate::boundary::{
-    Failure, FfiResult, bytes_arg, millis_or_none, opt_str_arg, out_arg, str_arg, write_out,
+    Failure, FfiResult, Out, bytes_arg, millis_or_none, opt_str_arg, str_arg, write_id, write_out,
 };
 use crate::handle::{self, Builder, Handle, Kind, set, try_set};
 use crate::status::drift_status;
@@ -123,10 +123,8 @@ pub extern "C" fn drift_client_options_new() -> *mut drift_client_options {
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_client_options_free(opts: *mut drift_client_options) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live options.
-        drop(unsafe { handle::take(opts, "drift_client_options_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(opts, "drift_client_options_free") }
 }
 
 /// Trust only the CA certificates in this PEM file (e.g. the `cert.pem` that
@@ -268,6 +266,23 @@ impl drift_client {
     }
 }
 
+/// The client and topic arguments most calls on a client start with.
+///
+/// # Safety
+///
+/// `client` is NULL or a pointer from libdrift that the caller keeps alive;
+/// `topic` is NULL or a NUL-terminated string.
+pub(crate) unsafe fn client_topic<'a>(
+    client: *const drift_client,
+    topic: *const c_char,
+) -> FfiResult<(&'a drift_client, &'a str)> {
+    // SAFETY: checked by the registry; the caller keeps it alive.
+    let client = unsafe { handle::borrow(client, "client") }?;
+    // SAFETY: the caller promised a NUL-terminated string.
+    let topic = unsafe { str_arg(topic, "topic") }?;
+    Ok((client, topic))
+}
+
 /// Makes a client for the server at `url`: `"https://HOST:PORT"` (TLS,
 /// HTTP/2 by ALPN) or `"http://HOST:PORT"` (cleartext HTTP/2, for an h2c
 /// server). `options` may be NULL for the defaults; it is only read during
@@ -290,22 +305,14 @@ pub unsafe extern "C" fn drift_client_new(
     out: *mut *mut drift_client,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: the caller promised a NUL-terminated string.
-        let url = unsafe { str_arg(url, "url") }?;
-        out_arg(out, "out")?;
-        let defaults;
-        let options = if options.is_null() {
-            defaults = drift_client_options::default();
-            &defaults
-        } else {
-            // SAFETY: checked by the registry; the caller keeps it alive.
-            unsafe { handle::borrow(options, "options") }?
-        };
+        // SAFETY: the caller promised a NUL-terminated url, live (or NULL)
+        // options and a writable (or NULL) out.
+        let (url, out) = unsafe { (str_arg(url, "url")?, Out::new(out, "out")?) };
+        // SAFETY: as above.
+        let options = unsafe { handle::borrow_or_default(options, "options") }?;
         crate::signals::ignore_sigpipe();
         let inner = BlockingClient::new(options.builder(url))?;
-        // SAFETY: checked non-NULL above; the caller promised it is writable.
-        unsafe { write_out(out, handle::into_raw(drift_client { inner })) };
-        Ok(())
+        out.give(drift_client { inner })
     }
 }
 
@@ -320,10 +327,8 @@ pub unsafe extern "C" fn drift_client_new(
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_client_free(client: *mut drift_client) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live clients.
-        drop(unsafe { handle::take(client, "drift_client_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(client, "drift_client_free") }
 }
 
 /// Publishes one message: `len` bytes at `data` (any bytes; `data` may be
@@ -352,18 +357,13 @@ pub unsafe extern "C" fn drift_client_publish(
     out_epoch: *mut u64,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: forwarded from the caller.
+        let (client, topic) = unsafe { client_topic(client, topic) }?;
         // SAFETY: the caller promised len readable bytes.
         let payload = unsafe { bytes_arg(data, len, "data") }?;
         let sent = client.inner.publish(topic, bytes::Bytes::copy_from_slice(payload))?;
         // SAFETY: each is NULL (skipped) or writable, as promised.
-        unsafe {
-            write_out(out_seq, sent.id.seq);
-            write_out(out_epoch, sent.id.epoch);
-        }
+        unsafe { write_id(out_seq, out_epoch, sent.id) };
         Ok(())
     }
 }
@@ -398,24 +398,16 @@ pub unsafe extern "C" fn drift_client_publish_many(
     out_epochs: *mut u64,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: forwarded from the caller.
+        let (client, topic) = unsafe { client_topic(client, topic) }?;
         // SAFETY: the caller promised count readable pointers and lengths.
         let payloads = unsafe { payloads_arg(data, lens, count) }?;
         let ids = client.inner.publish_many(topic, payloads)?;
-        for (i, id) in ids.iter().take(count).enumerate() {
+        let at = |array: *mut u64, i| if array.is_null() { array } else { array.wrapping_add(i) };
+        for (i, id) in ids.into_iter().take(count).enumerate() {
             // SAFETY: each array is NULL (skipped) or writable for count
             // values, as promised, and i < count.
-            unsafe {
-                if !out_seqs.is_null() {
-                    write_out(out_seqs.add(i), id.seq);
-                }
-                if !out_epochs.is_null() {
-                    write_out(out_epochs.add(i), id.epoch);
-                }
-            }
+            unsafe { write_id(at(out_seqs, i), at(out_epochs, i), id) };
         }
         Ok(())
     }
@@ -484,10 +476,8 @@ pub unsafe extern "C" fn drift_client_create(
     out_created: *mut bool,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: forwarded from the caller.
+        let (client, topic) = unsafe { client_topic(client, topic) }?;
         // SAFETY: the caller promised NULL or a NUL-terminated string.
         let json = unsafe { opt_str_arg(json_config, "json_config") }?;
         let config = match json {
@@ -516,10 +506,8 @@ pub unsafe extern "C" fn drift_client_delete(
     topic: *const c_char,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: forwarded from the caller.
+        let (client, topic) = unsafe { client_topic(client, topic) }?;
         Ok(client.inner.delete(topic)?)
     }
 }
@@ -538,15 +526,11 @@ pub unsafe extern "C" fn drift_client_exists(
     out_exists: *mut bool,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
-        out_arg(out_exists, "out_exists")?;
-        let exists = client.inner.exists(topic)?;
-        // SAFETY: checked non-NULL; writable as promised.
-        unsafe { write_out(out_exists, exists) };
-        Ok(())
+        // SAFETY: forwarded from the caller.
+        let (client, topic) = unsafe { client_topic(client, topic) }?;
+        // SAFETY: the caller promised NULL or a writable bool.
+        let out = unsafe { Out::new(out_exists, "out_exists") }?;
+        out.write(client.inner.exists(topic)?)
     }
 }
 
@@ -565,11 +549,9 @@ pub unsafe extern "C" fn drift_client_server_time(
     ffi_status! {
         // SAFETY: checked by the registry; the caller keeps it alive.
         let client = unsafe { handle::borrow(client, "client") }?;
-        out_arg(out_unix_secs, "out_unix_secs")?;
-        let secs = client.inner.server_time()?;
-        // SAFETY: checked non-NULL; writable as promised.
-        unsafe { write_out(out_unix_secs, secs) };
-        Ok(())
+        // SAFETY: the caller promised NULL or a writable uint64_t.
+        let out = unsafe { Out::new(out_unix_secs, "out_unix_secs") }?;
+        out.write(client.inner.server_time()?)
     }
 }
 

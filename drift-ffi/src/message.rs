@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use drift_core::client::{ReceivedMessage, SubscriptionEvent};
 use drift_core::{Gap, GapReason};
 
-use crate::boundary::{Failure, write_out};
+use crate::boundary::{Failure, Out, write_out};
 use crate::handle::{self, Handle, Kind};
 use crate::status::drift_status;
 
@@ -195,19 +195,16 @@ pub unsafe extern "C" fn drift_message_payload(
     len: *mut usize,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let m = unsafe { handle::borrow(msg, "msg") }?;
-        crate::boundary::out_arg(data, "data")?;
-        crate::boundary::out_arg(len, "len")?;
+        // SAFETY: the caller promised a live message and writable (or NULL)
+        // out-parameters.
+        let (m, data, len) = unsafe {
+            (handle::borrow(msg, "msg")?, Out::new(data, "data")?, Out::new(len, "len")?)
+        };
         let Inner::Message(ReceivedMessage { payload, .. }) = &m.inner else {
             return Err(m.not(drift_kind::Message));
         };
-        // SAFETY: both checked non-NULL; the caller promised they are writable.
-        unsafe {
-            write_out(data, payload.as_ptr());
-            write_out(len, payload.len());
-        }
-        Ok(())
+        data.write(payload.as_ptr())?;
+        len.write(payload.len())
     }
 }
 
@@ -351,10 +348,8 @@ pub extern "C" fn drift_gap_reason_str(reason: u32) -> *const c_char {
 /// `msg` is NULL or a pointer from libdrift.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_message_free(msg: *mut drift_message) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back owned, live messages.
-        drop(unsafe { handle::take(msg, "drift_message_free") });
-    }
+    // SAFETY: forwarded from the caller; the registry refuses lent messages.
+    unsafe { handle::free(msg, "drift_message_free") }
 }
 
 /// A message for tests (Rust and the C-free boundary tests).

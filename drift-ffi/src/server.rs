@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use drift_core::server::BackgroundServer;
 
-use crate::boundary::{Failure, FfiResult, out_arg, write_out};
+use crate::boundary::{Failure, FfiResult, Out};
 use crate::handle::{self, Handle, Kind};
 use crate::server_config::drift_server_config;
 use crate::status::drift_status;
@@ -103,20 +103,13 @@ pub unsafe extern "C" fn drift_server_start(
     out: *mut *mut drift_server,
 ) -> drift_status {
     ffi_status! {
-        out_arg(out, "out")?;
-        let defaults;
-        let config = if config.is_null() {
-            defaults = drift_server_config::default();
-            &defaults
-        } else {
-            // SAFETY: checked by the registry; the caller keeps it alive.
-            unsafe { handle::borrow(config, "config") }?
-        };
+        // SAFETY: the caller promised NULL or a writable pointer.
+        let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: checked by the registry (NULL: the defaults); the caller
+        // keeps it alive.
+        let config = unsafe { handle::borrow_or_default(config, "config") }?;
         crate::signals::ignore_sigpipe();
-        let server = drift_server::start(config)?;
-        // SAFETY: checked non-NULL above; the caller promised it is writable.
-        unsafe { write_out(out, handle::into_raw(server)) };
-        Ok(())
+        out.give(drift_server::start(&config)?)
     }
 }
 
@@ -238,10 +231,8 @@ pub unsafe extern "C" fn drift_server_stop(server: *mut drift_server) -> drift_s
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_server_free(server: *mut drift_server) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live servers.
-        drop(unsafe { handle::take(server, "drift_server_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(server, "drift_server_free") }
 }
 
 #[cfg(test)]

@@ -116,10 +116,8 @@ pub extern "C" fn drift_server_config_new() -> *mut drift_server_config {
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_server_config_free(cfg: *mut drift_server_config) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live configurations.
-        drop(unsafe { handle::take(cfg, "drift_server_config_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(cfg, "drift_server_config_free") }
 }
 
 /// The address to listen on: `"HOST:PORT"` with an IP address

@@ -12,8 +12,8 @@ use drift_core::client::blocking::{BlockingClient, BlockingSubscription};
 use drift_core::client::{Backoff, SubscribeOptions, SubscriptionHandle};
 use drift_core::protocol::SlowPolicy;
 
-use crate::boundary::{Failure, FfiResult, out_arg, str_arg, write_out};
-use crate::client::drift_client;
+use crate::boundary::{Failure, FfiResult, Out, write_id};
+use crate::client::{client_topic, drift_client};
 use crate::handle::{self, Builder, Handle, Kind, set, try_set};
 use crate::message::{self, drift_message};
 use crate::status::drift_status;
@@ -44,7 +44,7 @@ pub enum drift_slow_policy {
 /// Owned by the caller (free it with `drift_subscribe_options_free`; a
 /// subscription made from it does not need it any more). Use it from one
 /// thread at a time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct drift_subscribe_options {
     inner: SubscribeOptions,
 }
@@ -128,11 +128,7 @@ unsafe impl Send for UserData {}
 /// them with `drift_subscribe_options_free`. Any thread may call this.
 #[unsafe(no_mangle)]
 pub extern "C" fn drift_subscribe_options_new() -> *mut drift_subscribe_options {
-    ffi_boundary! {
-        handle::into_raw(drift_subscribe_options {
-            inner: SubscribeOptions::default(),
-        })
-    }
+    ffi_boundary! { handle::into_raw(drift_subscribe_options::default()) }
 }
 
 /// Frees subscribe options. NULL is a no-op; a pointer that is not live
@@ -144,10 +140,8 @@ pub extern "C" fn drift_subscribe_options_new() -> *mut drift_subscribe_options 
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_subscribe_options_free(opts: *mut drift_subscribe_options) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live options.
-        drop(unsafe { handle::take(opts, "drift_subscribe_options_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(opts, "drift_subscribe_options_free") }
 }
 
 /// Replay at most the newest `n` retained messages before live ones
@@ -429,35 +423,33 @@ pub unsafe extern "C" fn drift_client_subscribe(
     out: *mut *mut drift_subscription,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
         // SAFETY: forwarded from the caller.
-        let options = unsafe { options_arg(options) }?;
-        out_arg(out, "out")?;
+        let (client, topic, options) = unsafe { subscribe_args(client, topic, options) }?;
+        // SAFETY: the caller promised NULL or a writable pointer.
+        let out = unsafe { Out::new(out, "out") }?;
         let sub = client.blocking().subscribe(topic, options)?;
-        let sub = drift_subscription::new(
-            sub.handle().clone(),
-            Mode::Pull(Box::new(Mutex::new(sub))),
-        );
-        // SAFETY: checked non-NULL; writable as promised.
-        unsafe { write_out(out, handle::into_raw(sub)) };
-        Ok(())
+        let handle = sub.handle().clone();
+        out.give(drift_subscription::new(handle, Mode::Pull(Box::new(Mutex::new(sub)))))
     }
 }
 
-/// The options behind an options argument (a copy), or the defaults.
+/// The arguments both ways of subscribing start with: the client, the
+/// topic and a copy of the options (or the defaults).
 ///
 /// # Safety
 ///
-/// `options` is NULL or a pointer from libdrift kept alive by the caller.
-unsafe fn options_arg(options: *const drift_subscribe_options) -> FfiResult<SubscribeOptions> {
-    if options.is_null() {
-        return Ok(SubscribeOptions::default());
+/// As `drift_client_subscribe` promises for them.
+unsafe fn subscribe_args<'a>(
+    client: *const drift_client,
+    topic: *const c_char,
+    options: *const drift_subscribe_options,
+) -> FfiResult<(&'a drift_client, &'a str, SubscribeOptions)> {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let (client, topic) = client_topic(client, topic)?;
+        let options = handle::borrow_or_default(options, "options")?.inner.clone();
+        Ok((client, topic, options))
     }
-    // SAFETY: checked by the registry; the caller keeps it alive.
-    Ok(unsafe { handle::borrow(options, "options") }?.inner.clone())
 }
 
 /// Subscribes to `topic` with items pushed to `callback` (see
@@ -487,14 +479,11 @@ pub unsafe extern "C" fn drift_client_subscribe_callback(
     out: *mut *mut drift_subscription,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
         // SAFETY: forwarded from the caller.
-        let options = unsafe { options_arg(options) }?;
+        let (client, topic, options) = unsafe { subscribe_args(client, topic, options) }?;
         let callback = callback.ok_or_else(|| Failure::null("callback"))?;
-        out_arg(out, "out")?;
+        // SAFETY: the caller promised NULL or a writable pointer.
+        let out = unsafe { Out::new(out, "out") }?;
         let blocking = client.blocking().clone();
         let sub = blocking
             .handle()
@@ -508,13 +497,10 @@ pub unsafe extern "C" fn drift_client_subscribe_callback(
                 .spawn(move || run_callback(blocking, sub, callback, userdata, handle))
                 .map_err(|e| Failure::new(drift_status::Io, format!("cannot start the callback thread: {e}")))?
         };
-        let sub = drift_subscription::new(
+        out.give(drift_subscription::new(
             handle,
             Mode::Callback(CallbackThread { thread: Some(thread) }),
-        );
-        // SAFETY: checked non-NULL; writable as promised.
-        unsafe { write_out(out, handle::into_raw(sub)) };
-        Ok(())
+        ))
     }
 }
 
@@ -548,14 +534,12 @@ pub unsafe extern "C" fn drift_subscription_next(
         // SAFETY: checked by the registry; the caller keeps it alive. A
         // shared borrow: the pull state has its own lock.
         let sub = unsafe { handle::borrow(sub.cast_const(), "sub") }?;
-        out_arg(out, "out")?;
+        // SAFETY: the caller promised NULL or a writable pointer.
+        let out = unsafe { Out::new(out, "out") }?;
         // Negative: Duration::MAX, a deadline tokio never fires (it lies
         // beyond what `Instant` can hold).
         let timeout = u64::try_from(timeout_ms).map_or(Duration::MAX, Duration::from_millis);
-        let msg = sub.next(timeout)?;
-        // SAFETY: checked non-NULL; writable as promised.
-        unsafe { write_out(out, handle::into_raw(msg)) };
-        Ok(())
+        out.give(sub.next(timeout)?)
     }
 }
 
@@ -583,10 +567,7 @@ pub unsafe extern "C" fn drift_subscription_last_id(
         let sub = unsafe { handle::borrow(sub, "sub") }?;
         let id = sub.last_id()?.unwrap_or(MessageId { epoch: 0, seq: 0 });
         // SAFETY: each is NULL (skipped) or writable, as promised.
-        unsafe {
-            write_out(out_seq, id.seq);
-            write_out(out_epoch, id.epoch);
-        }
+        unsafe { write_id(out_seq, out_epoch, id) };
         Ok(())
     }
 }
@@ -649,10 +630,8 @@ pub unsafe extern "C" fn drift_subscription_close(sub: *const drift_subscription
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_subscription_free(sub: *mut drift_subscription) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live subscriptions.
-        drop(unsafe { handle::take(sub, "drift_subscription_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(sub, "drift_subscription_free") }
 }
 
 #[cfg(test)]
