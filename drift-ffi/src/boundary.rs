@@ -425,8 +425,8 @@ mod tests {
 
     #[test]
     fn panics_stop_at_the_boundary() {
-        assert_eq!(panics_with_status(), drift_status::Panic);
-        assert_eq!(last_error_status(), drift_status::Panic);
+        assert_status!(panics_with_status(), Panic);
+        assert_status!(last_error_status(), Panic);
         assert_eq!(
             String::from_utf8(last_error_bytes()).unwrap(),
             "libdrift panicked (a bug): boom"
@@ -456,7 +456,7 @@ mod tests {
         let got = unsafe { CStr::from_ptr(buf.as_ptr()) };
         assert_eq!(got.to_str().unwrap(), &full[..7]);
         // Success did not replace the last error.
-        assert_eq!(last_error_status(), drift_status::NotFound);
+        assert_status!(last_error_status(), NotFound);
         // SAFETY: drift_last_error returns a valid C string.
         let borrowed = unsafe { CStr::from_ptr(drift_last_error()) };
         assert_eq!(borrowed.to_str().unwrap(), full);
@@ -466,7 +466,7 @@ mod tests {
     fn last_error_rejects_null() {
         // SAFETY: NULL out_len is the case under test.
         let s = unsafe { drift_last_error_message(std::ptr::null_mut(), 0, std::ptr::null_mut()) };
-        assert_eq!(s, drift_status::NullArgument);
+        assert_status!(s, NullArgument);
         assert_eq!(
             String::from_utf8(last_error_bytes()).unwrap(),
             "out_len must not be NULL"
@@ -474,7 +474,7 @@ mod tests {
         let mut n = 0;
         // SAFETY: NULL buf with len > 0 is the case under test.
         let s = unsafe { drift_last_error_message(std::ptr::null_mut(), 4, &mut n) };
-        assert_eq!(s, drift_status::NullArgument);
+        assert_status!(s, NullArgument);
     }
 
     #[test]
@@ -482,7 +482,7 @@ mod tests {
         set_last_error(drift_status::Io, "a\0b");
         assert_eq!(last_error_bytes(), b"a\\0b");
         std::thread::spawn(|| {
-            assert_eq!(last_error_status(), drift_status::Ok);
+            assert_status!(last_error_status(), Ok);
             assert!(last_error_bytes().is_empty());
         })
         .join()
@@ -530,9 +530,9 @@ mod tests {
         // SAFETY: NULL with len 0 is allowed; NULL with len 1 is rejected.
         unsafe {
             assert_eq!(bytes_arg(std::ptr::null(), 0, "data").unwrap(), b"");
-            assert_eq!(
+            assert_status!(
                 bytes_arg(std::ptr::null(), 1, "data").unwrap_err().status,
-                drift_status::NullArgument
+                NullArgument
             );
         }
     }

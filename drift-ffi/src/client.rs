@@ -567,32 +567,26 @@ mod tests {
         // SAFETY: live options from libdrift, NULLs and valid C strings.
         unsafe {
             let o = drift_client_options_new();
-            assert_eq!(
-                drift_client_options_set_ca_file(o, null()),
-                drift_status::NullArgument
-            );
-            assert_eq!(
-                drift_client_options_set_ca_pem(o, null()),
-                drift_status::NullArgument
-            );
-            assert_eq!(
+            assert_status!(drift_client_options_set_ca_file(o, null()), NullArgument);
+            assert_status!(drift_client_options_set_ca_pem(o, null()), NullArgument);
+            assert_status!(
                 drift_client_options_add_header(o, null(), c"v".as_ptr()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_options_add_header(o, c"n".as_ptr(), null()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_options_add_header(o, c"\xc3\x28".as_ptr(), c"v".as_ptr()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_options_set_connect_timeout_ms(o, 0),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert_eq!((*o).connect_timeout, DEFAULT_CONNECT_TIMEOUT, "unchanged");
-            assert_eq!(drift_client_options_set_insecure(o, true), drift_status::Ok);
+            assert_status!(drift_client_options_set_insecure(o, true), Ok);
             assert!((*o).insecure);
             let n = null_mut();
             for status in [
@@ -603,29 +597,29 @@ mod tests {
                 drift_client_options_set_connect_timeout_ms(n, 1),
                 drift_client_options_set_request_timeout_ms(n, 1),
             ] {
-                assert_eq!(status, drift_status::NullArgument);
+                assert_status!(status, NullArgument);
             }
             // A bad header is caught when the client is made.
-            assert_eq!(
+            assert_status!(
                 drift_client_options_add_header(o, c"bad name".as_ptr(), c"v".as_ptr()),
-                drift_status::Ok
+                Ok
             );
             let mut c = null_mut();
-            assert_eq!(
+            assert_status!(
                 drift_client_new(c"http://127.0.0.1:1".as_ptr(), o, &mut c),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert!(c.is_null());
             drift_client_options_free(o);
 
             let o = drift_client_options_new();
-            assert_eq!(
+            assert_status!(
                 drift_client_options_set_ca_file(o, c"/nonexistent/ca.pem".as_ptr()),
-                drift_status::Ok
+                Ok
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_new(c"https://127.0.0.1:1".as_ptr(), o, &mut c),
-                drift_status::Io
+                Io
             );
             drift_client_options_free(o);
             drift_client_options_free(null_mut());
@@ -637,99 +631,72 @@ mod tests {
         // SAFETY: NULLs, valid C strings, and a live client.
         unsafe {
             let mut c = null_mut();
-            assert_eq!(
-                drift_client_new(null(), null(), &mut c),
-                drift_status::NullArgument
-            );
-            assert_eq!(
+            assert_status!(drift_client_new(null(), null(), &mut c), NullArgument);
+            assert_status!(
                 drift_client_new(c"http://127.0.0.1:1".as_ptr(), null(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_new(c"ftp://x".as_ptr(), null(), &mut c),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_new(c"http://127.0.0.1:1".as_ptr(), null(), &mut c),
-                drift_status::Ok
+                Ok
             );
             let t = c"t".as_ptr();
             let bad = c"\xff".as_ptr();
             let (mut seq, mut b, mut secs) = (0u64, false, 0u64);
-            assert_eq!(
+            assert_status!(
                 drift_client_publish(null(), t, null(), 0, null_mut(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_publish(c, null(), null(), 0, null_mut(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_publish(c, t, null(), 3, null_mut(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_publish(c, bad, null(), 0, &mut seq, null_mut()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert!(
                 String::from_utf8(last_error_bytes())
                     .unwrap()
                     .contains("topic is not valid UTF-8")
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_create(null(), t, null(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_create(c, null(), null(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_create(c, bad, null(), null_mut()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
-                drift_client_create(c, t, bad, null_mut()),
-                drift_status::InvalidArgument
-            );
-            assert_eq!(
+            assert_status!(drift_client_create(c, t, bad, null_mut()), InvalidArgument);
+            assert_status!(
                 drift_client_create(c, t, c"{\"histroy\":1}".as_ptr(), &mut b),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(drift_client_delete(null(), t), drift_status::NullArgument);
-            assert_eq!(drift_client_delete(c, null()), drift_status::NullArgument);
-            assert_eq!(drift_client_delete(c, bad), drift_status::InvalidArgument);
-            assert_eq!(
-                drift_client_exists(null(), t, &mut b),
-                drift_status::NullArgument
-            );
-            assert_eq!(
-                drift_client_exists(c, null(), &mut b),
-                drift_status::NullArgument
-            );
-            assert_eq!(
-                drift_client_exists(c, t, null_mut()),
-                drift_status::NullArgument
-            );
-            assert_eq!(
-                drift_client_exists(c, bad, &mut b),
-                drift_status::InvalidArgument
-            );
-            assert_eq!(
-                drift_client_server_time(null(), &mut secs),
-                drift_status::NullArgument
-            );
-            assert_eq!(
-                drift_client_server_time(c, null_mut()),
-                drift_status::NullArgument
-            );
+            assert_status!(drift_client_delete(null(), t), NullArgument);
+            assert_status!(drift_client_delete(c, null()), NullArgument);
+            assert_status!(drift_client_delete(c, bad), InvalidArgument);
+            assert_status!(drift_client_exists(null(), t, &mut b), NullArgument);
+            assert_status!(drift_client_exists(c, null(), &mut b), NullArgument);
+            assert_status!(drift_client_exists(c, t, null_mut()), NullArgument);
+            assert_status!(drift_client_exists(c, bad, &mut b), InvalidArgument);
+            assert_status!(drift_client_server_time(null(), &mut secs), NullArgument);
+            assert_status!(drift_client_server_time(c, null_mut()), NullArgument);
             // Nothing listens on port 1.
-            assert_eq!(
-                drift_client_server_time(c, &mut secs),
-                drift_status::Connect
-            );
-            assert_eq!(last_error_status(), drift_status::Connect);
+            assert_status!(drift_client_server_time(c, &mut secs), Connect);
+            assert_status!(last_error_status(), Connect);
             assert_eq!(
                 (seq, b, secs),
                 (0, false, 0),
@@ -737,7 +704,7 @@ mod tests {
             );
             drift_client_free(c);
             drift_client_free(c);
-            assert_eq!(last_error_status(), drift_status::InvalidArgument);
+            assert_status!(last_error_status(), InvalidArgument);
             drift_client_free(null_mut());
         }
     }

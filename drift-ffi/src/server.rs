@@ -251,16 +251,10 @@ mod tests {
         // SAFETY: pointers from libdrift and local out-params.
         unsafe {
             let cfg = drift_server_config_new();
-            assert_eq!(
-                drift_server_config_set_shutdown_grace_ms(cfg, 1000),
-                drift_status::Ok
-            );
-            assert_eq!(
-                drift_server_start(cfg, null_mut()),
-                drift_status::NullArgument
-            );
+            assert_status!(drift_server_config_set_shutdown_grace_ms(cfg, 1000), Ok);
+            assert_status!(drift_server_start(cfg, null_mut()), NullArgument);
             let mut server = null_mut();
-            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
+            assert_status!(drift_server_start(cfg, &mut server), Ok);
             drift_server_config_free(cfg);
             let port = drift_server_port(server);
             assert_ne!(port, 0);
@@ -283,12 +277,9 @@ mod tests {
             // The port is taken now.
             let cfg = drift_server_config_new();
             let addr = CString::new(format!("127.0.0.1:{port}")).unwrap();
-            assert_eq!(
-                drift_server_config_set_listen(cfg, addr.as_ptr()),
-                drift_status::Ok
-            );
+            assert_status!(drift_server_config_set_listen(cfg, addr.as_ptr()), Ok);
             let mut second = null_mut();
-            assert_eq!(drift_server_start(cfg, &mut second), drift_status::Connect);
+            assert_status!(drift_server_start(cfg, &mut second), Connect);
             assert!(second.is_null(), "out-param untouched on failure");
             assert!(
                 String::from_utf8(last_error_bytes())
@@ -297,8 +288,8 @@ mod tests {
             );
             drift_server_config_free(cfg);
 
-            assert_eq!(drift_server_stop(server), drift_status::Ok);
-            assert_eq!(drift_server_stop(server), drift_status::Ok);
+            assert_status!(drift_server_stop(server), Ok);
+            assert_status!(drift_server_stop(server), Ok);
             assert_eq!(drift_server_port(server), port, "readable after stop");
             drift_server_free(server);
             assert!(!ca_path.exists(), "removed by drift_server_free");
@@ -323,16 +314,13 @@ mod tests {
         unsafe {
             // No other test asks for three, so only this server has a third.
             let server = h2c_server(|cfg| {
-                assert_eq!(drift_server_config_set_threads(cfg, 3), drift_status::Ok);
+                assert_status!(drift_server_config_set_threads(cfg, 3), Ok);
             });
             // The server starts its threads before it accepts: once it has
             // answered a request, they are there.
             let client = client_of(server);
             let mut exists = true;
-            assert_eq!(
-                drift_client_exists(client, c"t".as_ptr(), &mut exists),
-                drift_status::Ok
-            );
+            assert_status!(drift_client_exists(client, c"t".as_ptr(), &mut exists), Ok);
             assert!(!exists);
             drift_client_free(client);
             assert!(thread_named("drift-io-2"), "no third connection thread");
@@ -363,12 +351,12 @@ mod tests {
         // SAFETY: NULL is the input under test.
         unsafe {
             assert!(drift_server_url(null()).is_null());
-            assert_eq!(last_error_status(), drift_status::NullArgument);
+            assert_status!(last_error_status(), NullArgument);
             assert_eq!(drift_server_port(null()), 0);
             assert!(drift_server_ca_cert_pem(null()).is_null());
             assert!(drift_server_cert_path(null()).is_null());
             assert!(drift_server_ca_cert_path(null()).is_null());
-            assert_eq!(drift_server_stop(null_mut()), drift_status::NullArgument);
+            assert_status!(drift_server_stop(null_mut()), NullArgument);
             drift_server_free(null_mut());
         }
     }

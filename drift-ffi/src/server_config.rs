@@ -463,84 +463,72 @@ mod tests {
         unsafe {
             let cfg = drift_server_config_new();
             assert!(!cfg.is_null());
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_listen(cfg, c"127.0.0.1:0".as_ptr()),
-                drift_status::Ok
+                Ok
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_listen(cfg, c"localhost:0".as_ptr()),
-                drift_status::Ok
+                Ok
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_listen(cfg, c"nonsense".as_ptr()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
-                drift_server_config_set_listen(cfg, null()),
-                drift_status::NullArgument
-            );
-            assert_eq!(
+            assert_status!(drift_server_config_set_listen(cfg, null()), NullArgument);
+            assert_status!(
                 drift_server_config_set_listen(null_mut(), c"127.0.0.1:0".as_ptr()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_listen(cfg, c"\xff:0".as_ptr()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert!(
                 String::from_utf8(last_error_bytes())
                     .unwrap()
                     .contains("UTF-8")
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_tls_files(cfg, null(), c"k".as_ptr()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_tls_files(cfg, c"c".as_ptr(), null()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
-                drift_server_config_set_cert_dir(cfg, null()),
-                drift_status::Ok
-            );
-            assert_eq!(
-                drift_server_config_set_history_length(cfg, 5),
-                drift_status::Ok
-            );
-            assert_eq!(
+            assert_status!(drift_server_config_set_cert_dir(cfg, null()), Ok);
+            assert_status!(drift_server_config_set_history_length(cfg, 5), Ok);
+            assert_status!(
                 drift_server_config_set_history_length(cfg, MAX_HISTORY_LENGTH + 1),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_max_message_bytes(cfg, 0),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
-                drift_server_config_set_max_topics(cfg, 0),
-                drift_status::InvalidArgument
-            );
-            assert_eq!(
+            assert_status!(drift_server_config_set_max_topics(cfg, 0), InvalidArgument);
+            assert_status!(
                 drift_server_config_set_max_subscriptions(cfg, 0),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_queue_limits(cfg, 0, 1),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_queue_limits(cfg, 1, 0),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             // A refused value leaves the config as it was.
             assert_eq!((*cfg).options.config.broker.history_length, 5);
             assert_eq!((*cfg).options.config.broker.max_topics, 100_000);
             // 0 threads: one per core, as `drift serve --threads 0`.
-            assert_eq!(drift_server_config_set_threads(cfg, 0), drift_status::Ok);
+            assert_status!(drift_server_config_set_threads(cfg, 0), Ok);
             assert_eq!((*cfg).options.config.threads, 0);
             #[allow(deprecated)] // the old name still links and means the same
             let old_name = drift_server_config_set_worker_threads(cfg, 3);
-            assert_eq!(old_name, drift_status::Ok);
+            assert_status!(old_name, Ok);
             assert_eq!((*cfg).options.config.threads, 3);
             // Every setter refuses NULL.
             let n = null_mut();
@@ -560,11 +548,11 @@ mod tests {
                 drift_server_config_set_shutdown_grace_ms(n, 1),
                 drift_server_config_set_threads(n, 1),
             ] {
-                assert_eq!(status, drift_status::NullArgument);
+                assert_status!(status, NullArgument);
             }
             drift_server_config_free(cfg);
             drift_server_config_free(cfg); // refused, not a double free
-            assert_eq!(last_error_status(), drift_status::InvalidArgument);
+            assert_status!(last_error_status(), InvalidArgument);
             drift_server_config_free(null_mut());
         }
     }
@@ -576,25 +564,24 @@ mod tests {
         // SAFETY: a live config from libdrift and valid C strings.
         unsafe {
             let cfg = drift_server_config_new();
-            let ok = drift_status::Ok;
-            assert_eq!(drift_server_config_set_listen(cfg, c"7".as_ptr()), ok);
-            assert_eq!(drift_server_config_set_h2c(cfg, true), ok);
-            assert_eq!(
+            assert_status!(drift_server_config_set_listen(cfg, c"7".as_ptr()), Ok);
+            assert_status!(drift_server_config_set_h2c(cfg, true), Ok);
+            assert_status!(
                 drift_server_config_set_tls_files(cfg, c"c".as_ptr(), c"k".as_ptr()),
-                ok
+                Ok
             );
-            assert_eq!(drift_server_config_set_cert_dir(cfg, c"d".as_ptr()), ok);
-            assert_eq!(drift_server_config_set_history_length(cfg, 7), ok);
-            assert_eq!(drift_server_config_set_history_bytes(cfg, 0), ok);
-            assert_eq!(drift_server_config_set_history_max_age_secs(cfg, 2), ok);
-            assert_eq!(drift_server_config_set_max_message_bytes(cfg, 9), ok);
-            assert_eq!(drift_server_config_set_max_topics(cfg, 10), ok);
-            assert_eq!(drift_server_config_set_max_subscriptions(cfg, 11), ok);
-            assert_eq!(drift_server_config_set_queue_limits(cfg, 12, 13), ok);
-            assert_eq!(drift_server_config_set_require_create(cfg, true), ok);
-            assert_eq!(drift_server_config_set_heartbeat_ms(cfg, 0), ok);
-            assert_eq!(drift_server_config_set_shutdown_grace_ms(cfg, 1500), ok);
-            assert_eq!(drift_server_config_set_threads(cfg, 2), ok);
+            assert_status!(drift_server_config_set_cert_dir(cfg, c"d".as_ptr()), Ok);
+            assert_status!(drift_server_config_set_history_length(cfg, 7), Ok);
+            assert_status!(drift_server_config_set_history_bytes(cfg, 0), Ok);
+            assert_status!(drift_server_config_set_history_max_age_secs(cfg, 2), Ok);
+            assert_status!(drift_server_config_set_max_message_bytes(cfg, 9), Ok);
+            assert_status!(drift_server_config_set_max_topics(cfg, 10), Ok);
+            assert_status!(drift_server_config_set_max_subscriptions(cfg, 11), Ok);
+            assert_status!(drift_server_config_set_queue_limits(cfg, 12, 13), Ok);
+            assert_status!(drift_server_config_set_require_create(cfg, true), Ok);
+            assert_status!(drift_server_config_set_heartbeat_ms(cfg, 0), Ok);
+            assert_status!(drift_server_config_set_shutdown_grace_ms(cfg, 1500), Ok);
+            assert_status!(drift_server_config_set_threads(cfg, 2), Ok);
             // h2c wins over the TLS files, whatever the order.
             let c = (*cfg).to_core().unwrap();
             assert!(matches!(c.tls, drift_core::server::TlsMode::H2c));
@@ -614,7 +601,7 @@ mod tests {
             assert_eq!(c.service.heartbeat, None);
             assert_eq!(c.shutdown_grace, Duration::from_millis(1500));
             assert_eq!(c.threads, 2);
-            assert_eq!(drift_server_config_set_h2c(cfg, false), ok);
+            assert_status!(drift_server_config_set_h2c(cfg, false), Ok);
             assert!(matches!(
                 (*cfg).to_core().unwrap().tls,
                 drift_core::server::TlsMode::Files { .. }
@@ -631,13 +618,10 @@ mod tests {
             let set = |name: &CStr, value: &CStr| {
                 drift_server_config_set(cfg, name.as_ptr(), value.as_ptr())
             };
-            assert_eq!(set(c"max_streams", c"8"), drift_status::Ok);
-            assert_eq!(
-                set(c"cors_origin", c"https://a, https://b"),
-                drift_status::Ok
-            );
-            assert_eq!(set(c"heartbeat", c"500ms"), drift_status::Ok);
-            assert_eq!(set(c"history_bytes", c"1MiB"), drift_status::Ok);
+            assert_status!(set(c"max_streams", c"8"), Ok);
+            assert_status!(set(c"cors_origin", c"https://a, https://b"), Ok);
+            assert_status!(set(c"heartbeat", c"500ms"), Ok);
+            assert_status!(set(c"history_bytes", c"1MiB"), Ok);
             let c = (*cfg).to_core().unwrap();
             assert_eq!(c.max_concurrent_streams, 8);
             assert_eq!(
@@ -646,36 +630,36 @@ mod tests {
             );
             assert_eq!(c.service.heartbeat, Some(Duration::from_millis(500)));
             assert_eq!(c.broker.history_bytes, Some(1 << 20));
-            assert_eq!(set(c"queue_messages", c"x"), drift_status::InvalidArgument);
+            assert_status!(set(c"queue_messages", c"x"), InvalidArgument);
             assert_eq!(
                 String::from_utf8(last_error_bytes()).unwrap(),
                 "option queue_messages: expected a whole number, got 'x'"
             );
-            assert_eq!(set(c"nonsense", c"1"), drift_status::InvalidArgument);
-            assert_eq!(set(c"max_topics", c"0"), drift_status::InvalidArgument);
+            assert_status!(set(c"nonsense", c"1"), InvalidArgument);
+            assert_status!(set(c"max_topics", c"0"), InvalidArgument);
             assert_eq!(
                 (*cfg).options.config.broker.max_topics,
                 100_000,
                 "unchanged"
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set(cfg, null(), c"1".as_ptr()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set(cfg, c"threads".as_ptr(), null()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set(null_mut(), c"threads".as_ptr(), c"1".as_ptr()),
-                drift_status::NullArgument
+                NullArgument
             );
             // cert without key: refused when the server starts.
-            assert_eq!(set(c"cert", c"c.pem"), drift_status::Ok);
+            assert_status!(set(c"cert", c"c.pem"), Ok);
             let mut server = null_mut();
-            assert_eq!(
+            assert_status!(
                 crate::server::drift_server_start(cfg, &mut server),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert!(server.is_null());
             drift_server_config_free(cfg);
