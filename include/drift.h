@@ -819,6 +819,22 @@ const char *drift_server_ca_cert_pem(const drift_server *server);
 const char *drift_server_cert_path(const drift_server *server);
 
 /**
+ * The path of a PEM file holding `drift_server_ca_cert_pem`'s certificate,
+ * for clients that take a file (`drift_client_options_set_ca_file`,
+ * `curl --cacert`): the server's certificate file when it has one (as
+ * `drift_server_cert_path`), else a file in a private temporary directory,
+ * written by the first call and removed by `drift_server_free`. NULL for
+ * an h2c server (the last error untouched), or when the file cannot be
+ * written or `server` is NULL/invalid (the last error says why). Owned by
+ * the server, valid until `drift_server_free`. Any thread may call this.
+ *
+ * # Safety
+ *
+ * `server` is NULL or a pointer from libdrift.
+ */
+const char *drift_server_ca_cert_path(const drift_server *server);
+
+/**
  * Stops the server gracefully and blocks until it has stopped: it stops
  * accepting, ends every subscription with reason `"shutdown"`, sends
  * GOAWAY and waits (up to the shutdown grace period) for requests in
@@ -1026,6 +1042,29 @@ drift_status drift_server_config_set_shutdown_grace_ms(drift_server_config *cfg,
  * `cfg` is NULL or a live configuration used by no other thread.
  */
 drift_status drift_server_config_set_threads(drift_server_config *cfg, size_t threads);
+
+/**
+ * Sets any option of `drift serve` but `--log` by name, from text, as
+ * `drift serve --NAME VALUE` would: the name is the flag's with `_` for `-`
+ * (`"queue_messages"`, `"max_streams"`, `"cors_origin"`), the text is read
+ * by the option's kind: whole numbers (`"1024"`), byte sizes (`"65536"`,
+ * `"64MiB"`), durations in seconds or with a unit (`"15"`, `"500ms"`,
+ * `"2m"`), `"true"`/`"false"`, paths (`""` for none) and comma-separated
+ * lists. 0 means none for `history_bytes`, `history_max_age` and
+ * `heartbeat`. Both strings are copied.
+ *
+ * Fails with `DRIFT_STATUS_INVALID_ARGUMENT` for an unknown name or a
+ * value that does not parse or cannot work, the last error saying which
+ * (`"option queue_messages: expected a whole number, got 'x'"`); the
+ * configuration is then unchanged. `cert` and `key` go together, which
+ * `drift_server_start` checks.
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread; `name`
+ * and `value` are NULL or NUL-terminated strings.
+ */
+drift_status drift_server_config_set(drift_server_config *cfg, const char *name, const char *value);
 
 /**
  * The former name of `drift_server_config_set_threads`, kept so that

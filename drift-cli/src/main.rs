@@ -64,4 +64,41 @@ mod tests {
         assert!(matches!(cli.command, Command::Bench(_)));
         assert!(Cli::try_parse_from(["drift", "bench", "everything"]).is_err());
     }
+
+    /// `drift serve` has a flag for every option of drift-core's table (the
+    /// options of the C and Python servers) and no other but `--log`, and
+    /// each flag's default is the table's value in `ServerConfig::default()`
+    /// (but `--cert-dir`'s, `.drift` here and none when embedded).
+    #[test]
+    fn serve_flags_are_the_server_options() {
+        use drift_core::server::options::OPTIONS;
+        use drift_core::server::{ServerConfig, ServerOptions};
+
+        let cli = Cli::command();
+        let serve = cli.find_subcommand("serve").unwrap();
+        let serve_defaults = ServerOptions::from(ServerConfig::default());
+        for option in OPTIONS {
+            let flag = option.flag();
+            let arg = serve
+                .get_arguments()
+                .find(|a| a.get_long().is_some_and(|l| format!("--{l}") == flag))
+                .unwrap_or_else(|| panic!("drift serve has no {flag} for option {}", option.name));
+            if let [default] = arg.get_default_values()
+                && option.name != "cert_dir"
+            {
+                let default = default.to_str().unwrap();
+                assert_eq!(
+                    option.parse(default).unwrap(),
+                    option.value(&serve_defaults),
+                    "{flag} defaults to {default:?}"
+                );
+            }
+        }
+        for long in serve.get_arguments().filter_map(|a| a.get_long()) {
+            assert!(
+                long == "log" || OPTIONS.iter().any(|o| o.flag() == format!("--{long}")),
+                "--{long} is not an option of drift_core::server::options"
+            );
+        }
+    }
 }

@@ -9,7 +9,9 @@ use drift_core::broker::BrokerConfig;
 use drift_core::server::{Cors, Server, ServerConfig, ServiceConfig, TlsMode};
 
 /// Arguments of `drift serve`. Every option can also be set by the
-/// environment variable named in its help.
+/// environment variable named in its help. Each but `--log` is an option of
+/// drift-core's table (`drift_core::server::options`), which the C and
+/// Python servers take too; a test checks that the two lists agree.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address and port to listen on: HOST:PORT, [IPv6]:PORT or PORT.
@@ -34,7 +36,7 @@ pub struct ServeArgs {
     /// History capacity per topic, in messages.
     #[arg(long, env = "DRIFT_HISTORY_LENGTH", default_value_t = BrokerConfig::default().history_length)]
     history_length: usize,
-    /// History bound per topic, in payload bytes.
+    /// History bound per topic, in payload bytes (0: none).
     #[arg(long, env = "DRIFT_HISTORY_BYTES", default_value_t = BrokerConfig::default().history_bytes.unwrap_or(0))]
     history_bytes: u64,
     /// History bound per topic, in seconds of age (0: none).
@@ -79,6 +81,10 @@ pub struct ServeArgs {
     /// from start to end.
     #[arg(long, env = "DRIFT_THREADS", default_value_t = ServerConfig::default().threads)]
     threads: usize,
+    /// Seconds that stopping waits for requests in flight before closing
+    /// their connections.
+    #[arg(long, env = "DRIFT_SHUTDOWN_GRACE", default_value_t = ServerConfig::default().shutdown_grace.as_secs())]
+    shutdown_grace: u64,
 }
 
 impl ServeArgs {
@@ -98,7 +104,7 @@ impl ServeArgs {
             cert_dir: Some(self.cert_dir.clone()),
             broker: BrokerConfig {
                 history_length: self.history_length,
-                history_bytes: Some(self.history_bytes),
+                history_bytes: (self.history_bytes > 0).then_some(self.history_bytes),
                 history_max_age: secs(self.history_max_age),
                 max_message_bytes: self.max_message_bytes,
                 max_topics: self.max_topics,
@@ -117,6 +123,7 @@ impl ServeArgs {
             max_header_bytes: self.max_header_bytes,
             max_concurrent_streams: self.max_streams,
             threads: self.threads,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
             ..ServerConfig::default()
         }
     }

@@ -14,6 +14,9 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
+
+use drift_core::MessageId;
 
 use crate::status::drift_status;
 
@@ -354,18 +357,28 @@ pub(crate) unsafe fn bytes_arg<'a>(
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
-/// Checks that a required out-parameter is not NULL, before any work is
-/// done, so that a NULL out-parameter never loses a result.
-pub(crate) fn out_arg<T>(p: *mut T, what: &str) -> FfiResult<()> {
-    if p.is_null() {
-        Err(Failure::null(what))
-    } else {
+/// A required out-parameter: refused when NULL as soon as it is made,
+/// before any work is done (so that a NULL out-parameter never loses a
+/// result), and written once, on success.
+pub(crate) struct Out<T>(NonNull<T>);
+
+impl<T> Out<T> {
+    /// # Safety
+    ///
+    /// `p` is NULL or valid for a write of `T` until the export returns.
+    pub(crate) unsafe fn new(p: *mut T, what: &str) -> FfiResult<Out<T>> {
+        NonNull::new(p).map(Out).ok_or_else(|| Failure::null(what))
+    }
+
+    /// Writes the result; `Ok(())`, so that it can end a body.
+    pub(crate) fn write(self, value: T) -> FfiResult<()> {
+        // SAFETY: non-NULL, and writable as promised to `Out::new`.
+        unsafe { self.0.as_ptr().write(value) };
         Ok(())
     }
 }
 
-/// Writes an out-parameter that was checked with [`out_arg`] (required) or
-/// may be NULL (optional: then nothing is written).
+/// Writes an optional out-parameter: nothing when it is NULL.
 ///
 /// # Safety
 ///
@@ -374,6 +387,19 @@ pub(crate) unsafe fn write_out<T>(p: *mut T, value: T) {
     if !p.is_null() {
         // SAFETY: non-NULL, and the caller promised it is writable.
         unsafe { p.write(value) };
+    }
+}
+
+/// Writes a message id to the optional out-parameters `seq` and `epoch`.
+///
+/// # Safety
+///
+/// Each is NULL or valid for a write of a `u64`.
+pub(crate) unsafe fn write_id(seq: *mut u64, epoch: *mut u64, id: MessageId) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        write_out(seq, id.seq);
+        write_out(epoch, id.epoch);
     }
 }
 
@@ -399,8 +425,8 @@ mod tests {
 
     #[test]
     fn panics_stop_at_the_boundary() {
-        assert_eq!(panics_with_status(), drift_status::Panic);
-        assert_eq!(last_error_status(), drift_status::Panic);
+        assert_status!(panics_with_status(), Panic);
+        assert_status!(last_error_status(), Panic);
         assert_eq!(
             String::from_utf8(last_error_bytes()).unwrap(),
             "libdrift panicked (a bug): boom"
@@ -430,7 +456,7 @@ mod tests {
         let got = unsafe { CStr::from_ptr(buf.as_ptr()) };
         assert_eq!(got.to_str().unwrap(), &full[..7]);
         // Success did not replace the last error.
-        assert_eq!(last_error_status(), drift_status::NotFound);
+        assert_status!(last_error_status(), NotFound);
         // SAFETY: drift_last_error returns a valid C string.
         let borrowed = unsafe { CStr::from_ptr(drift_last_error()) };
         assert_eq!(borrowed.to_str().unwrap(), full);
@@ -440,7 +466,7 @@ mod tests {
     fn last_error_rejects_null() {
         // SAFETY: NULL out_len is the case under test.
         let s = unsafe { drift_last_error_message(std::ptr::null_mut(), 0, std::ptr::null_mut()) };
-        assert_eq!(s, drift_status::NullArgument);
+        assert_status!(s, NullArgument);
         assert_eq!(
             String::from_utf8(last_error_bytes()).unwrap(),
             "out_len must not be NULL"
@@ -448,7 +474,7 @@ mod tests {
         let mut n = 0;
         // SAFETY: NULL buf with len > 0 is the case under test.
         let s = unsafe { drift_last_error_message(std::ptr::null_mut(), 4, &mut n) };
-        assert_eq!(s, drift_status::NullArgument);
+        assert_status!(s, NullArgument);
     }
 
     #[test]
@@ -456,11 +482,38 @@ mod tests {
         set_last_error(drift_status::Io, "a\0b");
         assert_eq!(last_error_bytes(), b"a\\0b");
         std::thread::spawn(|| {
-            assert_eq!(last_error_status(), drift_status::Ok);
+            assert_status!(last_error_status(), Ok);
             assert!(last_error_bytes().is_empty());
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn out_parameters_refuse_null_and_are_written_once() {
+        let mut n = 0u64;
+        // SAFETY: NULL, then a local that outlives the Out.
+        unsafe {
+            let e = Out::new(std::ptr::null_mut::<u64>(), "out_n")
+                .err()
+                .unwrap();
+            assert_eq!(e.status, drift_status::NullArgument);
+            assert_eq!(e.message, "out_n must not be NULL");
+            Out::new(&raw mut n, "out_n").unwrap().write(7).unwrap();
+            let (mut seq, mut epoch) = (0, 0);
+            write_id(
+                &raw mut seq,
+                std::ptr::null_mut(),
+                MessageId { epoch: 2, seq: 3 },
+            );
+            write_id(
+                std::ptr::null_mut(),
+                &raw mut epoch,
+                MessageId { epoch: 2, seq: 3 },
+            );
+            assert_eq!((seq, epoch), (3, 2));
+        }
+        assert_eq!(n, 7);
     }
 
     #[test]
@@ -477,9 +530,9 @@ mod tests {
         // SAFETY: NULL with len 0 is allowed; NULL with len 1 is rejected.
         unsafe {
             assert_eq!(bytes_arg(std::ptr::null(), 0, "data").unwrap(), b"");
-            assert_eq!(
+            assert_status!(
                 bytes_arg(std::ptr::null(), 1, "data").unwrap_err().status,
-                drift_status::NullArgument
+                NullArgument
             );
         }
     }

@@ -11,7 +11,7 @@ use drift_core::client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT
 use drift_core::tls::Trust;
 
 use crate::boundary::{
-    Failure, FfiResult, bytes_arg, millis_or_none, opt_str_arg, out_arg, str_arg, write_out,
+    Failure, FfiResult, Out, bytes_arg, millis_or_none, opt_str_arg, str_arg, write_id, write_out,
 };
 use crate::handle::{self, Builder, Handle, Kind, set, try_set};
 use crate::status::drift_status;
@@ -123,10 +123,8 @@ pub extern "C" fn drift_client_options_new() -> *mut drift_client_options {
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_client_options_free(opts: *mut drift_client_options) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live options.
-        drop(unsafe { handle::take(opts, "drift_client_options_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(opts, "drift_client_options_free") }
 }
 
 /// Trust only the CA certificates in this PEM file (e.g. the `cert.pem` that
@@ -268,6 +266,23 @@ impl drift_client {
     }
 }
 
+/// The client and topic arguments most calls on a client start with.
+///
+/// # Safety
+///
+/// `client` is NULL or a pointer from libdrift that the caller keeps alive;
+/// `topic` is NULL or a NUL-terminated string.
+pub(crate) unsafe fn client_topic<'a>(
+    client: *const drift_client,
+    topic: *const c_char,
+) -> FfiResult<(&'a drift_client, &'a str)> {
+    // SAFETY: checked by the registry; the caller keeps it alive.
+    let client = unsafe { handle::borrow(client, "client") }?;
+    // SAFETY: the caller promised a NUL-terminated string.
+    let topic = unsafe { str_arg(topic, "topic") }?;
+    Ok((client, topic))
+}
+
 /// Makes a client for the server at `url`: `"https://HOST:PORT"` (TLS,
 /// HTTP/2 by ALPN) or `"http://HOST:PORT"` (cleartext HTTP/2, for an h2c
 /// server). `options` may be NULL for the defaults; it is only read during
@@ -290,22 +305,14 @@ pub unsafe extern "C" fn drift_client_new(
     out: *mut *mut drift_client,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: the caller promised a NUL-terminated string.
-        let url = unsafe { str_arg(url, "url") }?;
-        out_arg(out, "out")?;
-        let defaults;
-        let options = if options.is_null() {
-            defaults = drift_client_options::default();
-            &defaults
-        } else {
-            // SAFETY: checked by the registry; the caller keeps it alive.
-            unsafe { handle::borrow(options, "options") }?
-        };
+        // SAFETY: the caller promised a NUL-terminated url, live (or NULL)
+        // options and a writable (or NULL) out.
+        let (url, out) = unsafe { (str_arg(url, "url")?, Out::new(out, "out")?) };
+        // SAFETY: as above.
+        let options = unsafe { handle::borrow_or_default(options, "options") }?;
         crate::signals::ignore_sigpipe();
         let inner = BlockingClient::new(options.builder(url))?;
-        // SAFETY: checked non-NULL above; the caller promised it is writable.
-        unsafe { write_out(out, handle::into_raw(drift_client { inner })) };
-        Ok(())
+        out.give(drift_client { inner })
     }
 }
 
@@ -320,10 +327,8 @@ pub unsafe extern "C" fn drift_client_new(
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_client_free(client: *mut drift_client) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live clients.
-        drop(unsafe { handle::take(client, "drift_client_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(client, "drift_client_free") }
 }
 
 /// Publishes one message: `len` bytes at `data` (any bytes; `data` may be
@@ -352,18 +357,13 @@ pub unsafe extern "C" fn drift_client_publish(
     out_epoch: *mut u64,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: forwarded from the caller.
+        let (client, topic) = unsafe { client_topic(client, topic) }?;
         // SAFETY: the caller promised len readable bytes.
         let payload = unsafe { bytes_arg(data, len, "data") }?;
         let sent = client.inner.publish(topic, bytes::Bytes::copy_from_slice(payload))?;
         // SAFETY: each is NULL (skipped) or writable, as promised.
-        unsafe {
-            write_out(out_seq, sent.id.seq);
-            write_out(out_epoch, sent.id.epoch);
-        }
+        unsafe { write_id(out_seq, out_epoch, sent.id) };
         Ok(())
     }
 }
@@ -398,24 +398,16 @@ pub unsafe extern "C" fn drift_client_publish_many(
     out_epochs: *mut u64,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: forwarded from the caller.
+        let (client, topic) = unsafe { client_topic(client, topic) }?;
         // SAFETY: the caller promised count readable pointers and lengths.
         let payloads = unsafe { payloads_arg(data, lens, count) }?;
         let ids = client.inner.publish_many(topic, payloads)?;
-        for (i, id) in ids.iter().take(count).enumerate() {
+        let at = |array: *mut u64, i| if array.is_null() { array } else { array.wrapping_add(i) };
+        for (i, id) in ids.into_iter().take(count).enumerate() {
             // SAFETY: each array is NULL (skipped) or writable for count
             // values, as promised, and i < count.
-            unsafe {
-                if !out_seqs.is_null() {
-                    write_out(out_seqs.add(i), id.seq);
-                }
-                if !out_epochs.is_null() {
-                    write_out(out_epochs.add(i), id.epoch);
-                }
-            }
+            unsafe { write_id(at(out_seqs, i), at(out_epochs, i), id) };
         }
         Ok(())
     }
@@ -484,10 +476,8 @@ pub unsafe extern "C" fn drift_client_create(
     out_created: *mut bool,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: forwarded from the caller.
+        let (client, topic) = unsafe { client_topic(client, topic) }?;
         // SAFETY: the caller promised NULL or a NUL-terminated string.
         let json = unsafe { opt_str_arg(json_config, "json_config") }?;
         let config = match json {
@@ -516,10 +506,8 @@ pub unsafe extern "C" fn drift_client_delete(
     topic: *const c_char,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
+        // SAFETY: forwarded from the caller.
+        let (client, topic) = unsafe { client_topic(client, topic) }?;
         Ok(client.inner.delete(topic)?)
     }
 }
@@ -538,15 +526,11 @@ pub unsafe extern "C" fn drift_client_exists(
     out_exists: *mut bool,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
-        out_arg(out_exists, "out_exists")?;
-        let exists = client.inner.exists(topic)?;
-        // SAFETY: checked non-NULL; writable as promised.
-        unsafe { write_out(out_exists, exists) };
-        Ok(())
+        // SAFETY: forwarded from the caller.
+        let (client, topic) = unsafe { client_topic(client, topic) }?;
+        // SAFETY: the caller promised NULL or a writable bool.
+        let out = unsafe { Out::new(out_exists, "out_exists") }?;
+        out.write(client.inner.exists(topic)?)
     }
 }
 
@@ -565,11 +549,9 @@ pub unsafe extern "C" fn drift_client_server_time(
     ffi_status! {
         // SAFETY: checked by the registry; the caller keeps it alive.
         let client = unsafe { handle::borrow(client, "client") }?;
-        out_arg(out_unix_secs, "out_unix_secs")?;
-        let secs = client.inner.server_time()?;
-        // SAFETY: checked non-NULL; writable as promised.
-        unsafe { write_out(out_unix_secs, secs) };
-        Ok(())
+        // SAFETY: the caller promised NULL or a writable uint64_t.
+        let out = unsafe { Out::new(out_unix_secs, "out_unix_secs") }?;
+        out.write(client.inner.server_time()?)
     }
 }
 
@@ -585,32 +567,26 @@ mod tests {
         // SAFETY: live options from libdrift, NULLs and valid C strings.
         unsafe {
             let o = drift_client_options_new();
-            assert_eq!(
-                drift_client_options_set_ca_file(o, null()),
-                drift_status::NullArgument
-            );
-            assert_eq!(
-                drift_client_options_set_ca_pem(o, null()),
-                drift_status::NullArgument
-            );
-            assert_eq!(
+            assert_status!(drift_client_options_set_ca_file(o, null()), NullArgument);
+            assert_status!(drift_client_options_set_ca_pem(o, null()), NullArgument);
+            assert_status!(
                 drift_client_options_add_header(o, null(), c"v".as_ptr()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_options_add_header(o, c"n".as_ptr(), null()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_options_add_header(o, c"\xc3\x28".as_ptr(), c"v".as_ptr()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_options_set_connect_timeout_ms(o, 0),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert_eq!((*o).connect_timeout, DEFAULT_CONNECT_TIMEOUT, "unchanged");
-            assert_eq!(drift_client_options_set_insecure(o, true), drift_status::Ok);
+            assert_status!(drift_client_options_set_insecure(o, true), Ok);
             assert!((*o).insecure);
             let n = null_mut();
             for status in [
@@ -621,29 +597,29 @@ mod tests {
                 drift_client_options_set_connect_timeout_ms(n, 1),
                 drift_client_options_set_request_timeout_ms(n, 1),
             ] {
-                assert_eq!(status, drift_status::NullArgument);
+                assert_status!(status, NullArgument);
             }
             // A bad header is caught when the client is made.
-            assert_eq!(
+            assert_status!(
                 drift_client_options_add_header(o, c"bad name".as_ptr(), c"v".as_ptr()),
-                drift_status::Ok
+                Ok
             );
             let mut c = null_mut();
-            assert_eq!(
+            assert_status!(
                 drift_client_new(c"http://127.0.0.1:1".as_ptr(), o, &mut c),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert!(c.is_null());
             drift_client_options_free(o);
 
             let o = drift_client_options_new();
-            assert_eq!(
+            assert_status!(
                 drift_client_options_set_ca_file(o, c"/nonexistent/ca.pem".as_ptr()),
-                drift_status::Ok
+                Ok
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_new(c"https://127.0.0.1:1".as_ptr(), o, &mut c),
-                drift_status::Io
+                Io
             );
             drift_client_options_free(o);
             drift_client_options_free(null_mut());
@@ -655,99 +631,72 @@ mod tests {
         // SAFETY: NULLs, valid C strings, and a live client.
         unsafe {
             let mut c = null_mut();
-            assert_eq!(
-                drift_client_new(null(), null(), &mut c),
-                drift_status::NullArgument
-            );
-            assert_eq!(
+            assert_status!(drift_client_new(null(), null(), &mut c), NullArgument);
+            assert_status!(
                 drift_client_new(c"http://127.0.0.1:1".as_ptr(), null(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_new(c"ftp://x".as_ptr(), null(), &mut c),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_new(c"http://127.0.0.1:1".as_ptr(), null(), &mut c),
-                drift_status::Ok
+                Ok
             );
             let t = c"t".as_ptr();
             let bad = c"\xff".as_ptr();
             let (mut seq, mut b, mut secs) = (0u64, false, 0u64);
-            assert_eq!(
+            assert_status!(
                 drift_client_publish(null(), t, null(), 0, null_mut(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_publish(c, null(), null(), 0, null_mut(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_publish(c, t, null(), 3, null_mut(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_publish(c, bad, null(), 0, &mut seq, null_mut()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert!(
                 String::from_utf8(last_error_bytes())
                     .unwrap()
                     .contains("topic is not valid UTF-8")
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_create(null(), t, null(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_create(c, null(), null(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_create(c, bad, null(), null_mut()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
-                drift_client_create(c, t, bad, null_mut()),
-                drift_status::InvalidArgument
-            );
-            assert_eq!(
+            assert_status!(drift_client_create(c, t, bad, null_mut()), InvalidArgument);
+            assert_status!(
                 drift_client_create(c, t, c"{\"histroy\":1}".as_ptr(), &mut b),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(drift_client_delete(null(), t), drift_status::NullArgument);
-            assert_eq!(drift_client_delete(c, null()), drift_status::NullArgument);
-            assert_eq!(drift_client_delete(c, bad), drift_status::InvalidArgument);
-            assert_eq!(
-                drift_client_exists(null(), t, &mut b),
-                drift_status::NullArgument
-            );
-            assert_eq!(
-                drift_client_exists(c, null(), &mut b),
-                drift_status::NullArgument
-            );
-            assert_eq!(
-                drift_client_exists(c, t, null_mut()),
-                drift_status::NullArgument
-            );
-            assert_eq!(
-                drift_client_exists(c, bad, &mut b),
-                drift_status::InvalidArgument
-            );
-            assert_eq!(
-                drift_client_server_time(null(), &mut secs),
-                drift_status::NullArgument
-            );
-            assert_eq!(
-                drift_client_server_time(c, null_mut()),
-                drift_status::NullArgument
-            );
+            assert_status!(drift_client_delete(null(), t), NullArgument);
+            assert_status!(drift_client_delete(c, null()), NullArgument);
+            assert_status!(drift_client_delete(c, bad), InvalidArgument);
+            assert_status!(drift_client_exists(null(), t, &mut b), NullArgument);
+            assert_status!(drift_client_exists(c, null(), &mut b), NullArgument);
+            assert_status!(drift_client_exists(c, t, null_mut()), NullArgument);
+            assert_status!(drift_client_exists(c, bad, &mut b), InvalidArgument);
+            assert_status!(drift_client_server_time(null(), &mut secs), NullArgument);
+            assert_status!(drift_client_server_time(c, null_mut()), NullArgument);
             // Nothing listens on port 1.
-            assert_eq!(
-                drift_client_server_time(c, &mut secs),
-                drift_status::Connect
-            );
-            assert_eq!(last_error_status(), drift_status::Connect);
+            assert_status!(drift_client_server_time(c, &mut secs), Connect);
+            assert_status!(last_error_status(), Connect);
             assert_eq!(
                 (seq, b, secs),
                 (0, false, 0),
@@ -755,7 +704,7 @@ mod tests {
             );
             drift_client_free(c);
             drift_client_free(c);
-            assert_eq!(last_error_status(), drift_status::InvalidArgument);
+            assert_status!(last_error_status(), InvalidArgument);
             drift_client_free(null_mut());
         }
     }

@@ -11,11 +11,12 @@
 //!
 //! These helpers are the only places that cast handle pointers.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Mutex;
 
-use crate::boundary::{Failure, FfiResult, set_last_error};
+use crate::boundary::{Failure, FfiResult, Out, catch, set_last_error};
 use crate::status::drift_status;
 
 /// The type of a registered handle.
@@ -138,6 +139,23 @@ pub(crate) unsafe fn borrow<'a, T: Handle>(p: *const T, what: &str) -> FfiResult
     Ok(unsafe { &*p })
 }
 
+/// Borrows an optional handle argument (a configuration or options): NULL
+/// is `T`'s defaults.
+///
+/// # Safety
+///
+/// As for [`borrow`].
+pub(crate) unsafe fn borrow_or_default<'a, T: Handle + Default + Clone>(
+    p: *const T,
+    what: &str,
+) -> FfiResult<Cow<'a, T>> {
+    if p.is_null() {
+        return Ok(Cow::Owned(T::default()));
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { borrow(p, what) }.map(Cow::Borrowed)
+}
+
 /// Borrows a handle argument mutably.
 ///
 /// # Safety
@@ -222,6 +240,24 @@ pub(crate) unsafe fn set<T: Builder>(p: *mut T, change: impl FnOnce(&mut T)) -> 
     }
 }
 
+impl<T: Handle> Out<*mut T> {
+    /// Hands `value` to the caller as a new handle that it owns.
+    pub(crate) fn give(self, value: T) -> FfiResult<()> {
+        self.write(into_raw(value))
+    }
+}
+
+/// The body of a `_free` function, inside the panic boundary: takes the
+/// handle back (see [`take`]) and drops it.
+///
+/// # Safety
+///
+/// As for [`take`].
+pub(crate) unsafe fn free<T: Handle>(p: *mut T, function: &str) {
+    // SAFETY: forwarded from the caller.
+    catch(|| drop(unsafe { take(p, function) }));
+}
+
 /// Takes back ownership of a handle for a `_free` function: NULL is a
 /// no-op; an unknown or wrong-type pointer is reported as the last error and
 /// left alone.
@@ -298,6 +334,41 @@ mod tests {
         assert_eq!(e.status, drift_status::NullArgument);
         // SAFETY: NULL is a no-op.
         assert!(unsafe { take(std::ptr::null_mut::<Thing>(), "f") }.is_none());
+    }
+
+    /// Larger than any handle type, as `Settings` below (and of another
+    /// size), so that no other test's handle takes its address once freed.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Options([u64; 640], u32);
+    impl Default for Options {
+        fn default() -> Self {
+            Options([0; 640], 0)
+        }
+    }
+    impl Handle for Options {
+        const KIND: Kind = Kind::SubscribeOptions;
+    }
+
+    #[test]
+    fn optional_handles_default_and_free_checks() {
+        // SAFETY: NULL, a live handle, then the freed one (refused).
+        unsafe {
+            let defaults = borrow_or_default(std::ptr::null::<Options>(), "options").unwrap();
+            assert!(matches!(defaults, Cow::Owned(Options(_, 0))));
+            let p = into_raw(Options([1; 640], 4));
+            let given = borrow_or_default(p, "options").unwrap();
+            assert!(matches!(given, Cow::Borrowed(Options(_, 4))));
+            free(p, "drift_options_free");
+            let e = borrow_or_default(p, "options").unwrap_err();
+            assert_eq!(e.status, drift_status::InvalidArgument);
+            free(p, "drift_options_free");
+            assert!(
+                String::from_utf8(crate::boundary::last_error_bytes())
+                    .unwrap()
+                    .contains("drift_options_free: pointer not freed")
+            );
+            free(std::ptr::null_mut::<Options>(), "drift_options_free");
+        }
     }
 
     /// Far larger than any handle type, so that it never takes the address

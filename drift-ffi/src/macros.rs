@@ -24,3 +24,18 @@ macro_rules! ffi_value {
         $crate::boundary::catch_value($default, move || { $($body)* })
     };
 }
+
+/// In tests: asserts that a C call returns the status named, e.g.
+/// `assert_status!(drift_client_free_thing(NULL), NullArgument)`, and names
+/// the call when it does not.
+#[cfg(test)]
+macro_rules! assert_status {
+    ($call:expr, $status:ident $(,)?) => {
+        assert_eq!(
+            $call,
+            $crate::status::drift_status::$status,
+            "{}",
+            stringify!($call)
+        )
+    };
+}

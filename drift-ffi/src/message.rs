@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use drift_core::client::{ReceivedMessage, SubscriptionEvent};
 use drift_core::{Gap, GapReason};
 
-use crate::boundary::{Failure, write_out};
+use crate::boundary::{Failure, Out, write_out};
 use crate::handle::{self, Handle, Kind};
 use crate::status::drift_status;
 
@@ -195,19 +195,16 @@ pub unsafe extern "C" fn drift_message_payload(
     len: *mut usize,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let m = unsafe { handle::borrow(msg, "msg") }?;
-        crate::boundary::out_arg(data, "data")?;
-        crate::boundary::out_arg(len, "len")?;
+        // SAFETY: the caller promised a live message and writable (or NULL)
+        // out-parameters.
+        let (m, data, len) = unsafe {
+            (handle::borrow(msg, "msg")?, Out::new(data, "data")?, Out::new(len, "len")?)
+        };
         let Inner::Message(ReceivedMessage { payload, .. }) = &m.inner else {
             return Err(m.not(drift_kind::Message));
         };
-        // SAFETY: both checked non-NULL; the caller promised they are writable.
-        unsafe {
-            write_out(data, payload.as_ptr());
-            write_out(len, payload.len());
-        }
-        Ok(())
+        data.write(payload.as_ptr())?;
+        len.write(payload.len())
     }
 }
 
@@ -351,10 +348,8 @@ pub extern "C" fn drift_gap_reason_str(reason: u32) -> *const c_char {
 /// `msg` is NULL or a pointer from libdrift.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_message_free(msg: *mut drift_message) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back owned, live messages.
-        drop(unsafe { handle::take(msg, "drift_message_free") });
-    }
+    // SAFETY: forwarded from the caller; the registry refuses lent messages.
+    unsafe { handle::free(msg, "drift_message_free") }
 }
 
 /// A message for tests (Rust and the C-free boundary tests).
@@ -388,25 +383,22 @@ mod tests {
         unsafe {
             assert_eq!(drift_message_kind(m), drift_kind::Message);
             let (mut data, mut len) = (null(), 0usize);
-            assert_eq!(
-                drift_message_payload(m, &mut data, &mut len),
-                drift_status::Ok
-            );
+            assert_status!(drift_message_payload(m, &mut data, &mut len), Ok);
             assert_eq!(std::slice::from_raw_parts(data, len), b"hello");
             assert_eq!(drift_message_seq(m), 3);
             assert_eq!(drift_message_epoch(m), 7);
             assert_eq!(drift_message_time_us(m), 1_000);
             let mut from = 99;
-            assert_eq!(
+            assert_status!(
                 drift_message_gap(m, &mut from, null_mut(), null_mut()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert_eq!(from, 99, "out-params are untouched on failure");
             assert!(drift_message_end_reason(m).is_null());
             drift_message_free(m);
             // Double free is refused, not undefined.
             drift_message_free(m);
-            assert_eq!(last_error_status(), drift_status::InvalidArgument);
+            assert_status!(last_error_status(), InvalidArgument);
             assert_eq!(drift_message_kind(m), drift_kind::None);
         }
     }
@@ -425,16 +417,13 @@ mod tests {
         unsafe {
             assert_eq!(drift_message_kind(gap), drift_kind::Gap);
             let (mut from, mut to, mut reason) = (0, 0, drift_gap_reason::None);
-            assert_eq!(
-                drift_message_gap(gap, &mut from, &mut to, &mut reason),
-                drift_status::Ok
-            );
+            assert_status!(drift_message_gap(gap, &mut from, &mut to, &mut reason), Ok);
             assert_eq!((from, to, reason), (2, 5, drift_gap_reason::Expired));
             assert_eq!(drift_message_seq(gap), 0);
             let (mut data, mut len) = (null(), 0usize);
-            assert_eq!(
+            assert_status!(
                 drift_message_payload(gap, &mut data, &mut len),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert_eq!(drift_message_kind(end), drift_kind::End);
             let reason = CStr::from_ptr(drift_message_end_reason(end));
@@ -449,28 +438,25 @@ mod tests {
         // SAFETY: NULL is the input under test.
         unsafe {
             assert_eq!(drift_message_kind(null()), drift_kind::None);
-            assert_eq!(last_error_status(), drift_status::NullArgument);
+            assert_status!(last_error_status(), NullArgument);
             let (mut data, mut len) = (null(), 0usize);
-            assert_eq!(
+            assert_status!(
                 drift_message_payload(null(), &mut data, &mut len),
-                drift_status::NullArgument
+                NullArgument
             );
             let m = test_message(b"x", 1);
-            assert_eq!(
-                drift_message_payload(m, null_mut(), &mut len),
-                drift_status::NullArgument
-            );
-            assert_eq!(
+            assert_status!(drift_message_payload(m, null_mut(), &mut len), NullArgument);
+            assert_status!(
                 drift_message_payload(m, &mut data, null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
             drift_message_free(m);
             assert_eq!(drift_message_seq(null()), 0);
             assert_eq!(drift_message_epoch(null()), 0);
             assert_eq!(drift_message_time_us(null()), 0);
-            assert_eq!(
+            assert_status!(
                 drift_message_gap(null(), null_mut(), null_mut(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
             assert!(drift_message_end_reason(null()).is_null());
             drift_message_free(null_mut());
@@ -486,7 +472,7 @@ mod tests {
                 assert_eq!(drift_message_kind(p), drift_kind::End);
                 drift_message_free(p.cast_mut());
             }
-            assert_eq!(last_error_status(), drift_status::InvalidArgument);
+            assert_status!(last_error_status(), InvalidArgument);
             assert!(
                 String::from_utf8(crate::boundary::last_error_bytes())
                     .unwrap()

@@ -3,10 +3,12 @@
 //! converts its strings for C and maps errors.
 
 use std::ffi::{CString, c_char};
+use std::path::Path;
+use std::sync::OnceLock;
 
 use drift_core::server::BackgroundServer;
 
-use crate::boundary::{Failure, FfiResult, out_arg, write_out};
+use crate::boundary::{Failure, FfiResult, Out};
 use crate::handle::{self, Handle, Kind};
 use crate::server_config::drift_server_config;
 use crate::status::drift_status;
@@ -27,6 +29,8 @@ pub struct drift_server {
     url: CString,
     ca_pem: Option<CString>,
     cert_path: Option<CString>,
+    /// `drift_server_ca_cert_path`'s answer, made by its first call.
+    ca_path: OnceLock<Option<CString>>,
 }
 
 impl Handle for drift_server {
@@ -37,19 +41,46 @@ impl Handle for drift_server {
 
 impl drift_server {
     fn start(config: &drift_server_config) -> FfiResult<drift_server> {
-        let server = BackgroundServer::start(config.to_core())?;
-        let cstring =
-            |s: &str| CString::new(s).map_err(|_| Failure::invalid("NUL in a server string"));
+        let server = BackgroundServer::start(config.to_core()?)?;
         Ok(drift_server {
-            url: cstring(server.url())?,
-            ca_pem: server.ca_cert_pem().map(cstring).transpose()?,
-            cert_path: server
-                .cert_path()
-                .map(|p| cstring(&p.to_string_lossy()))
+            url: cstring(server.url().as_bytes())?,
+            ca_pem: server
+                .ca_cert_pem()
+                .map(str::as_bytes)
+                .map(cstring)
                 .transpose()?,
+            cert_path: server.cert_path().map(path_cstring).transpose()?,
+            ca_path: OnceLock::new(),
             server,
         })
     }
+
+    fn ca_path(&self) -> FfiResult<*const c_char> {
+        if self.ca_path.get().is_none() {
+            let path = self.server.ca_cert_path()?.map(path_cstring).transpose()?;
+            // Another thread may have set it meanwhile, to the same path.
+            let _ = self.ca_path.set(path);
+        }
+        Ok(opt_ptr(self.ca_path.get().and_then(Option::as_ref)))
+    }
+}
+
+fn cstring(bytes: &[u8]) -> FfiResult<CString> {
+    CString::new(bytes).map_err(|_| Failure::invalid("NUL in a server string"))
+}
+
+/// A path as C text: its bytes on Unix, whatever they are.
+fn path_cstring(path: &Path) -> FfiResult<CString> {
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let bytes = path.to_string_lossy().into_owned().into_bytes();
+    cstring(&bytes)
+}
+
+/// The pointer to hand out for a string the server may not have.
+fn opt_ptr(s: Option<&CString>) -> *const c_char {
+    s.map_or(std::ptr::null(), |s| s.as_ptr())
 }
 
 /// Starts a server: loads or generates its certificate, binds, and serves
@@ -72,20 +103,13 @@ pub unsafe extern "C" fn drift_server_start(
     out: *mut *mut drift_server,
 ) -> drift_status {
     ffi_status! {
-        out_arg(out, "out")?;
-        let defaults;
-        let config = if config.is_null() {
-            defaults = drift_server_config::default();
-            &defaults
-        } else {
-            // SAFETY: checked by the registry; the caller keeps it alive.
-            unsafe { handle::borrow(config, "config") }?
-        };
+        // SAFETY: the caller promised NULL or a writable pointer.
+        let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: checked by the registry (NULL: the defaults); the caller
+        // keeps it alive.
+        let config = unsafe { handle::borrow_or_default(config, "config") }?;
         crate::signals::ignore_sigpipe();
-        let server = drift_server::start(config)?;
-        // SAFETY: checked non-NULL above; the caller promised it is writable.
-        unsafe { write_out(out, handle::into_raw(server)) };
-        Ok(())
+        out.give(drift_server::start(&config)?)
     }
 }
 
@@ -135,7 +159,7 @@ pub unsafe extern "C" fn drift_server_ca_cert_pem(server: *const drift_server) -
     ffi_value! { std::ptr::null();
         // SAFETY: checked by the registry; the caller keeps it alive.
         let server = unsafe { handle::borrow(server, "server") }?;
-        Ok(server.ca_pem.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
+        Ok(opt_ptr(server.ca_pem.as_ref()))
     }
 }
 
@@ -153,7 +177,28 @@ pub unsafe extern "C" fn drift_server_cert_path(server: *const drift_server) -> 
     ffi_value! { std::ptr::null();
         // SAFETY: checked by the registry; the caller keeps it alive.
         let server = unsafe { handle::borrow(server, "server") }?;
-        Ok(server.cert_path.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
+        Ok(opt_ptr(server.cert_path.as_ref()))
+    }
+}
+
+/// The path of a PEM file holding `drift_server_ca_cert_pem`'s certificate,
+/// for clients that take a file (`drift_client_options_set_ca_file`,
+/// `curl --cacert`): the server's certificate file when it has one (as
+/// `drift_server_cert_path`), else a file in a private temporary directory,
+/// written by the first call and removed by `drift_server_free`. NULL for
+/// an h2c server (the last error untouched), or when the file cannot be
+/// written or `server` is NULL/invalid (the last error says why). Owned by
+/// the server, valid until `drift_server_free`. Any thread may call this.
+///
+/// # Safety
+///
+/// `server` is NULL or a pointer from libdrift.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_ca_cert_path(server: *const drift_server) -> *const c_char {
+    ffi_value! { std::ptr::null();
+        // SAFETY: checked by the registry; the caller keeps it alive.
+        let server = unsafe { handle::borrow(server, "server") }?;
+        server.ca_path()
     }
 }
 
@@ -186,10 +231,8 @@ pub unsafe extern "C" fn drift_server_stop(server: *mut drift_server) -> drift_s
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_server_free(server: *mut drift_server) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live servers.
-        drop(unsafe { handle::take(server, "drift_server_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(server, "drift_server_free") }
 }
 
 #[cfg(test)]
@@ -208,16 +251,10 @@ mod tests {
         // SAFETY: pointers from libdrift and local out-params.
         unsafe {
             let cfg = drift_server_config_new();
-            assert_eq!(
-                drift_server_config_set_shutdown_grace_ms(cfg, 1000),
-                drift_status::Ok
-            );
-            assert_eq!(
-                drift_server_start(cfg, null_mut()),
-                drift_status::NullArgument
-            );
+            assert_status!(drift_server_config_set_shutdown_grace_ms(cfg, 1000), Ok);
+            assert_status!(drift_server_start(cfg, null_mut()), NullArgument);
             let mut server = null_mut();
-            assert_eq!(drift_server_start(cfg, &mut server), drift_status::Ok);
+            assert_status!(drift_server_start(cfg, &mut server), Ok);
             drift_server_config_free(cfg);
             let port = drift_server_port(server);
             assert_ne!(port, 0);
@@ -228,16 +265,21 @@ mod tests {
                 .unwrap();
             assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
             assert!(drift_server_cert_path(server).is_null());
+            let ca_path = CStr::from_ptr(drift_server_ca_cert_path(server));
+            let ca_path = std::path::PathBuf::from(ca_path.to_str().unwrap());
+            assert_eq!(std::fs::read_to_string(&ca_path).unwrap(), pem);
+            assert_eq!(
+                CStr::from_ptr(drift_server_ca_cert_path(server)).to_str(),
+                Ok(ca_path.to_str().unwrap()),
+                "written once"
+            );
 
             // The port is taken now.
             let cfg = drift_server_config_new();
             let addr = CString::new(format!("127.0.0.1:{port}")).unwrap();
-            assert_eq!(
-                drift_server_config_set_listen(cfg, addr.as_ptr()),
-                drift_status::Ok
-            );
+            assert_status!(drift_server_config_set_listen(cfg, addr.as_ptr()), Ok);
             let mut second = null_mut();
-            assert_eq!(drift_server_start(cfg, &mut second), drift_status::Connect);
+            assert_status!(drift_server_start(cfg, &mut second), Connect);
             assert!(second.is_null(), "out-param untouched on failure");
             assert!(
                 String::from_utf8(last_error_bytes())
@@ -246,10 +288,11 @@ mod tests {
             );
             drift_server_config_free(cfg);
 
-            assert_eq!(drift_server_stop(server), drift_status::Ok);
-            assert_eq!(drift_server_stop(server), drift_status::Ok);
+            assert_status!(drift_server_stop(server), Ok);
+            assert_status!(drift_server_stop(server), Ok);
             assert_eq!(drift_server_port(server), port, "readable after stop");
             drift_server_free(server);
+            assert!(!ca_path.exists(), "removed by drift_server_free");
             drift_server_free(server); // refused, not a double free
             drift_server_free(null_mut());
         }
@@ -271,19 +314,24 @@ mod tests {
         unsafe {
             // No other test asks for three, so only this server has a third.
             let server = h2c_server(|cfg| {
-                assert_eq!(drift_server_config_set_threads(cfg, 3), drift_status::Ok);
+                assert_status!(drift_server_config_set_threads(cfg, 3), Ok);
             });
             // The server starts its threads before it accepts: once it has
             // answered a request, they are there.
             let client = client_of(server);
             let mut exists = true;
-            assert_eq!(
-                drift_client_exists(client, c"t".as_ptr(), &mut exists),
-                drift_status::Ok
-            );
+            assert_status!(drift_client_exists(client, c"t".as_ptr(), &mut exists), Ok);
             assert!(!exists);
             drift_client_free(client);
-            assert!(thread_named("drift-io-2"), "no third connection thread");
+            // A new thread names itself when it first runs, which on a busy
+            // machine may be after the server has answered on another one.
+            let appears = (0..500).any(|_| {
+                thread_named("drift-io-2") || {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    false
+                }
+            });
+            assert!(appears, "no third connection thread");
             drift_server_free(server);
             assert!(
                 !thread_named("drift-io-2"),
@@ -300,6 +348,7 @@ mod tests {
             let url = CStr::from_ptr(drift_server_url(server)).to_str().unwrap();
             assert!(url.starts_with("http://127.0.0.1:"), "{url}");
             assert!(drift_server_ca_cert_pem(server).is_null());
+            assert!(drift_server_ca_cert_path(server).is_null());
             // Freeing a running server stops it.
             drift_server_free(server);
         }
@@ -310,11 +359,12 @@ mod tests {
         // SAFETY: NULL is the input under test.
         unsafe {
             assert!(drift_server_url(null()).is_null());
-            assert_eq!(last_error_status(), drift_status::NullArgument);
+            assert_status!(last_error_status(), NullArgument);
             assert_eq!(drift_server_port(null()), 0);
             assert!(drift_server_ca_cert_pem(null()).is_null());
             assert!(drift_server_cert_path(null()).is_null());
-            assert_eq!(drift_server_stop(null_mut()), drift_status::NullArgument);
+            assert!(drift_server_ca_cert_path(null()).is_null());
+            assert_status!(drift_server_stop(null_mut()), NullArgument);
             drift_server_free(null_mut());
         }
     }

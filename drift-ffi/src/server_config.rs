@@ -1,15 +1,18 @@
 //! `drift_server_config`: the settings of an in-process server, a builder
-//! whose setters change one setting each and keep the change only when
-//! drift-core's `ServerConfig::validate` accepts it.
+//! over drift-core's option table (`drift_core::server::options`, the
+//! options of `drift serve`): each setter sets options of the table and
+//! keeps the change only when drift-core's `ServerConfig::validate` accepts
+//! it; `drift_server_config_set` sets any of them by name.
 
 use std::ffi::c_char;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use drift_core::server::{ServerConfig, TlsMode, parse_listen};
+use drift_core::server::options::OptionValue;
+use drift_core::server::{ServerConfig, ServerOptions};
 
-use crate::boundary::{FfiResult, millis_or_none, str_arg};
-use crate::handle::{self, Builder, Handle, Kind, set, try_set};
+use crate::boundary::{FfiResult, opt_str_arg, str_arg};
+use crate::handle::{self, Builder, Handle, Kind, try_set};
 use crate::status::drift_status;
 
 /// The settings of an in-process server: a builder, filled with defaults by
@@ -28,11 +31,9 @@ use crate::status::drift_status;
 /// time.
 #[derive(Debug, Clone)]
 pub struct drift_server_config {
-    /// Everything but `tls`, which [`drift_server_config::to_core`] derives
-    /// from `h2c` and `tls_files` (h2c wins while set, whatever the order).
-    core: ServerConfig,
-    h2c: bool,
-    tls_files: Option<(PathBuf, PathBuf)>,
+    /// TLS from its `cert`, `key` and `h2c`, where h2c wins while set,
+    /// whatever the order (see [`drift_server_config::to_core`]).
+    options: ServerOptions,
 }
 
 impl Handle for drift_server_config {
@@ -45,7 +46,7 @@ impl Builder for drift_server_config {
     /// drift-core's `ServerConfig::validate`, which every way of starting a
     /// server checks.
     fn check(&self) -> FfiResult<()> {
-        Ok(self.core.validate()?)
+        Ok(self.options.validate()?)
     }
 }
 
@@ -54,28 +55,48 @@ impl Builder for drift_server_config {
 impl Default for drift_server_config {
     fn default() -> Self {
         drift_server_config {
-            core: ServerConfig::embedded(),
-            h2c: false,
-            tls_files: None,
+            options: ServerOptions::embedded(),
         }
     }
 }
 
 impl drift_server_config {
-    pub(crate) fn to_core(&self) -> ServerConfig {
-        let tls = match (&self.tls_files, self.h2c) {
-            (_, true) => TlsMode::H2c,
-            (Some((cert, key)), false) => TlsMode::Files {
-                cert: cert.clone(),
-                key: key.clone(),
-            },
-            (None, false) => TlsMode::Generated,
-        };
-        ServerConfig {
-            tls,
-            ..self.core.clone()
+    /// The configuration to start with. `h2c` set by
+    /// `drift_server_config_set_h2c` has always won over TLS files in C,
+    /// whatever the order, where drift-core refuses the two together.
+    pub(crate) fn to_core(&self) -> FfiResult<ServerConfig> {
+        let mut options = self.options.clone();
+        if options.h2c {
+            (options.cert, options.key) = (None, None);
         }
+        Ok(options.to_config()?)
     }
+}
+
+/// The body of a setter of options of the table: sets each of `values`,
+/// all or nothing (see [`try_set`]).
+///
+/// # Safety
+///
+/// As for [`try_set`].
+unsafe fn set_options<const N: usize>(
+    cfg: *mut drift_server_config,
+    values: [(&str, OptionValue); N],
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        try_set(cfg, |cfg| {
+            for (name, value) in values {
+                cfg.options.set(name, value)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A C count or size as an option's value.
+fn number(n: usize) -> OptionValue {
+    OptionValue::Number(n as u64)
 }
 
 /// A new server configuration with the defaults (see `drift_server_config`).
@@ -95,10 +116,8 @@ pub extern "C" fn drift_server_config_new() -> *mut drift_server_config {
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_server_config_free(cfg: *mut drift_server_config) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live configurations.
-        drop(unsafe { handle::take(cfg, "drift_server_config_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(cfg, "drift_server_config_free") }
 }
 
 /// The address to listen on: `"HOST:PORT"` with an IP address
@@ -121,8 +140,8 @@ pub unsafe extern "C" fn drift_server_config_set_listen(
     unsafe {
         try_set(cfg, |cfg| {
             // SAFETY: the caller promised a NUL-terminated string.
-            cfg.core.listen = parse_listen(str_arg(addr, "addr")?)?;
-            Ok(())
+            let addr = str_arg(addr, "addr")?;
+            Ok(cfg.options.set("listen", OptionValue::Text(addr.into()))?)
         })
     }
 }
@@ -140,7 +159,7 @@ pub unsafe extern "C" fn drift_server_config_set_h2c(
     h2c: bool,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(cfg, |c| c.h2c = h2c) }
+    unsafe { set_options(cfg, [("h2c", OptionValue::Bool(h2c))]) }
 }
 
 /// Serve TLS with this certificate chain and private key (PEM files; both
@@ -164,8 +183,11 @@ pub unsafe extern "C" fn drift_server_config_set_tls_files(
             let cert = str_arg(cert, "cert")?;
             // SAFETY: as above.
             let key = str_arg(key, "key")?;
-            cfg.tls_files = Some((PathBuf::from(cert), PathBuf::from(key)));
-            Ok(())
+            cfg.options
+                .set("cert", OptionValue::Path(Some(cert.into())))?;
+            Ok(cfg
+                .options
+                .set("key", OptionValue::Path(Some(key.into())))?)
         })
     }
 }
@@ -188,9 +210,8 @@ pub unsafe extern "C" fn drift_server_config_set_cert_dir(
     unsafe {
         try_set(cfg, |cfg| {
             // SAFETY: the caller promised NULL or a NUL-terminated string.
-            let dir = crate::boundary::opt_str_arg(dir, "dir")?;
-            cfg.core.cert_dir = dir.map(PathBuf::from);
-            Ok(())
+            let dir = opt_str_arg(dir, "dir")?.map(PathBuf::from);
+            Ok(cfg.options.set("cert_dir", OptionValue::Path(dir))?)
         })
     }
 }
@@ -207,7 +228,7 @@ pub unsafe extern "C" fn drift_server_config_set_history_length(
     messages: usize,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(cfg, |c| c.core.broker.history_length = messages) }
+    unsafe { set_options(cfg, [("history_length", number(messages))]) }
 }
 
 /// History bound per topic in payload bytes (default 64 MiB; 0: no bound).
@@ -221,11 +242,7 @@ pub unsafe extern "C" fn drift_server_config_set_history_bytes(
     bytes: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        set(cfg, |c| {
-            c.core.broker.history_bytes = (bytes > 0).then_some(bytes)
-        })
-    }
+    unsafe { set_options(cfg, [("history_bytes", OptionValue::Number(bytes))]) }
 }
 
 /// History bound per topic by age, in seconds (default 0: no bound).
@@ -239,11 +256,9 @@ pub unsafe extern "C" fn drift_server_config_set_history_max_age_secs(
     secs: u64,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        set(cfg, |c| {
-            c.core.broker.history_max_age = (secs > 0).then(|| Duration::from_secs(secs));
-        })
-    }
+    let age = OptionValue::Duration(Duration::from_secs(secs));
+    // SAFETY: forwarded from the caller.
+    unsafe { set_options(cfg, [("history_max_age", age)]) }
 }
 
 /// Largest message accepted, in bytes (default 1 MiB; must be > 0). Larger
@@ -258,7 +273,7 @@ pub unsafe extern "C" fn drift_server_config_set_max_message_bytes(
     bytes: usize,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(cfg, |c| c.core.broker.max_message_bytes = bytes) }
+    unsafe { set_options(cfg, [("max_message_bytes", number(bytes))]) }
 }
 
 /// Most topics held at once (default 100000; must be > 0).
@@ -272,7 +287,7 @@ pub unsafe extern "C" fn drift_server_config_set_max_topics(
     topics: usize,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(cfg, |c| c.core.broker.max_topics = topics) }
+    unsafe { set_options(cfg, [("max_topics", number(topics))]) }
 }
 
 /// Most subscriptions held at once (default 250000; must be > 0).
@@ -286,7 +301,7 @@ pub unsafe extern "C" fn drift_server_config_set_max_subscriptions(
     subscriptions: usize,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(cfg, |c| c.core.broker.max_subscriptions = subscriptions) }
+    unsafe { set_options(cfg, [("max_subscriptions", number(subscriptions))]) }
 }
 
 /// How far a subscriber may fall behind before it counts as slow: `messages`
@@ -303,10 +318,13 @@ pub unsafe extern "C" fn drift_server_config_set_queue_limits(
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
     unsafe {
-        set(cfg, |c| {
-            c.core.broker.queue_messages = messages;
-            c.core.broker.queue_bytes = bytes;
-        })
+        set_options(
+            cfg,
+            [
+                ("queue_messages", number(messages)),
+                ("queue_bytes", OptionValue::Number(bytes)),
+            ],
+        )
     }
 }
 
@@ -323,7 +341,7 @@ pub unsafe extern "C" fn drift_server_config_set_require_create(
     require: bool,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(cfg, |c| c.core.broker.require_create = require) }
+    unsafe { set_options(cfg, [("require_create", OptionValue::Bool(require))]) }
 }
 
 /// Interval of heartbeats on idle subscriptions, in milliseconds (default
@@ -337,8 +355,9 @@ pub unsafe extern "C" fn drift_server_config_set_heartbeat_ms(
     cfg: *mut drift_server_config,
     ms: u64,
 ) -> drift_status {
+    let interval = OptionValue::Duration(Duration::from_millis(ms));
     // SAFETY: forwarded from the caller.
-    unsafe { set(cfg, |c| c.core.service.heartbeat = millis_or_none(ms)) }
+    unsafe { set_options(cfg, [("heartbeat", interval)]) }
 }
 
 /// How long `drift_server_stop` waits for requests in flight before closing
@@ -352,8 +371,9 @@ pub unsafe extern "C" fn drift_server_config_set_shutdown_grace_ms(
     cfg: *mut drift_server_config,
     ms: u64,
 ) -> drift_status {
+    let grace = OptionValue::Duration(Duration::from_millis(ms));
     // SAFETY: forwarded from the caller.
-    unsafe { set(cfg, |c| c.core.shutdown_grace = Duration::from_millis(ms)) }
+    unsafe { set_options(cfg, [("shutdown_grace", grace)]) }
 }
 
 /// Connection threads, as `drift serve --threads`: 0 (the default) starts
@@ -370,7 +390,44 @@ pub unsafe extern "C" fn drift_server_config_set_threads(
     threads: usize,
 ) -> drift_status {
     // SAFETY: forwarded from the caller.
-    unsafe { set(cfg, |c| c.core.threads = threads) }
+    unsafe { set_options(cfg, [("threads", number(threads))]) }
+}
+
+/// Sets any option of `drift serve` but `--log` by name, from text, as
+/// `drift serve --NAME VALUE` would: the name is the flag's with `_` for `-`
+/// (`"queue_messages"`, `"max_streams"`, `"cors_origin"`), the text is read
+/// by the option's kind: whole numbers (`"1024"`), byte sizes (`"65536"`,
+/// `"64MiB"`), durations in seconds or with a unit (`"15"`, `"500ms"`,
+/// `"2m"`), `"true"`/`"false"`, paths (`""` for none) and comma-separated
+/// lists. 0 means none for `history_bytes`, `history_max_age` and
+/// `heartbeat`. Both strings are copied.
+///
+/// Fails with `DRIFT_STATUS_INVALID_ARGUMENT` for an unknown name or a
+/// value that does not parse or cannot work, the last error saying which
+/// (`"option queue_messages: expected a whole number, got 'x'"`); the
+/// configuration is then unchanged. `cert` and `key` go together, which
+/// `drift_server_start` checks.
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread; `name`
+/// and `value` are NULL or NUL-terminated strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set(
+    cfg: *mut drift_server_config,
+    name: *const c_char,
+    value: *const c_char,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        try_set(cfg, |cfg| {
+            // SAFETY: the caller promised NUL-terminated strings.
+            let name = str_arg(name, "name")?;
+            // SAFETY: as above.
+            let value = str_arg(value, "value")?;
+            Ok(cfg.options.set_text(name, value)?)
+        })
+    }
 }
 
 /// The former name of `drift_server_config_set_threads`, kept so that
@@ -392,6 +449,7 @@ pub unsafe extern "C" fn drift_server_config_set_worker_threads(
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::CStr;
     use std::ptr::{null, null_mut};
 
     use drift_core::broker::MAX_HISTORY_LENGTH;
@@ -405,85 +463,73 @@ mod tests {
         unsafe {
             let cfg = drift_server_config_new();
             assert!(!cfg.is_null());
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_listen(cfg, c"127.0.0.1:0".as_ptr()),
-                drift_status::Ok
+                Ok
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_listen(cfg, c"localhost:0".as_ptr()),
-                drift_status::Ok
+                Ok
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_listen(cfg, c"nonsense".as_ptr()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
-                drift_server_config_set_listen(cfg, null()),
-                drift_status::NullArgument
-            );
-            assert_eq!(
+            assert_status!(drift_server_config_set_listen(cfg, null()), NullArgument);
+            assert_status!(
                 drift_server_config_set_listen(null_mut(), c"127.0.0.1:0".as_ptr()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_listen(cfg, c"\xff:0".as_ptr()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert!(
                 String::from_utf8(last_error_bytes())
                     .unwrap()
                     .contains("UTF-8")
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_tls_files(cfg, null(), c"k".as_ptr()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_tls_files(cfg, c"c".as_ptr(), null()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
-                drift_server_config_set_cert_dir(cfg, null()),
-                drift_status::Ok
-            );
-            assert_eq!(
-                drift_server_config_set_history_length(cfg, 5),
-                drift_status::Ok
-            );
-            assert_eq!(
+            assert_status!(drift_server_config_set_cert_dir(cfg, null()), Ok);
+            assert_status!(drift_server_config_set_history_length(cfg, 5), Ok);
+            assert_status!(
                 drift_server_config_set_history_length(cfg, MAX_HISTORY_LENGTH + 1),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_max_message_bytes(cfg, 0),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
-                drift_server_config_set_max_topics(cfg, 0),
-                drift_status::InvalidArgument
-            );
-            assert_eq!(
+            assert_status!(drift_server_config_set_max_topics(cfg, 0), InvalidArgument);
+            assert_status!(
                 drift_server_config_set_max_subscriptions(cfg, 0),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_queue_limits(cfg, 0, 1),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_server_config_set_queue_limits(cfg, 1, 0),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             // A refused value leaves the config as it was.
-            assert_eq!((*cfg).core.broker.history_length, 5);
-            assert_eq!((*cfg).core.broker.max_topics, 100_000);
+            assert_eq!((*cfg).options.config.broker.history_length, 5);
+            assert_eq!((*cfg).options.config.broker.max_topics, 100_000);
             // 0 threads: one per core, as `drift serve --threads 0`.
-            assert_eq!(drift_server_config_set_threads(cfg, 0), drift_status::Ok);
-            assert_eq!((*cfg).core.threads, 0);
+            assert_status!(drift_server_config_set_threads(cfg, 0), Ok);
+            assert_eq!((*cfg).options.config.threads, 0);
             #[allow(deprecated)] // the old name still links and means the same
             let old_name = drift_server_config_set_worker_threads(cfg, 3);
-            assert_eq!(old_name, drift_status::Ok);
-            assert_eq!((*cfg).core.threads, 3);
+            assert_status!(old_name, Ok);
+            assert_eq!((*cfg).options.config.threads, 3);
             // Every setter refuses NULL.
             let n = null_mut();
             for status in [
@@ -502,12 +548,121 @@ mod tests {
                 drift_server_config_set_shutdown_grace_ms(n, 1),
                 drift_server_config_set_threads(n, 1),
             ] {
-                assert_eq!(status, drift_status::NullArgument);
+                assert_status!(status, NullArgument);
             }
             drift_server_config_free(cfg);
             drift_server_config_free(cfg); // refused, not a double free
-            assert_eq!(last_error_status(), drift_status::InvalidArgument);
+            assert_status!(last_error_status(), InvalidArgument);
             drift_server_config_free(null_mut());
+        }
+    }
+
+    /// Each typed setter sets the option of the table it names, in the
+    /// unit its name says.
+    #[test]
+    fn setters_set_the_options_of_the_table() {
+        // SAFETY: a live config from libdrift and valid C strings.
+        unsafe {
+            let cfg = drift_server_config_new();
+            assert_status!(drift_server_config_set_listen(cfg, c"7".as_ptr()), Ok);
+            assert_status!(drift_server_config_set_h2c(cfg, true), Ok);
+            assert_status!(
+                drift_server_config_set_tls_files(cfg, c"c".as_ptr(), c"k".as_ptr()),
+                Ok
+            );
+            assert_status!(drift_server_config_set_cert_dir(cfg, c"d".as_ptr()), Ok);
+            assert_status!(drift_server_config_set_history_length(cfg, 7), Ok);
+            assert_status!(drift_server_config_set_history_bytes(cfg, 0), Ok);
+            assert_status!(drift_server_config_set_history_max_age_secs(cfg, 2), Ok);
+            assert_status!(drift_server_config_set_max_message_bytes(cfg, 9), Ok);
+            assert_status!(drift_server_config_set_max_topics(cfg, 10), Ok);
+            assert_status!(drift_server_config_set_max_subscriptions(cfg, 11), Ok);
+            assert_status!(drift_server_config_set_queue_limits(cfg, 12, 13), Ok);
+            assert_status!(drift_server_config_set_require_create(cfg, true), Ok);
+            assert_status!(drift_server_config_set_heartbeat_ms(cfg, 0), Ok);
+            assert_status!(drift_server_config_set_shutdown_grace_ms(cfg, 1500), Ok);
+            assert_status!(drift_server_config_set_threads(cfg, 2), Ok);
+            // h2c wins over the TLS files, whatever the order.
+            let c = (*cfg).to_core().unwrap();
+            assert!(matches!(c.tls, drift_core::server::TlsMode::H2c));
+            assert_eq!(c.listen.to_string(), "127.0.0.1:7");
+            assert_eq!(c.cert_dir.as_deref(), Some(std::path::Path::new("d")));
+            let b = &c.broker;
+            assert_eq!((b.history_length, b.history_bytes), (7, None));
+            assert_eq!(b.history_max_age, Some(Duration::from_secs(2)));
+            assert_eq!(
+                (b.max_message_bytes, b.max_topics, b.max_subscriptions),
+                (9, 10, 11)
+            );
+            assert_eq!(
+                (b.queue_messages, b.queue_bytes, b.require_create),
+                (12, 13, true)
+            );
+            assert_eq!(c.service.heartbeat, None);
+            assert_eq!(c.shutdown_grace, Duration::from_millis(1500));
+            assert_eq!(c.threads, 2);
+            assert_status!(drift_server_config_set_h2c(cfg, false), Ok);
+            assert!(matches!(
+                (*cfg).to_core().unwrap().tls,
+                drift_core::server::TlsMode::Files { .. }
+            ));
+            drift_server_config_free(cfg);
+        }
+    }
+
+    #[test]
+    fn any_option_can_be_set_by_name() {
+        // SAFETY: a live config from libdrift, NULLs and valid C strings.
+        unsafe {
+            let cfg = drift_server_config_new();
+            let set = |name: &CStr, value: &CStr| {
+                drift_server_config_set(cfg, name.as_ptr(), value.as_ptr())
+            };
+            assert_status!(set(c"max_streams", c"8"), Ok);
+            assert_status!(set(c"cors_origin", c"https://a, https://b"), Ok);
+            assert_status!(set(c"heartbeat", c"500ms"), Ok);
+            assert_status!(set(c"history_bytes", c"1MiB"), Ok);
+            let c = (*cfg).to_core().unwrap();
+            assert_eq!(c.max_concurrent_streams, 8);
+            assert_eq!(
+                c.service.cors.unwrap().allow_origins,
+                ["https://a", "https://b"]
+            );
+            assert_eq!(c.service.heartbeat, Some(Duration::from_millis(500)));
+            assert_eq!(c.broker.history_bytes, Some(1 << 20));
+            assert_status!(set(c"queue_messages", c"x"), InvalidArgument);
+            assert_eq!(
+                String::from_utf8(last_error_bytes()).unwrap(),
+                "option queue_messages: expected a whole number, got 'x'"
+            );
+            assert_status!(set(c"nonsense", c"1"), InvalidArgument);
+            assert_status!(set(c"max_topics", c"0"), InvalidArgument);
+            assert_eq!(
+                (*cfg).options.config.broker.max_topics,
+                100_000,
+                "unchanged"
+            );
+            assert_status!(
+                drift_server_config_set(cfg, null(), c"1".as_ptr()),
+                NullArgument
+            );
+            assert_status!(
+                drift_server_config_set(cfg, c"threads".as_ptr(), null()),
+                NullArgument
+            );
+            assert_status!(
+                drift_server_config_set(null_mut(), c"threads".as_ptr(), c"1".as_ptr()),
+                NullArgument
+            );
+            // cert without key: refused when the server starts.
+            assert_status!(set(c"cert", c"c.pem"), Ok);
+            let mut server = null_mut();
+            assert_status!(
+                crate::server::drift_server_start(cfg, &mut server),
+                InvalidArgument
+            );
+            assert!(server.is_null());
+            drift_server_config_free(cfg);
         }
     }
 }

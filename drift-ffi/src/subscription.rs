@@ -12,8 +12,8 @@ use drift_core::client::blocking::{BlockingClient, BlockingSubscription};
 use drift_core::client::{Backoff, SubscribeOptions, SubscriptionHandle};
 use drift_core::protocol::SlowPolicy;
 
-use crate::boundary::{Failure, FfiResult, out_arg, str_arg, write_out};
-use crate::client::drift_client;
+use crate::boundary::{Failure, FfiResult, Out, write_id};
+use crate::client::{client_topic, drift_client};
 use crate::handle::{self, Builder, Handle, Kind, set, try_set};
 use crate::message::{self, drift_message};
 use crate::status::drift_status;
@@ -44,7 +44,7 @@ pub enum drift_slow_policy {
 /// Owned by the caller (free it with `drift_subscribe_options_free`; a
 /// subscription made from it does not need it any more). Use it from one
 /// thread at a time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct drift_subscribe_options {
     inner: SubscribeOptions,
 }
@@ -128,11 +128,7 @@ unsafe impl Send for UserData {}
 /// them with `drift_subscribe_options_free`. Any thread may call this.
 #[unsafe(no_mangle)]
 pub extern "C" fn drift_subscribe_options_new() -> *mut drift_subscribe_options {
-    ffi_boundary! {
-        handle::into_raw(drift_subscribe_options {
-            inner: SubscribeOptions::default(),
-        })
-    }
+    ffi_boundary! { handle::into_raw(drift_subscribe_options::default()) }
 }
 
 /// Frees subscribe options. NULL is a no-op; a pointer that is not live
@@ -144,10 +140,8 @@ pub extern "C" fn drift_subscribe_options_new() -> *mut drift_subscribe_options 
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_subscribe_options_free(opts: *mut drift_subscribe_options) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live options.
-        drop(unsafe { handle::take(opts, "drift_subscribe_options_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(opts, "drift_subscribe_options_free") }
 }
 
 /// Replay at most the newest `n` retained messages before live ones
@@ -429,35 +423,33 @@ pub unsafe extern "C" fn drift_client_subscribe(
     out: *mut *mut drift_subscription,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
         // SAFETY: forwarded from the caller.
-        let options = unsafe { options_arg(options) }?;
-        out_arg(out, "out")?;
+        let (client, topic, options) = unsafe { subscribe_args(client, topic, options) }?;
+        // SAFETY: the caller promised NULL or a writable pointer.
+        let out = unsafe { Out::new(out, "out") }?;
         let sub = client.blocking().subscribe(topic, options)?;
-        let sub = drift_subscription::new(
-            sub.handle().clone(),
-            Mode::Pull(Box::new(Mutex::new(sub))),
-        );
-        // SAFETY: checked non-NULL; writable as promised.
-        unsafe { write_out(out, handle::into_raw(sub)) };
-        Ok(())
+        let handle = sub.handle().clone();
+        out.give(drift_subscription::new(handle, Mode::Pull(Box::new(Mutex::new(sub)))))
     }
 }
 
-/// The options behind an options argument (a copy), or the defaults.
+/// The arguments both ways of subscribing start with: the client, the
+/// topic and a copy of the options (or the defaults).
 ///
 /// # Safety
 ///
-/// `options` is NULL or a pointer from libdrift kept alive by the caller.
-unsafe fn options_arg(options: *const drift_subscribe_options) -> FfiResult<SubscribeOptions> {
-    if options.is_null() {
-        return Ok(SubscribeOptions::default());
+/// As `drift_client_subscribe` promises for them.
+unsafe fn subscribe_args<'a>(
+    client: *const drift_client,
+    topic: *const c_char,
+    options: *const drift_subscribe_options,
+) -> FfiResult<(&'a drift_client, &'a str, SubscribeOptions)> {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let (client, topic) = client_topic(client, topic)?;
+        let options = handle::borrow_or_default(options, "options")?.inner.clone();
+        Ok((client, topic, options))
     }
-    // SAFETY: checked by the registry; the caller keeps it alive.
-    Ok(unsafe { handle::borrow(options, "options") }?.inner.clone())
 }
 
 /// Subscribes to `topic` with items pushed to `callback` (see
@@ -487,14 +479,11 @@ pub unsafe extern "C" fn drift_client_subscribe_callback(
     out: *mut *mut drift_subscription,
 ) -> drift_status {
     ffi_status! {
-        // SAFETY: checked by the registry; the caller keeps it alive.
-        let client = unsafe { handle::borrow(client, "client") }?;
-        // SAFETY: the caller promised a NUL-terminated string.
-        let topic = unsafe { str_arg(topic, "topic") }?;
         // SAFETY: forwarded from the caller.
-        let options = unsafe { options_arg(options) }?;
+        let (client, topic, options) = unsafe { subscribe_args(client, topic, options) }?;
         let callback = callback.ok_or_else(|| Failure::null("callback"))?;
-        out_arg(out, "out")?;
+        // SAFETY: the caller promised NULL or a writable pointer.
+        let out = unsafe { Out::new(out, "out") }?;
         let blocking = client.blocking().clone();
         let sub = blocking
             .handle()
@@ -508,13 +497,10 @@ pub unsafe extern "C" fn drift_client_subscribe_callback(
                 .spawn(move || run_callback(blocking, sub, callback, userdata, handle))
                 .map_err(|e| Failure::new(drift_status::Io, format!("cannot start the callback thread: {e}")))?
         };
-        let sub = drift_subscription::new(
+        out.give(drift_subscription::new(
             handle,
             Mode::Callback(CallbackThread { thread: Some(thread) }),
-        );
-        // SAFETY: checked non-NULL; writable as promised.
-        unsafe { write_out(out, handle::into_raw(sub)) };
-        Ok(())
+        ))
     }
 }
 
@@ -548,14 +534,12 @@ pub unsafe extern "C" fn drift_subscription_next(
         // SAFETY: checked by the registry; the caller keeps it alive. A
         // shared borrow: the pull state has its own lock.
         let sub = unsafe { handle::borrow(sub.cast_const(), "sub") }?;
-        out_arg(out, "out")?;
+        // SAFETY: the caller promised NULL or a writable pointer.
+        let out = unsafe { Out::new(out, "out") }?;
         // Negative: Duration::MAX, a deadline tokio never fires (it lies
         // beyond what `Instant` can hold).
         let timeout = u64::try_from(timeout_ms).map_or(Duration::MAX, Duration::from_millis);
-        let msg = sub.next(timeout)?;
-        // SAFETY: checked non-NULL; writable as promised.
-        unsafe { write_out(out, handle::into_raw(msg)) };
-        Ok(())
+        out.give(sub.next(timeout)?)
     }
 }
 
@@ -583,10 +567,7 @@ pub unsafe extern "C" fn drift_subscription_last_id(
         let sub = unsafe { handle::borrow(sub, "sub") }?;
         let id = sub.last_id()?.unwrap_or(MessageId { epoch: 0, seq: 0 });
         // SAFETY: each is NULL (skipped) or writable, as promised.
-        unsafe {
-            write_out(out_seq, id.seq);
-            write_out(out_epoch, id.epoch);
-        }
+        unsafe { write_id(out_seq, out_epoch, id) };
         Ok(())
     }
 }
@@ -649,10 +630,8 @@ pub unsafe extern "C" fn drift_subscription_close(sub: *const drift_subscription
 /// running.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_subscription_free(sub: *mut drift_subscription) {
-    ffi_boundary! {
-        // SAFETY: the registry only hands back live subscriptions.
-        drop(unsafe { handle::take(sub, "drift_subscription_free") });
-    }
+    // SAFETY: forwarded from the caller.
+    unsafe { handle::free(sub, "drift_subscription_free") }
 }
 
 #[cfg(test)]
@@ -692,41 +671,35 @@ mod tests {
                 drift_subscribe_options_set_resume(n, true),
                 drift_subscribe_options_set_reconnect(n, 1, 2, 0),
             ] {
-                assert_eq!(status, drift_status::NullArgument);
+                assert_status!(status, NullArgument);
             }
             let o = drift_subscribe_options_new();
-            assert_eq!(
-                drift_subscribe_options_set_on_slow(o, 2),
-                drift_status::InvalidArgument
-            );
-            assert_eq!(
+            assert_status!(drift_subscribe_options_set_on_slow(o, 2), InvalidArgument);
+            assert_status!(
                 drift_subscribe_options_set_on_slow(o, drift_slow_policy::Drop as u32),
-                drift_status::Ok
+                Ok
             );
-            assert_eq!(
-                drift_subscribe_options_set_reconnect(o, 5, 10, 3),
-                drift_status::Ok
-            );
-            assert_eq!(
+            assert_status!(drift_subscribe_options_set_reconnect(o, 5, 10, 3), Ok);
+            assert_status!(
                 drift_subscribe_options_set_reconnect(o, 0, 1, 0),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_subscribe_options_set_reconnect(o, 5, 1, 0),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             // A refused value leaves the options as they were.
             assert_eq!((*o).inner.reconnect.max_attempts, Some(3));
-            assert_eq!(drift_subscribe_options_set_after(o, 3, 4), drift_status::Ok);
+            assert_status!(drift_subscribe_options_set_after(o, 3, 4), Ok);
             assert_eq!(
                 (*o).inner.history.after,
                 Some(MessageId { epoch: 3, seq: 4 })
             );
-            assert_eq!(drift_subscribe_options_clear_history(o), drift_status::Ok);
+            assert_status!(drift_subscribe_options_clear_history(o), Ok);
             assert!((*o).inner.history.is_empty());
             drift_subscribe_options_free(o);
             drift_subscribe_options_free(o);
-            assert_eq!(last_error_status(), drift_status::InvalidArgument);
+            assert_status!(last_error_status(), InvalidArgument);
             drift_subscribe_options_free(null_mut());
         }
     }
@@ -736,55 +709,52 @@ mod tests {
         // SAFETY: NULLs, valid C strings and a live client.
         unsafe {
             let mut c = null_mut();
-            assert_eq!(
+            assert_status!(
                 drift_client_new(c"http://127.0.0.1:1".as_ptr(), null(), &mut c),
-                drift_status::Ok
+                Ok
             );
             let mut sub = null_mut();
             let t = c"t".as_ptr();
-            assert_eq!(
+            assert_status!(
                 drift_client_subscribe(null(), t, null(), &mut sub),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_subscribe(c, null(), null(), &mut sub),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_subscribe(c, t, null(), null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_subscribe(c, c"\xff".as_ptr(), null(), &mut sub),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             let ud = null_mut();
-            assert_eq!(
+            assert_status!(
                 drift_client_subscribe_callback(null(), t, null(), Some(count), ud, &mut sub),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_subscribe_callback(c, null(), null(), Some(count), ud, &mut sub),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_subscribe_callback(c, t, null(), None, ud, &mut sub),
-                drift_status::NullArgument
+                NullArgument
             );
-            assert_eq!(
+            assert_status!(
                 drift_client_subscribe_callback(c, t, null(), Some(count), ud, null_mut()),
-                drift_status::NullArgument
+                NullArgument
             );
             // Nothing listens on port 1.
-            assert_eq!(
-                drift_client_subscribe(c, t, null(), &mut sub),
-                drift_status::Connect
-            );
+            assert_status!(drift_client_subscribe(c, t, null(), &mut sub), Connect);
             assert!(sub.is_null());
             let mut msg = null_mut();
-            assert_eq!(
+            assert_status!(
                 drift_subscription_next(null_mut(), 0, &mut msg),
-                drift_status::NullArgument
+                NullArgument
             );
             assert!(drift_subscription_end_reason(null()).is_null());
             drift_subscription_free(null_mut());
@@ -809,13 +779,10 @@ mod tests {
             let (server, c) = h2c_server_and_client();
             let t = c"waiting".as_ptr();
             let mut sub = null_mut();
-            assert_eq!(
-                drift_client_subscribe(c, t, null(), &mut sub),
-                drift_status::Ok
-            );
-            assert_eq!(
+            assert_status!(drift_client_subscribe(c, t, null(), &mut sub), Ok);
+            assert_status!(
                 drift_client_publish(c, t, c"x".as_ptr().cast(), 1, null_mut(), null_mut()),
-                drift_status::Ok
+                Ok
             );
             let (started, waiting) = std::sync::mpsc::channel();
             let (done, finished) = std::sync::mpsc::channel();
@@ -830,21 +797,18 @@ mod tests {
                 let status = drift_subscription_next(sub.0, -1, &mut msg);
                 done.send(status).unwrap();
             });
-            assert_eq!(waiting.recv().unwrap(), drift_status::Ok);
+            assert_status!(waiting.recv().unwrap(), Ok);
             // Answered while the reader waits, without waiting for it.
             let (mut seq, mut epoch) = (0, 0);
-            assert_eq!(
-                drift_subscription_last_id(sub, &mut seq, &mut epoch),
-                drift_status::Ok
-            );
+            assert_status!(drift_subscription_last_id(sub, &mut seq, &mut epoch), Ok);
             assert_eq!(seq, 1);
             assert_ne!(epoch, 0);
             assert!(drift_subscription_end_reason(sub).is_null(), "still going");
-            assert_eq!(drift_subscription_close(sub), drift_status::Ok);
+            assert_status!(drift_subscription_close(sub), Ok);
             let status = finished
                 .recv_timeout(Duration::from_secs(20))
                 .expect("the waiting next was not woken by the close");
-            assert_eq!(status, drift_status::Closed);
+            assert_status!(status, Closed);
             reader.join().unwrap();
             assert_eq!(
                 CStr::from_ptr(drift_subscription_end_reason(sub)).to_str(),
@@ -856,11 +820,8 @@ mod tests {
                 "twice is fine"
             );
             let mut msg = null_mut();
-            assert_eq!(
-                drift_subscription_next(sub, 0, &mut msg),
-                drift_status::Closed
-            );
-            assert_eq!(drift_subscription_close(null()), drift_status::NullArgument);
+            assert_status!(drift_subscription_next(sub, 0, &mut msg), Closed);
+            assert_status!(drift_subscription_close(null()), NullArgument);
             drift_subscription_free(sub);
             drift_client_free(c);
             drift_server_free(server);
@@ -876,45 +837,33 @@ mod tests {
             let (server, c) = h2c_server_and_client();
             let t = c"rust".as_ptr();
             let (mut pull, mut push) = (null_mut(), null_mut());
-            assert_eq!(
-                drift_client_subscribe(c, t, null(), &mut pull),
-                drift_status::Ok
-            );
+            assert_status!(drift_client_subscribe(c, t, null(), &mut pull), Ok);
             let ud = (&raw const received).cast_mut().cast::<c_void>();
-            assert_eq!(
+            assert_status!(
                 drift_client_subscribe_callback(c, t, null(), Some(count), ud, &mut push),
-                drift_status::Ok
+                Ok
             );
             let mut msg = null_mut();
-            assert_eq!(
-                drift_subscription_next(push, 0, &mut msg),
-                drift_status::InvalidArgument
-            );
+            assert_status!(drift_subscription_next(push, 0, &mut msg), InvalidArgument);
             // A callback receives each id; there is no last id to ask for.
             let mut seq = 7;
-            assert_eq!(
+            assert_status!(
                 drift_subscription_last_id(push, &mut seq, null_mut()),
-                drift_status::InvalidArgument
+                InvalidArgument
             );
             assert_eq!(seq, 7, "out-param untouched on failure");
             for _ in 0..3 {
-                assert_eq!(
+                assert_status!(
                     drift_client_publish(c, t, c"x".as_ptr().cast(), 1, null_mut(), null_mut()),
-                    drift_status::Ok
+                    Ok
                 );
             }
             for seq in 1..=3 {
-                assert_eq!(
-                    drift_subscription_next(pull, 5000, &mut msg),
-                    drift_status::Ok
-                );
+                assert_status!(drift_subscription_next(pull, 5000, &mut msg), Ok);
                 assert_eq!(drift_message_seq(msg), seq);
                 drift_message_free(msg);
             }
-            assert_eq!(
-                drift_subscription_next(pull, 10, &mut msg),
-                drift_status::Timeout
-            );
+            assert_status!(drift_subscription_next(pull, 10, &mut msg), Timeout);
             for _ in 0..500 {
                 if received.load(Ordering::SeqCst) == 3 {
                     break;
@@ -924,28 +873,19 @@ mod tests {
             drift_subscription_free(push);
             assert_eq!(received.load(Ordering::SeqCst), 3);
             // A negative timeout waits as long as it takes.
-            assert_eq!(
+            assert_status!(
                 drift_client_publish(c, t, c"x".as_ptr().cast(), 1, null_mut(), null_mut()),
-                drift_status::Ok
+                Ok
             );
-            assert_eq!(
-                drift_subscription_next(pull, -1, &mut msg),
-                drift_status::Ok
-            );
+            assert_status!(drift_subscription_next(pull, -1, &mut msg), Ok);
             assert_eq!(drift_message_seq(msg), 4);
             drift_message_free(msg);
             assert!(drift_subscription_end_reason(pull).is_null());
-            assert_eq!(crate::client::drift_client_delete(c, t), drift_status::Ok);
-            assert_eq!(
-                drift_subscription_next(pull, 5000, &mut msg),
-                drift_status::Ok
-            );
+            assert_status!(crate::client::drift_client_delete(c, t), Ok);
+            assert_status!(drift_subscription_next(pull, 5000, &mut msg), Ok);
             assert_eq!(drift_message_kind(msg), drift_kind::End);
             drift_message_free(msg);
-            assert_eq!(
-                drift_subscription_next(pull, 0, &mut msg),
-                drift_status::Closed
-            );
+            assert_status!(drift_subscription_next(pull, 0, &mut msg), Closed);
             let reason = CStr::from_ptr(drift_subscription_end_reason(pull));
             assert_eq!(reason.to_str().unwrap(), "deleted");
             drift_subscription_free(pull);

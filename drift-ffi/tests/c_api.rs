@@ -217,6 +217,16 @@ fn threads_dynamic() {
 }
 
 #[test]
+fn server_static() {
+    run(&compile("server", Link::Static), &[], RUN_TIMEOUT);
+}
+
+#[test]
+fn server_dynamic() {
+    run(&compile("server", Link::Dynamic), &[], RUN_TIMEOUT);
+}
+
+#[test]
 fn examples_compile() {
     for name in ["publisher", "subscriber"] {
         let lib_dir = libraries();
@@ -241,7 +251,7 @@ fn examples_compile() {
     }
 }
 
-/// Both programs, dynamically linked, under valgrind: any memory error or
+/// Every program, dynamically linked, under valgrind: any memory error or
 /// definite leak fails. Only with `DRIFT_VALGRIND=1` (it takes a while).
 #[test]
 fn under_valgrind() {
@@ -251,7 +261,7 @@ fn under_valgrind() {
     }
     let suppressions = crate_dir().join("tests/c/valgrind.supp");
     let supp_arg = format!("--suppressions={}", suppressions.display());
-    for name in ["roundtrip", "threads"] {
+    for name in ["roundtrip", "threads", "server"] {
         let exe = compile(name, Link::Dynamic);
         let mut wrapper = vec![
             "valgrind",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
 import socket
 import threading
@@ -185,3 +187,89 @@ def test_cert_and_key_files(server: drift.Server, tmp_path: "os.PathLike[str]") 
         assert second.ca_cert == pem
         with client_for(second) as c:
             assert c.publish("t", "x").seq == 1
+
+
+def _stub_options() -> set[str]:
+    """The keyword-only parameters of Server.__new__ in the stubs."""
+    stub = os.path.join(os.path.dirname(drift.__file__), "_drift.pyi")
+    with open(stub) as f:
+        tree = ast.parse(f.read())
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Server"]
+    (new,) = [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__new__"]
+    return {a.arg for a in new.args.kwonlyargs}
+
+
+def test_options_are_drift_serves_with_core_defaults() -> None:
+    defaults = drift.Server.defaults()
+    # Each option of drift-core's table, named as drift serve's flag.
+    assert {"queue_messages", "max_streams", "cors_origin", "shutdown_grace"} <= set(defaults)
+    assert _stub_options() == (set(defaults) - {"listen"}) | {"history"}
+    assert inspect.signature(drift.Server).parameters["listen"].default == defaults["listen"]
+    assert defaults["listen"] == "127.0.0.1:0"
+    assert defaults["heartbeat"] == 15.0 and defaults["history_max_age"] is None
+    assert defaults["cert"] is None and defaults["h2c"] is False
+    assert defaults["cors_origin"] == [] and defaults["threads"] == 0
+    assert isinstance(defaults["history_length"], int) and defaults["history_length"] > 0
+
+
+def test_every_default_is_accepted_back() -> None:
+    options = drift.Server.defaults()
+    listen = options.pop("listen")
+    s = drift.Server(listen, **options)
+    assert not s.running
+
+
+def test_unknown_and_mistyped_options() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'histroy'"):
+        drift.Server(histroy=5)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="option queue_messages: expected an int, got str"):
+        drift.Server(queue_messages="x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="option max_topics: expected an int, got bool"):
+        drift.Server(max_topics=True)
+    with pytest.raises(TypeError, match="option h2c: expected a bool, got int"):
+        drift.Server(h2c=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="option threads: expected an int, got NoneType"):
+        drift.Server(threads=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="option cors_origin: expected a list of str"):
+        drift.Server(cors_origin="*")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="history_length twice"):
+        drift.Server(history=1, history_length=2)
+    with pytest.raises(drift.InvalidArgument, match="option queue_bytes: expected a whole number >= 0"):
+        drift.Server(queue_bytes=-1)
+    with pytest.raises(drift.InvalidArgument, match="option heartbeat: expected seconds >= 0"):
+        drift.Server(heartbeat=-1.0)
+    with pytest.raises(drift.InvalidArgument, match="option max_streams: .* too large"):
+        drift.Server(max_streams=2**40)
+    with pytest.raises(drift.InvalidArgument, match="max topics must be greater than 0"):
+        drift.Server(max_topics=0)
+
+
+def test_none_turns_off_what_has_an_off() -> None:
+    drift.Server(history_bytes=None, history_max_age=None, heartbeat=None, cert_dir=None)
+    drift.Server(history_bytes=0, history_max_age=0, heartbeat=0)
+
+
+def _http(s: drift.Server, request: str) -> str:
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as conn:
+        conn.sendall(request.encode())
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_options_drift_serve_had_and_python_had_not() -> None:
+    # cors_origin, max_streams and max_header_bytes, as drift serve's flags.
+    with drift.Server(
+        h2c=True, cors_origin=["https://app.example"], max_streams=8, max_header_bytes=4096
+    ) as s:
+        answer = _http(
+            s,
+            "GET /ping HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n"
+            "Connection: close\r\n\r\n",
+        )
+        assert answer.startswith("HTTP/1.1 200"), answer
+        assert "access-control-allow-origin: https://app.example" in answer.lower(), answer
+        big = "x" * 8192
+        answer = _http(s, f"GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\nConnection: close\r\n\r\n")
+        assert answer.startswith("HTTP/1.1 431"), answer[:200]

@@ -7,7 +7,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -43,6 +44,9 @@ pub struct BackgroundServer {
     runtime: Option<Runtime>,
     lifecycle: Arc<Lifecycle>,
     bound: Bound,
+    /// The CA certificate written for [`BackgroundServer::ca_cert_path`];
+    /// dropped (removed) after the runtime.
+    ca_file: OnceLock<TempCaFile>,
 }
 
 /// Where the server is in its life, shared with the task that runs it.
@@ -138,6 +142,7 @@ impl BackgroundServer {
             runtime: Some(runtime),
             lifecycle,
             bound,
+            ca_file: OnceLock::new(),
         })
     }
 
@@ -244,6 +249,38 @@ impl BackgroundServer {
         self.bound.cert_path.as_deref()
     }
 
+    /// A PEM file holding [`BackgroundServer::ca_cert_pem`], for clients
+    /// that take a path (`curl --cacert`, Python's `cafile`): the server's
+    /// own certificate file when it has one ([`BackgroundServer::cert_path`]),
+    /// else `ca.pem` in a private temporary directory, written by the first
+    /// call and removed when the server is dropped. `None` for h2c.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`] when the temporary file cannot be written (a later
+    /// call tries again).
+    pub fn ca_cert_path(&self) -> Result<Option<&Path>> {
+        let Some(pem) = self.ca_cert_pem() else {
+            return Ok(None);
+        };
+        if let Some(path) = self.cert_path() {
+            return Ok(Some(path));
+        }
+        if self.ca_file.get().is_none() {
+            let file = TempCaFile::write(pem).map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("cannot write the CA certificate file: {e}"),
+                )
+                .with_source(e)
+            })?;
+            // Another thread may have written one meanwhile: then this one
+            // is removed again here, and both callers see the same file.
+            let _ = self.ca_file.set(file);
+        }
+        Ok(self.ca_file.get().map(|f| f.path.as_path()))
+    }
+
     /// SHA-256 fingerprint of the served certificate; `None` for h2c.
     pub fn cert_fingerprint(&self) -> Option<&str> {
         self.bound.cert_fingerprint.as_deref()
@@ -257,6 +294,47 @@ impl BackgroundServer {
     /// What the connection-thread engine has done so far.
     pub fn engine_stats(&self) -> EngineStats {
         self.bound.engine.snapshot()
+    }
+}
+
+/// `ca.pem` in a private temporary directory, both removed on drop.
+#[derive(Debug)]
+struct TempCaFile {
+    path: PathBuf,
+}
+
+impl TempCaFile {
+    fn write(pem: &str) -> std::io::Result<TempCaFile> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "drift-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(&dir)?;
+        let file = TempCaFile {
+            path: dir.join("ca.pem"),
+        };
+        // Dropped (the directory removed) if the write fails.
+        std::fs::write(&file.path, pem)?;
+        Ok(file)
+    }
+}
+
+impl Drop for TempCaFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -274,5 +352,49 @@ impl Drop for BackgroundServer {
                 runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::TlsMode;
+
+    #[test]
+    fn ca_cert_path_is_written_once_and_removed_on_drop() {
+        let server = BackgroundServer::start(ServerConfig::embedded()).expect("start");
+        let path = server.ca_cert_path().unwrap().expect("TLS").to_owned();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            server.ca_cert_pem().unwrap()
+        );
+        assert_eq!(server.ca_cert_path().unwrap(), Some(path.as_path()));
+        server.stop().unwrap();
+        assert!(path.exists(), "kept until the server is dropped");
+        drop(server);
+        assert!(!path.exists() && !path.parent().unwrap().exists());
+    }
+
+    #[test]
+    fn ca_cert_path_is_the_certificate_file_or_none() {
+        let dir = std::env::temp_dir().join(format!("drift-ca-test-{}", std::process::id()));
+        let server = BackgroundServer::start(ServerConfig {
+            cert_dir: Some(dir.clone()),
+            ..ServerConfig::embedded()
+        })
+        .expect("start");
+        assert_eq!(
+            server.ca_cert_path().unwrap(),
+            Some(dir.join("cert.pem").as_path())
+        );
+        drop(server);
+        assert!(dir.join("cert.pem").exists(), "the server's own file stays");
+        let _ = std::fs::remove_dir_all(&dir);
+        let h2c = BackgroundServer::start(ServerConfig {
+            tls: TlsMode::H2c,
+            ..ServerConfig::embedded()
+        })
+        .expect("start");
+        assert_eq!(h2c.ca_cert_path().unwrap(), None);
     }
 }

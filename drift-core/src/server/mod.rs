@@ -28,6 +28,7 @@ mod cors;
 mod engine;
 mod listen;
 mod listener;
+pub mod options;
 mod reference;
 mod response;
 mod routes;
@@ -45,6 +46,7 @@ pub use cors::Cors;
 pub use engine::EngineStats;
 pub use listen::parse_listen;
 pub use listener::{Server, ServerHandle};
+pub use options::ServerOptions;
 pub use service::{DriftService, ServiceConfig};
 
 use crate::broker::BrokerConfig;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the C test programs (roundtrip.c, threads.c; linked against
+# Runs the C test programs (roundtrip.c, threads.c, server.c; linked against
 # libdrift.so) under valgrind memcheck. Fails on any memory error or
 # definite leak (--errors-for-leak-kinds=definite --error-exitcode=99).
 # Usage, from anywhere: drift-ffi/tests/c/valgrind.sh

@@ -170,29 +170,43 @@ class Gap:
 
 @final
 class Server:
-    """A Drift server running in this process, on threads of its own."""
+    """A Drift server running in this process, on threads of its own.
+
+    The keyword options are those of ``drift serve`` with ``_`` for ``-``
+    (``queue_messages=`` for ``--queue-messages``); their defaults are
+    drift-core's, listed by ``Server.defaults()``. ``None`` (or 0) turns off
+    ``history_bytes``, ``history_max_age`` and ``heartbeat``; durations are
+    seconds."""
 
     def __new__(
         cls,
         listen: str = "127.0.0.1:0",
         *,
-        cert: Optional[Union[str, os.PathLike[str]]] = None,
-        key: Optional[Union[str, os.PathLike[str]]] = None,
-        h2c: bool = False,
-        history: int = 1000,
+        cert: Optional[Union[str, os.PathLike[str]]] = ...,
+        key: Optional[Union[str, os.PathLike[str]]] = ...,
+        h2c: bool = ...,
+        cert_dir: Optional[Union[str, os.PathLike[str]]] = ...,
+        history_length: int = ...,
+        history: int = ...,
         history_bytes: Optional[int] = ...,
-        history_max_age: Optional[float] = None,
+        history_max_age: Optional[float] = ...,
         max_message_bytes: int = ...,
-        max_topics: int = 100000,
-        max_subscriptions: int = 250000,
-        queue_messages: int = 1024,
+        max_topics: int = ...,
+        max_subscriptions: int = ...,
+        queue_messages: int = ...,
         queue_bytes: int = ...,
         heartbeat: Optional[float] = ...,
-        require_create: bool = False,
-        cert_dir: Optional[Union[str, os.PathLike[str]]] = None,
-        shutdown_grace: float = 10.0,
-        threads: int = 0,
-    ) -> Self: ...
+        require_create: bool = ...,
+        max_header_bytes: int = ...,
+        max_streams: int = ...,
+        cors_origin: Union[list[str], tuple[str, ...]] = ...,
+        threads: int = ...,
+        shutdown_grace: float = ...,
+    ) -> Self:
+        """``history`` is the earlier name of ``history_length``."""
+    @staticmethod
+    def defaults() -> dict[str, Any]:
+        """Every option (keyword argument) with its default."""
     def start(self) -> None: ...
     def stop(self) -> None: ...
     @property
@@ -208,7 +222,8 @@ class Server:
         """The certificate to trust, PEM text (None with h2c)."""
     @property
     def ca_cert_path(self) -> Optional[str]:
-        """A temporary file holding ca_cert (None with h2c); removed on stop."""
+        """A file holding ca_cert (None with h2c): the server's certificate file
+        when it has one, else a temporary file, removed on stop."""
     def __enter__(self) -> Self: ...
     def __exit__(
         self,

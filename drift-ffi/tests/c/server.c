@@ -1,0 +1,108 @@
+/*
+ * server.c: the in-process server's options and certificate file. Sets
+ * options by name as `drift serve` takes them (and sees bad names and values
+ * refused with the option named), then trusts a TLS server through the CA
+ * file from drift_server_ca_cert_path, which lives exactly as long as the
+ * server. Prints "server: N passed, N failed"; exits non-zero on failure.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+
+/* Whether a file can be opened at `path`. */
+static bool exists(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f) fclose(f);
+  return f != NULL;
+}
+
+/* Whether the file at `path` holds exactly `text`. */
+static bool file_holds(const char *path, const char *text) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return false;
+  static char buf[16 * 1024];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return strcmp(buf, text) == 0;
+}
+
+static void test_options_by_name(void) {
+  drift_server_config *cfg = drift_server_config_new();
+  CHECK_OK(drift_server_config_set(cfg, "max_streams", "64"));
+  CHECK_OK(drift_server_config_set(cfg, "history_bytes", "1MiB"));
+  CHECK_OK(drift_server_config_set(cfg, "heartbeat", "500ms"));
+  CHECK_OK(drift_server_config_set(cfg, "cors_origin", "https://a.example,*"));
+  CHECK_OK(drift_server_config_set(cfg, "require_create", "true"));
+  CHECK_STATUS(drift_server_config_set(cfg, "queue_messages", "x"),
+               DRIFT_STATUS_INVALID_ARGUMENT);
+  CHECK_STR(drift_last_error(), "option queue_messages: expected a whole number, got 'x'");
+  CHECK_STATUS(drift_server_config_set(cfg, "no_such_option", "1"),
+               DRIFT_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(drift_last_error(), "no_such_option") != NULL);
+  /* A limit that cannot work is refused, and the config keeps its value. */
+  CHECK_STATUS(drift_server_config_set(cfg, "max_topics", "0"),
+               DRIFT_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(drift_server_config_set(cfg, NULL, "1"), DRIFT_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(drift_server_config_set(NULL, "threads", "1"), DRIFT_STATUS_NULL_ARGUMENT);
+
+  /* The server runs with them: require_create refuses an uncreated topic. */
+  CHECK_OK(drift_server_config_set(cfg, "h2c", "true"));
+  drift_server *server = NULL;
+  CHECK_OK(drift_server_start(cfg, &server));
+  drift_server_config_free(cfg);
+  if (!server) return;
+  CHECK(drift_server_ca_cert_path(server) == NULL); /* h2c: no certificate */
+  drift_client *client = NULL;
+  CHECK_OK(drift_client_new(drift_server_url(server), NULL, &client));
+  CHECK_STATUS(drift_client_publish(client, "t", (const uint8_t *)"x", 1, NULL, NULL),
+               DRIFT_STATUS_NOT_FOUND);
+  drift_client_free(client);
+  drift_server_free(server);
+}
+
+static void test_ca_cert_path(void) {
+  drift_server *server = NULL;
+  CHECK_OK(drift_server_start(NULL, &server));
+  if (!server) return;
+  const char *path = drift_server_ca_cert_path(server);
+  CHECK(path != NULL);
+  if (!path) {
+    drift_server_free(server);
+    return;
+  }
+  CHECK(drift_server_cert_path(server) == NULL); /* the certificate is in memory */
+  CHECK(file_holds(path, drift_server_ca_cert_pem(server)));
+  CHECK(drift_server_ca_cert_path(server) == path); /* written once */
+
+  /* A client trusts the server through the file. */
+  drift_client_options *opts = drift_client_options_new();
+  CHECK_OK(drift_client_options_set_ca_file(opts, path));
+  drift_client *client = NULL;
+  CHECK_OK(drift_client_new(drift_server_url(server), opts, &client));
+  drift_client_options_free(opts);
+  uint64_t seq = 0;
+  CHECK_OK(drift_client_publish(client, "t", (const uint8_t *)"x", 1, &seq, NULL));
+  CHECK(seq == 1);
+  drift_client_free(client);
+
+  /* Stopping keeps the file (the server and its strings live on); freeing
+   * removes it. */
+  char copy[4096];
+  snprintf(copy, sizeof copy, "%s", path);
+  CHECK_OK(drift_server_stop(server));
+  CHECK(exists(copy));
+  drift_server_free(server);
+  CHECK(!exists(copy));
+  CHECK(drift_server_ca_cert_path(NULL) == NULL);
+  CHECK(drift_last_error_status() == DRIFT_STATUS_NULL_ARGUMENT);
+}
+
+int main(void) {
+  test_options_by_name();
+  test_ca_cert_path();
+  return report("server");
+}
