@@ -932,6 +932,34 @@ drift_status drift_server_config_set_tls_files(drift_server_config *cfg,
 drift_status drift_server_config_set_cert_dir(drift_server_config *cfg, const char *dir);
 
 /**
+ * Keep topics, their epochs and their history in the directory `dir`, so
+ * that they survive restarts and crashes; NULL (the default) keeps them in
+ * memory and touches no disk. `dir` is copied. A directory another server
+ * is using, or one that holds something else, is refused when the server
+ * starts (`DRIFT_STATUS_STORAGE`).
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread; `dir` is
+ * NULL or a NUL-terminated string.
+ */
+drift_status drift_server_config_set_data_dir(drift_server_config *cfg, const char *dir);
+
+/**
+ * With a data directory, when an accepted publish reaches stable storage:
+ * `"always"` (the default: a publish is answered once it is on stable
+ * storage) or an interval such as `"100ms"` (answered once the OS has it,
+ * synced every interval, so a power loss may lose that much; a crash of the
+ * process loses nothing answered in either mode).
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread; `mode` is
+ * NULL or a NUL-terminated string.
+ */
+drift_status drift_server_config_set_fsync(drift_server_config *cfg, const char *mode);
+
+/**
  * History capacity of a topic that does not set its own, in messages
  * (default 1000; 0 keeps no history; at most 1000000).
  *

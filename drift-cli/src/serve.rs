@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use drift_core::broker::BrokerConfig;
+use drift_core::broker::store::Fsync;
 use drift_core::server::{Cors, Server, ServerConfig, ServiceConfig, TlsMode};
 
 /// Arguments of `drift serve`. Every option can also be set by the
@@ -30,6 +31,16 @@ pub struct ServeArgs {
     /// Where the generated certificate is written (and reused from).
     #[arg(long, env = "DRIFT_CERT_DIR", default_value = ".drift")]
     cert_dir: PathBuf,
+    /// Keep topics, their epochs and their history in this directory, across
+    /// restarts and crashes. Without it history is in memory only and
+    /// nothing touches the disk.
+    #[arg(long, env = "DRIFT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// With --data-dir: `always` (a publish is answered once it is on stable
+    /// storage) or an interval such as 100ms (answered once the OS has it,
+    /// synced every interval: a power loss may lose that much).
+    #[arg(long, env = "DRIFT_FSYNC", default_value_t = ServerConfig::default().fsync, value_parser = fsync_mode)]
+    fsync: Fsync,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "DRIFT_LOG", default_value = "info")]
     log: String,
@@ -102,6 +113,8 @@ impl ServeArgs {
             listen: self.listen,
             tls,
             cert_dir: Some(self.cert_dir.clone()),
+            data_dir: self.data_dir.clone(),
+            fsync: self.fsync,
             broker: BrokerConfig {
                 history_length: self.history_length,
                 history_bytes: (self.history_bytes > 0).then_some(self.history_bytes),
@@ -140,7 +153,11 @@ pub fn run(args: ServeArgs) -> drift_core::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> drift_core::Result<ExitCode> {
-    let server = Server::bind(args.server_config()).await?;
+    let config = args.server_config();
+    if config.data_dir.is_some() {
+        keep_running_past_file_size_limits();
+    }
+    let server = Server::bind(config.clone()).await?;
     let protocols = if args.h2c {
         "h2c and HTTP/1.1, cleartext"
     } else {
@@ -160,9 +177,22 @@ async fn serve(args: ServeArgs) -> drift_core::Result<ExitCode> {
             path.display()
         );
     }
+    tracing::info!("{}", config.history_location());
     server.run(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A write past the process's file-size limit (`ulimit -f`) raises SIGXFSZ,
+/// which kills the process; ignored, the write fails with EFBIG instead, and
+/// the data directory's store answers that publish 507 and goes on serving.
+fn keep_running_past_file_size_limits() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN runs no handler code
+    // and is done before any thread of the server exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// Completes on the first SIGINT or SIGTERM.
@@ -205,6 +235,12 @@ fn quiet_peer_errors(filter: &str) -> String {
     } else {
         format!("{filter},h2=error")
     }
+}
+
+/// `--fsync`: drift-core's parser.
+fn fsync_mode(text: &str) -> Result<Fsync, String> {
+    text.parse()
+        .map_err(|e: drift_core::Error| e.message().to_owned())
 }
 
 /// `--listen`: drift-core's one parser of listen addresses.

@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::engine::{Coalesced, Connections, EngineCounters, EngineStats, PollCount};
 use super::service::DriftService;
-use super::{ServerConfig, TlsMode};
+use super::{ServerConfig, TlsMode, storage};
 use crate::broker::Broker;
 use crate::error::{Error, ErrorKind, Result};
 use crate::tls::{ServerIdentity, tls_acceptor};
@@ -105,7 +105,7 @@ impl Server {
             None => None,
         };
         let local_addr = listener.local_addr()?;
-        let broker = Broker::new(config.broker.clone());
+        let broker = Broker::new(storage::broker_config(&config)?);
         let service = DriftService::new(broker, config.service.clone());
         Ok(Server {
             listener,

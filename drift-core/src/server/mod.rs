@@ -33,6 +33,7 @@ mod reference;
 mod response;
 mod routes;
 mod service;
+mod storage;
 mod subscribe;
 mod topics;
 
@@ -50,6 +51,7 @@ pub use options::ServerOptions;
 pub use service::{DriftService, ServiceConfig};
 
 use crate::broker::BrokerConfig;
+use crate::broker::store::Fsync;
 use crate::tls::ServerIdentity;
 
 /// How the server secures its port.
@@ -82,6 +84,15 @@ pub struct ServerConfig {
     /// Where a generated certificate is written (and reused from), so that
     /// clients can trust it. `None` keeps it in memory only.
     pub cert_dir: Option<PathBuf>,
+    /// Where topics, their configurations and epochs and their retained
+    /// messages are kept, so that they survive restarts and crashes (the
+    /// disk store; this replaces `broker.store`). `None` (the default) keeps
+    /// them in `broker.store`, memory unless a program set another, and
+    /// touches no disk.
+    pub data_dir: Option<PathBuf>,
+    /// With `data_dir`: when an accepted publish is on stable storage
+    /// (before its answer, by default).
+    pub fsync: Fsync,
     /// Topic, history and back-pressure limits, and hooks.
     pub broker: BrokerConfig,
     /// Protocol behaviour of the HTTP layer.
@@ -159,6 +170,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5500)),
             tls: TlsMode::Generated,
             cert_dir: None,
+            data_dir: None,
+            fsync: Fsync::Always,
             broker: BrokerConfig::default(),
             service: ServiceConfig::default(),
             keepalive: Some(Duration::from_secs(30)),

@@ -146,6 +146,28 @@ pub static OPTIONS: &[ServerOption] = &[
         set: |o, v| v.path().map(|x| o.config.cert_dir = x),
     },
     ServerOption {
+        name: "data_dir",
+        kind: Path,
+        help: "Keep topics, their epochs and their history in this directory, across restarts and crashes; none: in memory only.",
+        zero_is_none: false,
+        get: |o| V::Path(o.config.data_dir.clone()),
+        set: |o, v| v.path().map(|x| o.config.data_dir = x),
+    },
+    ServerOption {
+        name: "fsync",
+        kind: Text,
+        help: "With data_dir: always (answer a publish once on stable storage) or an interval such as 100ms (once the OS has it; synced every interval).",
+        zero_is_none: false,
+        get: |o| V::Text(o.config.fsync.to_string()),
+        set: |o, v| {
+            o.config.fsync = v
+                .text()?
+                .parse()
+                .map_err(|e: Error| e.message().to_owned())?;
+            Ok(())
+        },
+    },
+    ServerOption {
         name: "history_length",
         kind: Count,
         help: "History capacity per topic, in messages (0: no history).",

@@ -186,6 +186,8 @@ class Server:
         key: Optional[Union[str, os.PathLike[str]]] = ...,
         h2c: bool = ...,
         cert_dir: Optional[Union[str, os.PathLike[str]]] = ...,
+        data_dir: Optional[Union[str, os.PathLike[str]]] = ...,
+        fsync: str = ...,
         history_length: int = ...,
         history: int = ...,
         history_bytes: Optional[int] = ...,
