@@ -3,11 +3,14 @@
  * options by name as `drift serve` takes them (and sees bad names and values
  * refused with the option named), then trusts a TLS server through the CA
  * file from drift_server_ca_cert_path, which lives exactly as long as the
- * server. Prints "server: N passed, N failed"; exits non-zero on failure.
+ * server, and keeps topics in a data directory across a restart. Prints
+ * "server: N passed, N failed"; exits non-zero on failure.
  */
+#define _DEFAULT_SOURCE /* mkdtemp */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -101,8 +104,61 @@ static void test_ca_cert_path(void) {
   CHECK(drift_last_error_status() == DRIFT_STATUS_NULL_ARGUMENT);
 }
 
+/* A server on `dir`, h2c; NULL (with the status in *status) if it fails. */
+static drift_server *start_on(const char *dir, drift_status *status) {
+  drift_server_config *cfg = drift_server_config_new();
+  CHECK_OK(drift_server_config_set_h2c(cfg, true));
+  CHECK_OK(drift_server_config_set_data_dir(cfg, dir));
+  CHECK_OK(drift_server_config_set_fsync(cfg, "100ms"));
+  drift_server *server = NULL;
+  *status = drift_server_start(cfg, &server);
+  drift_server_config_free(cfg);
+  return server;
+}
+
+static void publish_to(drift_server *server, uint64_t *seq, uint64_t *epoch) {
+  drift_client *client = NULL;
+  CHECK_OK(drift_client_new(drift_server_url(server), NULL, &client));
+  CHECK_OK(drift_client_publish(client, "kept", (const uint8_t *)"x", 1, seq, epoch));
+  drift_client_free(client);
+}
+
+static void test_data_dir(void) {
+  char dir[] = "/tmp/drift-c-data-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  drift_status status;
+  drift_server *server = start_on(dir, &status);
+  CHECK_OK(status);
+  if (!server) return;
+  uint64_t seq = 0, epoch = 0, seq2 = 0, epoch2 = 0;
+  publish_to(server, &seq, &epoch);
+  CHECK(seq == 1);
+  /* A second server on the same directory is refused while the first runs. */
+  drift_server *other = start_on(dir, &status);
+  CHECK(other == NULL);
+  CHECK(status == DRIFT_STATUS_STORAGE);
+  CHECK(strstr(drift_last_error(), "in use") != NULL);
+  drift_server_free(server);
+  /* After a restart the topic has its epoch and goes on counting. */
+  server = start_on(dir, &status);
+  CHECK_OK(status);
+  if (!server) return;
+  publish_to(server, &seq2, &epoch2);
+  CHECK(epoch2 == epoch);
+  CHECK(seq2 == 2);
+  drift_server_free(server);
+  /* A mode that is neither "always" nor an interval is refused. */
+  drift_server_config *cfg = drift_server_config_new();
+  CHECK_STATUS(drift_server_config_set_fsync(cfg, "sometimes"), DRIFT_STATUS_INVALID_ARGUMENT);
+  drift_server_config_free(cfg);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
 int main(void) {
   test_options_by_name();
   test_ca_cert_path();
+  test_data_dir();
   return report("server");
 }
