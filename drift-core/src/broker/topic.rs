@@ -15,14 +15,17 @@
 //! seq, the same for every store, so it has no gap and no duplicate.
 
 use std::collections::BTreeMap;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use super::config::TopicConfig;
-use super::store::{Appended, Selection, TopicLog};
+use super::store::{Appended, Selection, StoreFuture, TopicLog};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{EndReason, Gap, GapReason, HistoryRequest, Message, MessageId};
 
@@ -68,6 +71,56 @@ struct Batch {
     payloads: Vec<Bytes>,
 }
 
+/// An append the store answers later. Whoever holds it when the answer
+/// comes fans the batch out: the publisher awaiting it, or, when the
+/// publisher went away first, a task it handed the rest to on being dropped
+/// (so the common case costs no task of its own).
+struct PendingAppend {
+    topic: Arc<Topic>,
+    payloads: Vec<Bytes>,
+    call: Option<StoreFuture<Appended>>,
+}
+
+impl Future for PendingAppend {
+    type Output = Result<Appended>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Appended>> {
+        let this = &mut *self;
+        let Some(call) = this.call.as_mut() else {
+            return Poll::Ready(Err(Error::new(ErrorKind::Internal, "append polled again")));
+        };
+        let outcome = std::task::ready!(Pin::new(call).poll(cx));
+        this.call = None;
+        if let Ok(appended) = &outcome {
+            this.topic.fan_out(*appended, &this.payloads);
+        }
+        Poll::Ready(outcome)
+    }
+}
+
+impl Drop for PendingAppend {
+    fn drop(&mut self) {
+        let Some(call) = self.call.take() else {
+            return;
+        };
+        let (topic, payloads) = (self.topic.clone(), std::mem::take(&mut self.payloads));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Ok(appended) = call.await {
+                        topic.fan_out(appended, &payloads);
+                    }
+                });
+            }
+            Err(_) => tracing::error!(
+                "a publish to {} was dropped outside a runtime before its store answered; \
+                 live subscribers will wait for it",
+                topic.name
+            ),
+        }
+    }
+}
+
 /// What a new subscription starts from.
 pub(crate) struct Joined {
     pub(crate) replay: Vec<Arc<Message>>,
@@ -102,10 +155,10 @@ impl Topic {
         crate::lock::lock(&self.state)
     }
 
-    /// Appends `payloads` to the log and fans them out. A store that answers
-    /// later is awaited on a task of its own, so that a batch the store
-    /// accepted is fanned out even when the caller goes away meanwhile (a
-    /// missing seq would hold every later one back).
+    /// Appends `payloads` to the log and fans them out. A batch the store
+    /// accepted is fanned out even when the caller goes away before the
+    /// store answers (a missing seq would hold every later one back): see
+    /// [`PendingAppend`].
     pub(crate) async fn publish(self: &Arc<Self>, payloads: &[Bytes]) -> Result<Appended> {
         let later = match self.log.append(payloads).now() {
             Ok(outcome) => {
@@ -115,20 +168,12 @@ impl Topic {
             }
             Err(later) => later,
         };
-        let topic = self.clone();
-        let payloads = payloads.to_vec();
-        let finish = async move {
-            let appended = later.await?;
-            topic.fan_out(appended, &payloads);
-            Ok(appended)
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => runtime.spawn(finish).await.map_err(|e| {
-                Error::new(ErrorKind::Internal, format!("a publish task failed: {e}"))
-            })?,
-            // No runtime to hand the rest to: the caller's own await is all.
-            Err(_) => finish.await,
+        PendingAppend {
+            topic: self.clone(),
+            payloads: payloads.to_vec(),
+            call: Some(later.into_future()),
         }
+        .await
     }
 
     /// Sends a batch the store accepted to the live channel, after every
@@ -416,5 +461,40 @@ mod tests {
         for p in publishes {
             p.await.expect("task").expect("publish");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_is_fanned_out_when_its_publisher_goes_away_first() {
+        let log = Arc::new(GatedLog {
+            config: TopicConfig {
+                history: false,
+                retention: crate::broker::config::Retention {
+                    max_messages: 0,
+                    max_bytes: None,
+                    max_age: None,
+                },
+            },
+            next_seq: AtomicU64::new(1),
+            gates: Mutex::new(Vec::new()),
+        });
+        let topic = Arc::new(Topic::new(log.clone(), 100, 1 << 20));
+        let Some(Ok(mut joined)) = topic.join(&HistoryRequest::default()).await else {
+            panic!("join failed");
+        };
+        // The publisher gives up (its request was cancelled) before the
+        // store answers.
+        let payloads = [Bytes::from_static(b"orphan")];
+        let publish = topic.publish(&payloads);
+        let gave_up = tokio::time::timeout(Duration::from_millis(1), publish).await;
+        assert!(gave_up.is_err(), "the gated append cannot have answered");
+        let gate = crate::lock::lock(&log.gates)
+            .pop()
+            .expect("the append started");
+        gate.send(()).expect("release");
+        let m = tokio::time::timeout(Duration::from_secs(5), joined.live.recv())
+            .await
+            .expect("fanned out in time")
+            .expect("the channel is open");
+        assert_eq!((m.seq, &m.payload[..]), (1, &b"orphan"[..]));
     }
 }

@@ -136,10 +136,14 @@ impl Writer {
         // Requests taken from the queue after a hold, for the next batch.
         let mut backlog: Vec<Request> = Vec::new();
         'run: loop {
-            let wait = next_sync
-                .min(next_housekeeping)
-                .saturating_duration_since(Instant::now())
-                .min(tick);
+            // With Fsync::Always there is no periodic sync to wake for (the
+            // sync thread syncs each commit): waiting for a `next_sync`
+            // long past would spin on the queue.
+            let due = match interval {
+                Some(_) => next_sync.min(next_housekeeping),
+                None => next_housekeeping,
+            };
+            let wait = due.saturating_duration_since(Instant::now()).min(tick);
             requests.append(&mut backlog);
             if requests.is_empty() {
                 match queue.recv_timeout(wait) {
