@@ -37,6 +37,9 @@ const DRIFT_VARS: &[&str] = &[
     "DRIFT_MAX_HEADER_BYTES",
     "DRIFT_MAX_STREAMS",
     "DRIFT_THREADS",
+    "DRIFT_SHUTDOWN_GRACE",
+    "DRIFT_DATA_DIR",
+    "DRIFT_FSYNC",
 ];
 
 /// `drift serve ARGS` with `envs`, run in `dir` (so the default `.drift`
@@ -514,6 +517,48 @@ async fn unsolicited_ping_acks_do_not_flood_the_log() {
         assert!(status.success(), "{log}");
         let lines = log.matches("PING ack").count();
         assert!(lines <= 1, "{lines} lines about PING ACKs:\n{log}");
+    })
+    .await
+}
+
+/// A data directory another server is using, or one whose database is not
+/// Drift's, stops `drift serve` at start with the reason and a non-zero exit.
+#[tokio::test]
+async fn unusable_data_directories_stop_the_start() {
+    within(async {
+        let dir = TempDir::new("cli-data");
+        let data = dir.path().join("data");
+        let data_arg = data.to_str().unwrap().to_string();
+        let args = ["--h2c", "--listen", "127.0.0.1:0", "--data-dir", &data_arg];
+        let mut first = Drift::start(&dir, &args, &[]).await;
+        first.wait_log("history in").await;
+        let (status, stderr) = failing_start(&dir, &args).await;
+        assert!(!status.success());
+        assert!(
+            stderr.contains("in use by another drift server"),
+            "{stderr}"
+        );
+        let (status, log) = first.terminate().await;
+        assert!(status.success(), "{log}");
+
+        let foreign = dir.path().join("foreign");
+        std::fs::create_dir_all(&foreign).unwrap();
+        std::fs::write(
+            foreign.join("drift.db"),
+            b"not a database, just some bytes\n",
+        )
+        .unwrap();
+        let foreign_arg = foreign.to_str().unwrap().to_string();
+        let args = [
+            "--h2c",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &foreign_arg,
+        ];
+        let (status, stderr) = failing_start(&dir, &args).await;
+        assert!(!status.success());
+        assert!(stderr.contains("not a Drift database"), "{stderr}");
     })
     .await
 }
