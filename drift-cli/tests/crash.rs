@@ -12,11 +12,11 @@
 //! both promise that a kill (not a power loss) loses nothing acknowledged.
 #![cfg(feature = "disk")]
 
+mod serve_data;
 #[path = "../../drift-core/tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,8 +24,7 @@ use std::time::Duration;
 use drift_core::client::{Backoff, Client, SubscribeOptions, Subscription, SubscriptionEvent};
 use drift_core::model::HistoryRequest;
 use support::TempDir;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::Mutex;
 
 const TOPICS: [&str; 3] = ["crash-a", "crash-b", "crash-c"];
@@ -46,38 +45,14 @@ fn xorshift(state: &mut u64) -> u64 {
     *state
 }
 
-/// Starts `drift serve` on `listen` with `data`, returning it and its URL.
+/// Starts `drift serve` on `listen` with `data` and `--fsync fsync`.
 async fn start(data: &TempDir, listen: &str, fsync: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
-        .args(["serve", "--h2c", "--listen", listen, "--fsync", fsync])
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["--history-length", "1000000"])
-        .env_remove("DRIFT_DATA_DIR")
-        .env_remove("DRIFT_FSYNC")
-        .env("NO_COLOR", "1")
-        .env("DRIFT_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn drift serve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let mut log = String::new();
-    let url = loop {
-        let Some(line) = lines.next_line().await.expect("read the log") else {
-            panic!("drift serve exited before listening:\n{log}");
-        };
-        log.push_str(&line);
-        log.push('\n');
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().expect("a URL").to_string();
-        }
-    };
-    // Keep reading the log, so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url)
+    serve_data::start(
+        data.path(),
+        listen,
+        &["--fsync", fsync, "--history-length", "1000000"],
+    )
+    .await
 }
 
 fn client(url: &str) -> Client {

@@ -7,10 +7,10 @@
 //! full filesystem fail with ENOSPC, and lifting it is space returning.
 #![cfg(feature = "disk")]
 
+mod serve_data;
 #[path = "../../drift-core/tests/support/mod.rs"]
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,38 +18,7 @@ use drift_core::ErrorKind;
 use drift_core::client::{Client, SubscribeOptions, SubscriptionEvent};
 use drift_core::model::HistoryRequest;
 use support::{TempDir, within};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-
-async fn start(data: &TempDir) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
-        .args(["serve", "--h2c", "--listen", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(data.path())
-        .env_remove("DRIFT_DATA_DIR")
-        .env_remove("DRIFT_FSYNC")
-        .env("NO_COLOR", "1")
-        .env("DRIFT_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn drift serve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let url = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("read the log")
-            .expect("drift serve exited before listening");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().expect("a URL").to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url)
-}
 
 /// Sets the server's file-size limit (`None`: unlimited).
 async fn limit_file_size(server: &Child, bytes: Option<u64>) {
@@ -69,7 +38,7 @@ async fn limit_file_size(server: &Child, bytes: Option<u64>) {
 async fn a_full_disk_answers_507_keeps_history_and_recovers() {
     within(async {
         let data = TempDir::new("disk-full");
-        let (mut server, url) = start(&data).await;
+        let (mut server, url) = serve_data::start(data.path(), "127.0.0.1:0", &[]).await;
         let client = Client::builder(&url)
             .request_timeout(Duration::from_secs(10))
             .build()

@@ -404,8 +404,8 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn batches_answered_out_of_order_are_fanned_out_in_seq_order() {
+    /// A topic over a [`GatedLog`], and a subscriber's join of it.
+    async fn gated_topic() -> (Arc<GatedLog>, Arc<Topic>, Joined) {
         let log = Arc::new(GatedLog {
             config: TopicConfig {
                 history: false,
@@ -419,9 +419,15 @@ mod tests {
             gates: Mutex::new(Vec::new()),
         });
         let topic = Arc::new(Topic::new(log.clone(), 100, 1 << 20));
-        let Some(Ok(mut joined)) = topic.join(&HistoryRequest::default()).await else {
+        let Some(Ok(joined)) = topic.join(&HistoryRequest::default()).await else {
             panic!("join failed");
         };
+        (log, topic, joined)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_answered_out_of_order_are_fanned_out_in_seq_order() {
+        let (log, topic, mut joined) = gated_topic().await;
         // Three batches (1, 2–3, 4), each waiting at its gate.
         let mut publishes = Vec::new();
         for batch in [&["a"][..], &["b", "c"], &["d"]] {
@@ -465,22 +471,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_is_fanned_out_when_its_publisher_goes_away_first() {
-        let log = Arc::new(GatedLog {
-            config: TopicConfig {
-                history: false,
-                retention: crate::broker::config::Retention {
-                    max_messages: 0,
-                    max_bytes: None,
-                    max_age: None,
-                },
-            },
-            next_seq: AtomicU64::new(1),
-            gates: Mutex::new(Vec::new()),
-        });
-        let topic = Arc::new(Topic::new(log.clone(), 100, 1 << 20));
-        let Some(Ok(mut joined)) = topic.join(&HistoryRequest::default()).await else {
-            panic!("join failed");
-        };
+        let (log, topic, mut joined) = gated_topic().await;
         // The publisher gives up (its request was cancelled) before the
         // store answers.
         let payloads = [Bytes::from_static(b"orphan")];
