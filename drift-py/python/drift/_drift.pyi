@@ -35,6 +35,8 @@ __all__ = [
     "Conflict",
     "PayloadTooLarge",
     "Unavailable",
+    "StorageError",
+    "InsufficientStorage",
     "__version__",
 ]
 
