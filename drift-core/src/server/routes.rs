@@ -7,6 +7,7 @@ use percent_encoding::percent_decode_str;
 use super::body::DriftBody;
 use super::context::Context;
 use super::cors::Cors;
+use super::engine::BodyWaker;
 use super::response::LaterResponse;
 use super::subscribe::Subscribed;
 use super::{reference, response, subscribe, topics};
@@ -42,6 +43,10 @@ pub(crate) enum Routed<B> {
 /// What a `PUT`/`POST`/`HEAD`/`DELETE` on a topic needs to be answered.
 pub(crate) struct BodyRoute<B> {
     req: Request<B>,
+    /// Made while the connection is polled (when the route is), so that a
+    /// store's answer to a publish wakes the stream through its connection
+    /// thread's relay.
+    waker: BodyWaker,
     topic: String,
     credentials: Option<String>,
     origin: Option<HeaderValue>,
@@ -64,6 +69,7 @@ pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
         Dispatched::Body((req, topic, credentials)) => {
             return Routed::Body(BodyRoute {
                 req,
+                waker: BodyWaker::new(),
                 topic,
                 credentials,
                 origin,
@@ -98,6 +104,7 @@ where
     pub(crate) async fn finish(self, cx: &Context) -> Response<DriftBody> {
         let BodyRoute {
             req,
+            waker,
             topic,
             credentials,
             origin,
@@ -105,7 +112,7 @@ where
         let access = cx.access(credentials.as_deref());
         let mut res = match *req.method() {
             Method::PUT => topics::create(cx, req, &topic, &access).await,
-            Method::POST => topics::publish(cx, req, &topic, &access).await,
+            Method::POST => topics::publish(cx, req, &topic, &access, &waker).await,
             Method::HEAD => topics::inspect(cx, &topic, &access).await,
             _ => topics::delete(cx, &topic, &access).await,
         };

@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 
 use super::body::DriftBody;
 use super::context::Context;
-use super::engine::batched;
+use super::engine::{BodyWaker, batched, relayed};
 use super::response;
 use crate::broker::{Access, Created, Published, TopicConfigRequest};
 use crate::error::{Error, ErrorKind};
@@ -83,6 +83,7 @@ pub(crate) async fn publish<B>(
     req: Request<B>,
     topic: &str,
     access: &Access<'_>,
+    waker: &BodyWaker,
 ) -> Response<DriftBody>
 where
     B: Body + Send + Unpin + 'static,
@@ -96,7 +97,7 @@ where
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(FRAMES_MEDIA_TYPE));
     if streamed {
-        return publish_stream(cx, req.into_body(), topic, access, max).await;
+        return publish_stream(cx, req.into_body(), topic, access, max, waker).await;
     }
     let declared = req
         .headers()
@@ -110,7 +111,7 @@ where
         Ok(b) => b,
         Err(e) => return response::from_error(&e),
     };
-    match batched(cx.broker.publish(topic, payload, access)).await {
+    match relayed(waker, batched(cx.broker.publish(topic, payload, access))).await {
         Ok(p) => published(&p),
         Err(e) => response::from_error(&e),
     }
@@ -122,6 +123,7 @@ async fn publish_stream<B>(
     topic: &str,
     access: &Access<'_>,
     max: usize,
+    waker: &BodyWaker,
 ) -> Response<DriftBody>
 where
     B: Body + Send + Unpin + 'static,
@@ -163,7 +165,7 @@ where
                     Some(p) => p,
                     None => publisher.insert(cx.broker.publisher(topic, access)?),
                 };
-                let first = batched(publisher.publish_batch(&payloads)).await?;
+                let first = relayed(waker, batched(publisher.publish_batch(&payloads))).await?;
                 for i in 0..payloads.len() as u64 {
                     let id = MessageId {
                         epoch: first.id.epoch,

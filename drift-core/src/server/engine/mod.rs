@@ -47,7 +47,7 @@ use std::sync::{Arc, Mutex};
 pub(crate) use coalesced::{Coalesced, PollCount};
 pub(crate) use heartbeat::{HeartbeatSlot, Heartbeats};
 pub(crate) use threads::Connections;
-pub(crate) use wake_relay::{BodyWaker, batched};
+pub(crate) use wake_relay::{BodyWaker, batched, relayed};
 
 /// What the engine of one server has done so far: see
 /// `Server::engine_stats`. Counts only grow.

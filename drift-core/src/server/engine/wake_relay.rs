@@ -189,6 +189,15 @@ pub(crate) async fn batched<F: Future>(future: F) -> F::Output {
     .await
 }
 
+/// Runs `future` with whatever wakes it handed to `waker`'s wake group, as
+/// a subscription body's wake-ups are: for a publish whose store answers
+/// from a thread of its own, so that the answers of one commit rouse each
+/// connection thread once instead of once per stream.
+pub(crate) async fn relayed<F: Future>(waker: &BodyWaker, future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| waker.with(cx, |cx| future.as_mut().poll(cx))).await
+}
+
 /// A connection's future, polled with its wake group current, so that the
 /// subscription bodies it creates join that group.
 pub(crate) struct InGroup<F> {
