@@ -1,5 +1,6 @@
-//! Graceful shutdown (DESIGN.md §2; issue 2 item 8): stop accepting, end
-//! every subscription with reason "shutdown" then END_STREAM, let publishes
+//! Graceful shutdown (DESIGN.md §2; issue 2 item 8, issue 26 item 4): stop
+//! accepting, refuse new publishes, fan out the ones already accepted, end
+//! every subscription with reason "shutdown" then END_STREAM, let requests
 //! in flight finish, and return Ok.
 
 mod support;
@@ -68,18 +69,21 @@ async fn shutdown_ends_streams_finishes_publishes_and_stops_accepting() {
             "it waits for the publish in flight"
         );
 
-        // The publish in flight finishes, and its second message counts.
+        // The request in flight finishes, but a message that arrives after
+        // the subscribers were ended would reach none of them: refused, and
+        // the count says the first one stays published.
         body_tx.send(frames_body(["second"])).unwrap();
         drop(body_tx);
         let r = post.await.unwrap();
-        assert_eq!(r.status, StatusCode::OK);
-        assert_eq!(r.num("drift-count"), 2);
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.text().contains("shutting down"), "{}", r.text());
+        assert_eq!(r.num("drift-count"), 1);
         let info = broker
             .inspect("T", &Default::default())
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(info.last_seq, 2);
+        assert_eq!(info.last_seq, 1);
 
         shutdown.await.unwrap().expect("shutdown returns Ok");
         assert!(TcpStream::connect(addr).await.is_err());
@@ -128,6 +132,87 @@ async fn shutdown_closes_what_outlives_the_grace_period() {
         let outcome = post.await.unwrap();
         assert!(outcome.is_err(), "{outcome:?}");
         drop(body_tx);
+    })
+    .await
+}
+
+/// Publishers running while the server shuts down: every publish answered
+/// 200 reached each live subscriber before its end; every other one was
+/// refused (503) or cut off with its connection, never acknowledged and
+/// lost (issue 26 item 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_publish_reaches_subscribers_before_shutdown_ends_them() {
+    within(async {
+        let mut server = start_h2c(|_| {}).await;
+        let mut subs = Vec::new();
+        for _ in 0..3 {
+            subs.push(server.h2().await.subscribe("/v1/t/T", &[FRAMES]).await);
+        }
+        let (progress_tx, mut progress) = tokio::sync::watch::channel(0usize);
+        let progress_tx = std::sync::Arc::new(progress_tx);
+        let mut publishers = Vec::new();
+        for w in 0..4 {
+            let mut client = server.h2().await;
+            let progress_tx = progress_tx.clone();
+            publishers.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for k in 0.. {
+                    let payload = format!("p{w}-{k}");
+                    let sent = client
+                        .try_send(Method::POST, "/v1/t/T", &[], full(payload.clone()))
+                        .await;
+                    match sent {
+                        Ok(res) if res.status() == StatusCode::OK => {
+                            acked.push(payload);
+                            progress_tx.send_modify(|n| *n += 1);
+                        }
+                        Ok(res) => {
+                            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+                            break;
+                        }
+                        Err(_) => break, // the connection closed
+                    }
+                }
+                acked
+            }));
+        }
+        progress.wait_for(|&n| n >= 300).await.unwrap();
+        let shutdown = tokio::spawn(server.take_handle().shutdown());
+
+        let mut seen_by_each = Vec::new();
+        for sub in &mut subs {
+            let mut seen = std::collections::HashSet::new();
+            loop {
+                let f = sub.next_frame().await.expect("frames until the end");
+                match f.kind {
+                    FrameKind::Message => {
+                        seen.insert(String::from_utf8(f.payload.to_vec()).unwrap());
+                    }
+                    FrameKind::End => {
+                        assert_eq!(f.as_end_reason().unwrap(), EndReason::Shutdown);
+                        break;
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            seen_by_each.push(seen);
+        }
+        let mut acked = Vec::new();
+        for p in publishers {
+            acked.extend(p.await.unwrap());
+        }
+        assert!(acked.len() >= 300);
+        for seen in &seen_by_each {
+            let missing: Vec<&String> = acked.iter().filter(|p| !seen.contains(*p)).collect();
+            assert!(
+                missing.is_empty(),
+                "acknowledged but never delivered: {} of {}, e.g. {:?}",
+                missing.len(),
+                acked.len(),
+                missing.first()
+            );
+        }
+        shutdown.await.unwrap().expect("shutdown returns Ok");
     })
     .await
 }

@@ -91,6 +91,22 @@ struct Inner {
     topics: RwLock<HashMap<Arc<str>, Arc<Topic>>>,
     subscriptions: AtomicUsize,
     shutting_down: AtomicBool,
+    /// Publishes between their shutdown check and their fan-out.
+    publishing: AtomicUsize,
+    /// Told when the last of them ends during a shutdown.
+    publishes_done: tokio::sync::Notify,
+}
+
+/// Counts a publish in flight while it lives (see [`Broker::shutdown_gracefully`]).
+struct InFlight<'a>(&'a Inner);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let before = self.0.publishing.fetch_sub(1, Ordering::SeqCst);
+        if before == 1 && self.0.shutting_down.load(Ordering::SeqCst) {
+            self.0.publishes_done.notify_waiters();
+        }
+    }
 }
 
 /// Publishes to one topic, authorised once (see [`Broker::publisher`]).
@@ -145,6 +161,8 @@ impl Broker {
                 topics: RwLock::new(HashMap::new()),
                 subscriptions: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
+                publishing: AtomicUsize::new(0),
+                publishes_done: tokio::sync::Notify::new(),
             }),
         };
         // A store that lists at once (memory, disk) is loaded now.
@@ -202,6 +220,13 @@ impl Broker {
         current: &mut Option<Arc<Topic>>,
         payloads: &[Bytes],
     ) -> Result<Published> {
+        // Counted before the check, so that a shutdown either refuses this
+        // publish or waits for its fan-out before it ends subscriptions.
+        self.inner.publishing.fetch_add(1, Ordering::SeqCst);
+        let _in_flight = InFlight(&self.inner);
+        if self.inner.shutting_down.load(Ordering::SeqCst) {
+            return Err(shutting_down());
+        }
         // A topic deleted between lookup and append is looked up again; a
         // store that keeps saying "not found" is believed after a few tries.
         let mut tries = 0;
@@ -326,11 +351,8 @@ impl Broker {
             .config
             .authorizer
             .authorize(Action::Subscribe, topic, access)?;
-        if self.inner.shutting_down.load(Ordering::Acquire) {
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                "server is shutting down",
-            ));
+        if self.inner.shutting_down.load(Ordering::SeqCst) {
+            return Err(shutting_down());
         }
         self.take_subscription_slot()
     }
@@ -425,10 +447,34 @@ impl Broker {
         self.inner.subscriptions.load(Ordering::Acquire)
     }
 
-    /// Ends every subscription with reason "shutdown" and refuses new ones.
-    /// Publishes keep working so that those in flight can finish.
+    /// Refuses new publishes and subscriptions (`Unavailable`, "server is
+    /// shutting down") and ends every subscription with reason "shutdown"
+    /// at once. See [`Broker::shutdown_gracefully`] for the order that loses
+    /// no acknowledged message.
     pub fn shutdown(&self) {
-        self.inner.shutting_down.store(true, Ordering::Release);
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.end_subscriptions();
+    }
+
+    /// As [`Broker::shutdown`], but ends the subscriptions only once every
+    /// publish already past its check has been fanned out: each publish
+    /// answered with success has reached every live subscriber's queue
+    /// before that subscriber's end, and every later one is refused.
+    pub async fn shutdown_gracefully(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        loop {
+            let done = self.inner.publishes_done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.inner.publishing.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            done.await;
+        }
+        self.end_subscriptions();
+    }
+
+    fn end_subscriptions(&self) {
         let topics: Vec<Arc<Topic>> = self.read_topics().values().cloned().collect();
         for t in topics {
             t.close(EndReason::Shutdown, false);
@@ -562,6 +608,10 @@ impl Broker {
     fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Arc<Topic>>> {
         self.inner.topics.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn shutting_down() -> Error {
+    Error::new(ErrorKind::Unavailable, "server is shutting down")
 }
 
 fn not_found(topic: &str) -> Error {

@@ -327,8 +327,12 @@ every_store! {
             .await
             .expect_err("subscribed during shutdown");
         assert_eq!(refused.kind(), ErrorKind::Unavailable);
-        // Publishes in flight during shutdown still succeed.
-        publish(&b, "u", "late").await;
+        // A publish after shutdown began would reach no subscriber: refused.
+        let late = b
+            .publish("u", Bytes::from_static(b"late"), &ACCESS)
+            .await
+            .expect_err("published during shutdown");
+        assert_eq!(late.kind(), ErrorKind::Unavailable);
     }
 
     async fn limits_are_enforced(store: Store) {

@@ -252,8 +252,18 @@ impl Server {
             }
         }
         drop(self.listener);
-        tracing::info!("shutting down: ending subscriptions, finishing requests in flight");
-        self.service.broker().shutdown();
+        tracing::info!(
+            "shutting down: refusing publishes, ending subscriptions after those in flight"
+        );
+        // Publishes already accepted reach every live subscriber before the
+        // subscriptions end; later ones are refused (503).
+        let broker = self.service.broker();
+        if tokio::time::timeout(self.config.shutdown_grace, broker.shutdown_gracefully())
+            .await
+            .is_err()
+        {
+            broker.shutdown();
+        }
         if tokio::time::timeout(self.config.shutdown_grace, graceful.shutdown())
             .await
             .is_err()
