@@ -45,10 +45,13 @@ impl DriftBody {
         }
     }
 
+    /// The body of a subscription. `waker` must have been made while the
+    /// stream's connection was polled (see [`BodyWaker::new`]).
     pub(crate) fn subscription(
         sub: Subscription,
         framing: Framing,
         heartbeats: &Heartbeats,
+        waker: BodyWaker,
     ) -> DriftBody {
         let heartbeat = if framing == Framing::Raw {
             None
@@ -65,7 +68,7 @@ impl DriftBody {
                     held: None,
                     state: State::Streaming,
                 }),
-                BodyWaker::new(),
+                waker,
             ),
         }
     }

@@ -5,6 +5,7 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 
 use super::body::DriftBody;
 use super::context::Context;
+use super::engine::BodyWaker;
 use super::response::{self, LaterResponse};
 use crate::broker::{Access, Subscription};
 use crate::error::Result;
@@ -56,17 +57,27 @@ pub(crate) fn subscribe<B>(
             return Subscribed::Now(response::error(StatusCode::BAD_REQUEST, &reason));
         }
     };
+    // Made now, while the connection is polled, even when the store answers
+    // later: the body's wake-ups then go through the connection's relay.
+    let waker = BodyWaker::new();
     match cx.broker.subscribe(topic, history, policy, access).now() {
-        Ok(outcome) => Subscribed::Now(respond(cx, outcome, framing)),
+        Ok(outcome) => Subscribed::Now(respond(cx, outcome, framing, waker)),
         Err(later) => {
             let cx = cx.clone();
-            Subscribed::Later(Box::pin(async move { respond(&cx, later.await, framing) }))
+            Subscribed::Later(Box::pin(async move {
+                respond(&cx, later.await, framing, waker)
+            }))
         }
     }
 }
 
 /// The response that starts a subscription's stream (or says why not).
-fn respond(cx: &Context, outcome: Result<Subscription>, framing: Framing) -> Response<DriftBody> {
+fn respond(
+    cx: &Context,
+    outcome: Result<Subscription>,
+    framing: Framing,
+    waker: BodyWaker,
+) -> Response<DriftBody> {
     let sub = match outcome {
         Ok(s) => s,
         Err(e) => return response::from_error(&e),
@@ -104,7 +115,7 @@ fn respond(cx: &Context, outcome: Result<Subscription>, framing: Framing) -> Res
     {
         h.insert(HeaderName::from_static(headers::GAP), v);
     }
-    *res.body_mut() = DriftBody::subscription(sub, framing, &cx.heartbeats);
+    *res.body_mut() = DriftBody::subscription(sub, framing, &cx.heartbeats, waker);
     res
 }
 
