@@ -81,6 +81,8 @@ async fn root_and_v1_list_every_route() {
             for route in [
                 "GET /",
                 "GET /ping",
+                "GET /healthz",
+                "GET /readyz",
                 "GET /v1/time",
                 "PUT /v1/t/*",
                 "POST /v1/t/*",

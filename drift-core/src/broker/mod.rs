@@ -20,6 +20,7 @@
 
 mod auth;
 mod config;
+mod probe;
 pub mod store;
 mod subscription;
 mod topic;
@@ -36,6 +37,7 @@ pub use config::{
     BrokerConfig, MAX_HISTORY_LENGTH, Retention, TopicConfig, TopicConfigRequest,
     validate_topic_name,
 };
+pub use probe::PROBE_TOPIC;
 pub use store::{MemoryStore, StoreCall, TopicStore};
 pub use subscription::Subscription;
 

@@ -26,6 +26,7 @@ mod body;
 mod context;
 mod cors;
 mod engine;
+mod health;
 mod listen;
 mod listener;
 pub mod options;

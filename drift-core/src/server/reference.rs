@@ -12,7 +12,13 @@ const ROUTES: &[(&str, &str)] = &[
         "Delete a topic and close all subscriptions to the topic.",
     ),
     ("GET /", "API Reference"),
+    ("GET /healthz", "200 while the process serves."),
     ("GET /ping", "Ping the server, get a pong response."),
+    (
+        "GET /readyz",
+        "200 when the server can take publishes (not shutting down, its store answers, a probe \
+         message reaches a local subscriber within 2 s), else 503; one line says why.",
+    ),
     ("GET /v1/", "API Reference"),
     (
         "GET /v1/t/*",

@@ -10,7 +10,7 @@ use super::cors::Cors;
 use super::engine::BodyWaker;
 use super::response::LaterResponse;
 use super::subscribe::Subscribed;
-use super::{reference, response, subscribe, topics};
+use super::{health, reference, response, subscribe, topics};
 
 const TOPIC_PREFIX: &str = "/v1/t/";
 const TOPIC_METHODS: &str = "GET, HEAD, PUT, POST, DELETE";
@@ -150,6 +150,14 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
             Method::GET => reference::page(),
             _ => response::method_not_allowed("GET"),
         },
+        "/healthz" => match *method {
+            Method::GET => health::healthz(),
+            _ => response::method_not_allowed("GET"),
+        },
+        "/readyz" => match *method {
+            Method::GET => return Dispatched::Later(Box::pin(health::readyz(cx.clone()))),
+            _ => response::method_not_allowed("GET"),
+        },
         "/ping" => match *method {
             Method::GET => response::text(StatusCode::OK, "pong", "text/plain; charset=utf-8"),
             _ => response::method_not_allowed("GET"),
@@ -193,7 +201,7 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
 /// The methods a known path answers, `None` for unknown paths.
 fn methods_of(path: &str) -> Option<&'static str> {
     match path {
-        "/" | "/v1" | "/v1/" | "/ping" | "/v1/time" => Some("GET"),
+        "/" | "/v1" | "/v1/" | "/ping" | "/v1/time" | "/healthz" | "/readyz" => Some("GET"),
         p if p.starts_with(TOPIC_PREFIX) => Some(TOPIC_METHODS),
         _ => None,
     }
