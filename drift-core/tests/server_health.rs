@@ -92,6 +92,9 @@ impl TopicLog for RefusingLog {
     fn retained(&self) -> usize {
         self.0.retained()
     }
+    fn retained_bytes(&self) -> u64 {
+        self.0.retained_bytes()
+    }
     fn append(&self, _: &[Bytes]) -> StoreCall<Appended> {
         StoreCall::Ready(Err(Error::new(
             ErrorKind::StorageFull,

@@ -82,6 +82,7 @@ async fn root_and_v1_list_every_route() {
                 "GET /",
                 "GET /ping",
                 "GET /healthz",
+                "GET /v1/topics",
                 "GET /readyz",
                 "GET /v1/time",
                 "PUT /v1/t/*",

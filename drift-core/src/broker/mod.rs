@@ -69,12 +69,18 @@ pub enum Created {
 /// A snapshot of one topic, for `HEAD` and inspection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {
+    /// The topic's name.
+    pub name: String,
     /// The topic's epoch.
     pub epoch: u64,
     /// Newest seq (0 when nothing was published).
     pub last_seq: u64,
     /// Retained history messages.
     pub history_len: usize,
+    /// Payload bytes of the retained history.
+    pub history_bytes: u64,
+    /// Live subscriptions on this server.
+    pub subscribers: usize,
     /// The topic's configuration.
     pub config: TopicConfig,
 }
@@ -431,12 +437,26 @@ impl Broker {
             Some(t) => Some(t),
             None => self.open(topic, None).await?.map(|(t, _)| t),
         };
-        Ok(found.map(|t| TopicInfo {
-            epoch: t.epoch,
-            last_seq: t.last_seq.load(Ordering::Acquire).max(t.log.last_seq()),
-            history_len: t.log.retained(),
-            config: t.config,
-        }))
+        Ok(found.map(|t| info(&t)))
+    }
+
+    /// Every topic this server holds that `access` may inspect, by name
+    /// (the readiness probe's own topic left out).
+    pub fn topics(&self, access: &Access<'_>) -> Vec<TopicInfo> {
+        let held: Vec<Arc<Topic>> = self.read_topics().values().cloned().collect();
+        let authorizer = &self.inner.config.authorizer;
+        let mut infos: Vec<TopicInfo> = held
+            .iter()
+            .filter(|t| &*t.name != PROBE_TOPIC)
+            .filter(|t| {
+                authorizer
+                    .authorize(Action::Inspect, &t.name, access)
+                    .is_ok()
+            })
+            .map(|t| info(t))
+            .collect();
+        infos.sort_by(|a, b| a.name.cmp(&b.name));
+        infos
     }
 
     /// Number of topics held (opened from the store).
@@ -609,6 +629,18 @@ impl Broker {
 
     fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Arc<Topic>>> {
         self.inner.topics.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn info(t: &Topic) -> TopicInfo {
+    TopicInfo {
+        name: t.name.to_string(),
+        epoch: t.epoch,
+        last_seq: t.last_seq.load(Ordering::Acquire).max(t.log.last_seq()),
+        history_len: t.log.retained(),
+        history_bytes: t.log.retained_bytes(),
+        subscribers: t.subscribers(),
+        config: t.config,
     }
 }
 

@@ -327,6 +327,11 @@ impl Topic {
         Some((live.subscribe(), self.last_seq.load(Ordering::Relaxed)))
     }
 
+    /// Live subscriptions now.
+    pub(crate) fn subscribers(&self) -> usize {
+        self.lock().live.as_ref().map_or(0, |l| l.receiver_count())
+    }
+
     /// Why the live channel closed (read by subscribers when it does).
     pub(crate) fn end_reason(&self) -> EndReason {
         self.lock().end.clone().unwrap_or(EndReason::Shutdown)
@@ -380,6 +385,9 @@ mod tests {
             self.next_seq.load(Ordering::Acquire) - 1
         }
         fn retained(&self) -> usize {
+            0
+        }
+        fn retained_bytes(&self) -> u64 {
             0
         }
         fn append(&self, payloads: &[Bytes]) -> StoreCall<Appended> {

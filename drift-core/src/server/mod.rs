@@ -27,6 +27,7 @@ mod context;
 mod cors;
 mod engine;
 mod health;
+mod inspect;
 mod listen;
 mod listener;
 pub mod options;

@@ -13,6 +13,14 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("GET /", "API Reference"),
     ("GET /healthz", "200 while the process serves."),
+    (
+        "GET /v1/topics",
+        "Every topic as JSON: name, epoch, lastSeq, retained messages and bytes, subscribers, config.",
+    ),
+    (
+        "GET /v1/topics/*",
+        "One topic as JSON (as in GET /v1/topics), or 404.",
+    ),
     ("GET /ping", "Ping the server, get a pong response."),
     (
         "GET /readyz",

@@ -10,9 +10,11 @@ use super::cors::Cors;
 use super::engine::BodyWaker;
 use super::response::LaterResponse;
 use super::subscribe::Subscribed;
-use super::{health, reference, response, subscribe, topics};
+use super::{health, inspect, reference, response, subscribe, topics};
 
 const TOPIC_PREFIX: &str = "/v1/t/";
+const TOPICS: &str = "/v1/topics";
+const TOPICS_PREFIX: &str = "/v1/topics/";
 const TOPIC_METHODS: &str = "GET, HEAD, PUT, POST, DELETE";
 
 /// Answers one request.
@@ -169,17 +171,31 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
             }
             _ => response::method_not_allowed("GET"),
         },
+        TOPICS => match *method {
+            Method::GET => inspect::list(cx, &cx.access(credentials_of(&req).as_deref())),
+            _ => response::method_not_allowed("GET"),
+        },
+        p if p.starts_with(TOPICS_PREFIX) => {
+            let topic = match topic_name(&p[TOPICS_PREFIX.len()..]) {
+                Ok(Some(t)) => t,
+                Ok(None) => return not_found().into(),
+                Err(reason) => return response::error(StatusCode::BAD_REQUEST, reason).into(),
+            };
+            match *method {
+                Method::GET => {
+                    let one = inspect::one(cx.clone(), topic, credentials_of(&req));
+                    return Dispatched::Later(Box::pin(one));
+                }
+                _ => response::method_not_allowed("GET"),
+            }
+        }
         p if p.starts_with(TOPIC_PREFIX) => {
             let topic = match topic_name(&p[TOPIC_PREFIX.len()..]) {
                 Ok(Some(t)) => t,
                 Ok(None) => return not_found().into(),
                 Err(reason) => return response::error(StatusCode::BAD_REQUEST, reason).into(),
             };
-            let credentials = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let credentials = credentials_of(&req);
             match *method {
                 Method::PUT | Method::POST | Method::HEAD | Method::DELETE => {
                     return Dispatched::Body((req, topic, credentials));
@@ -198,10 +214,21 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
     })
 }
 
+/// The `Authorization` header's value, for the broker's authoriser.
+fn credentials_of<B>(req: &Request<B>) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// The methods a known path answers, `None` for unknown paths.
 fn methods_of(path: &str) -> Option<&'static str> {
     match path {
-        "/" | "/v1" | "/v1/" | "/ping" | "/v1/time" | "/healthz" | "/readyz" => Some("GET"),
+        "/" | "/v1" | "/v1/" | "/ping" | "/v1/time" | "/healthz" | "/readyz" | TOPICS => {
+            Some("GET")
+        }
+        p if p.starts_with(TOPICS_PREFIX) => Some("GET"),
         p if p.starts_with(TOPIC_PREFIX) => Some(TOPIC_METHODS),
         _ => None,
     }

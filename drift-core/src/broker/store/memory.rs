@@ -233,6 +233,10 @@ impl TopicLog for MemoryLog {
         lock(&self.state).messages.len()
     }
 
+    fn retained_bytes(&self) -> u64 {
+        lock(&self.state).bytes
+    }
+
     fn append(&self, payloads: &[Bytes]) -> StoreCall<Appended> {
         let mut state = lock(&self.state);
         if state.deleted {

@@ -87,6 +87,10 @@ pub trait TopicLog: Send + Sync + Debug + 'static {
     /// shared store).
     fn retained(&self) -> usize;
 
+    /// Payload bytes of the messages retained now (as approximate as
+    /// [`TopicLog::retained`]).
+    fn retained_bytes(&self) -> u64;
+
     /// Appends `payloads`, in order, as one batch: the store assigns them
     /// consecutive seqs and one publish time, never earlier than the
     /// topic's previous one. With a durable store the batch is on stable

@@ -96,6 +96,10 @@ impl TopicLog for YieldingLog {
         self.inner.retained()
     }
 
+    fn retained_bytes(&self) -> u64 {
+        self.inner.retained_bytes()
+    }
+
     fn append(&self, payloads: &[Bytes]) -> StoreCall<Appended> {
         let (inner, payloads) = (self.inner.clone(), payloads.to_vec());
         StoreCall::later(async move {

@@ -186,6 +186,10 @@ impl TopicLog for DiskLog {
         (state.last_seq + 1).saturating_sub(state.first_seq) as usize
     }
 
+    fn retained_bytes(&self) -> u64 {
+        lock(&self.shared.state).bytes
+    }
+
     fn append(&self, payloads: &[Bytes]) -> StoreCall<Appended> {
         if lock(&self.shared.state).deleted {
             return StoreCall::Ready(Err(deleted(&self.shared.name)));
