@@ -224,7 +224,7 @@ async fn shutdown_signal() {
 /// h2 logs a WARN line for each protocol slip of a peer (one per
 /// unsolicited PING ACK: 400,000 frames wrote 74 MB of log). Those are the
 /// peer's mistakes, not the server's, and a client must not be able to fill
-/// the operator's disk with them; the connection's end is still logged.
+/// the operator's disk with them.
 fn quiet_peer_errors(filter: &str) -> String {
     let names_h2 = filter.split(',').any(|directive| {
         let target = directive.split('=').next().unwrap_or("").trim();
