@@ -35,6 +35,12 @@ pub struct Subscription {
     _slot: SubscriptionSlot,
 }
 
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.topic.leave();
+    }
+}
+
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")

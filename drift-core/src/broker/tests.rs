@@ -420,6 +420,21 @@ every_store! {
         assert_ne!(again.id.epoch, first.id.epoch);
     }
 
+    async fn the_last_subscriber_to_leave_frees_the_live_ring(store: Store) {
+        let b = broker(store, |_| {});
+        let first = live(&b, "t").await;
+        let second = live(&b, "t").await;
+        let held = b.cached("t").expect("the topic");
+        drop(first);
+        assert!(held.has_live_ring(), "one subscriber is still there");
+        drop(second);
+        assert!(!held.has_live_ring(), "nobody listens: the ring is freed");
+        // And the topic works as before.
+        let mut again = live(&b, "t").await;
+        publish(&b, "t", "after").await;
+        assert_eq!(next_payload(&mut again).await, "after");
+    }
+
     async fn a_batch_gets_consecutive_seqs(store: Store) {
         let b = broker(store, |_| {});
         let mut sub = live(&b, "t").await;

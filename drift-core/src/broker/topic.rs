@@ -327,6 +327,25 @@ impl Topic {
         Some((live.subscribe(), self.last_seq.load(Ordering::Relaxed)))
     }
 
+    /// Called by a subscription as it goes: when it is the last one, the
+    /// live ring is freed at once rather than at the next publish (a client
+    /// that subscribes to many topics and leaves would otherwise leave a
+    /// ring of `queue_messages` slots behind in each).
+    pub(crate) fn leave(&self) {
+        let mut state = self.lock();
+        // Receivers are made only under this lock, so none can appear
+        // between the count and the drop; the leaving one still counts.
+        if state.live.as_ref().is_some_and(|l| l.receiver_count() <= 1) {
+            state.live = None;
+        }
+    }
+
+    /// Whether the topic holds a live ring now.
+    #[cfg(test)]
+    pub(crate) fn has_live_ring(&self) -> bool {
+        self.lock().live.is_some()
+    }
+
     /// Live subscriptions now.
     pub(crate) fn subscribers(&self) -> usize {
         self.lock().live.as_ref().map_or(0, |l| l.receiver_count())
