@@ -57,6 +57,15 @@ pub struct Published {
     pub created: bool,
 }
 
+impl Published {
+    /// The ids of a batch of `len` messages whose first one this is: a
+    /// batch has consecutive seqs.
+    pub fn batch_ids(&self, len: usize) -> impl Iterator<Item = MessageId> + use<> {
+        let MessageId { epoch, seq } = self.id;
+        (seq..seq + len as u64).map(move |seq| MessageId { epoch, seq })
+    }
+}
+
 /// The outcome of a create (`PUT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {
@@ -281,12 +290,11 @@ impl Broker {
         }
         let mut publisher = self.publisher(topic, access)?;
         let first = publisher.publish_batch(&payloads).await?;
-        Ok((0..payloads.len() as u64)
-            .map(|i| Published {
-                id: MessageId {
-                    epoch: first.id.epoch,
-                    seq: first.id.seq + i,
-                },
+        Ok(first
+            .batch_ids(payloads.len())
+            .enumerate()
+            .map(|(i, id)| Published {
+                id,
                 created: first.created && i == 0,
                 ..first
             })
@@ -409,10 +417,7 @@ impl Broker {
             .config
             .authorizer
             .authorize(Action::Delete, topic, access)?;
-        let found = match self.cached(topic) {
-            Some(t) => Some(t),
-            None => self.open(topic, None).await?.map(|(t, _)| t),
-        };
+        let found = self.find(topic).await?;
         let Some(t) = found else {
             return Err(not_found(topic));
         };
@@ -433,10 +438,7 @@ impl Broker {
             .config
             .authorizer
             .authorize(Action::Inspect, topic, access)?;
-        let found = match self.cached(topic) {
-            Some(t) => Some(t),
-            None => self.open(topic, None).await?.map(|(t, _)| t),
-        };
+        let found = self.find(topic).await?;
         Ok(found.map(|t| info(&t)))
     }
 
@@ -558,6 +560,15 @@ impl Broker {
 
     fn cached(&self, name: &str) -> Option<Arc<Topic>> {
         self.read_topics().get(name).cloned()
+    }
+
+    /// The topic held or in the store, `None` when there is none. Never
+    /// creates.
+    async fn find(&self, name: &str) -> Result<Option<Arc<Topic>>> {
+        match self.cached(name) {
+            Some(t) => Ok(Some(t)),
+            None => Ok(self.open(name, None).await?.map(|(t, _)| t)),
+        }
     }
 
     /// Finds the topic, creating it with the defaults when allowed.

@@ -12,7 +12,6 @@ use super::engine::{BodyWaker, batched, relayed};
 use super::response;
 use crate::broker::{Access, Created, Published, TopicConfigRequest};
 use crate::error::{Error, ErrorKind};
-use crate::model::MessageId;
 use crate::protocol::{FRAMES_MEDIA_TYPE, FrameDecoder, FrameKind, headers};
 
 /// `HEAD /v1/t/{topic}`: 200 with the topic's state, or 404. Never creates.
@@ -166,11 +165,7 @@ where
                     None => publisher.insert(cx.broker.publisher(topic, access)?),
                 };
                 let first = relayed(waker, batched(publisher.publish_batch(&payloads))).await?;
-                for i in 0..payloads.len() as u64 {
-                    let id = MessageId {
-                        epoch: first.id.epoch,
-                        seq: first.id.seq + i,
-                    };
+                for id in first.batch_ids(payloads.len()) {
                     ids.push_str(&id.to_string());
                     ids.push('\n');
                 }
