@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::config::{Retention, TopicConfig};
+use super::config::TopicConfigRequest;
 use super::{Broker, shutting_down};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::HistoryRequest;
@@ -35,14 +35,11 @@ impl Broker {
             let topic = match self.cached(PROBE_TOPIC) {
                 Some(t) => t,
                 None => {
-                    let config = TopicConfig {
-                        history: false,
-                        retention: Retention {
-                            max_messages: 0,
-                            max_bytes: None,
-                            max_age: None,
-                        },
+                    let no_history = TopicConfigRequest {
+                        history: Some(false),
+                        ..TopicConfigRequest::default()
                     };
+                    let config = no_history.resolve(&self.inner.config)?;
                     match self.open(PROBE_TOPIC, Some(&config)).await? {
                         Some((t, _)) => t,
                         None => return Err(Error::new(ErrorKind::Internal, "no probe topic")),
