@@ -176,10 +176,9 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
             _ => response::method_not_allowed("GET"),
         },
         p if p.starts_with(TOPICS_PREFIX) => {
-            let topic = match topic_name(&p[TOPICS_PREFIX.len()..]) {
-                Ok(Some(t)) => t,
-                Ok(None) => return not_found().into(),
-                Err(reason) => return response::error(StatusCode::BAD_REQUEST, reason).into(),
+            let topic = match topic_segment(&p[TOPICS_PREFIX.len()..]) {
+                Ok(t) => t,
+                Err(res) => return res.into(),
             };
             match *method {
                 Method::GET => {
@@ -190,10 +189,9 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
             }
         }
         p if p.starts_with(TOPIC_PREFIX) => {
-            let topic = match topic_name(&p[TOPIC_PREFIX.len()..]) {
-                Ok(Some(t)) => t,
-                Ok(None) => return not_found().into(),
-                Err(reason) => return response::error(StatusCode::BAD_REQUEST, reason).into(),
+            let topic = match topic_segment(&p[TOPIC_PREFIX.len()..]) {
+                Ok(t) => t,
+                Err(res) => return res.into(),
             };
             let credentials = credentials_of(&req);
             match *method {
@@ -241,6 +239,18 @@ fn not_found() -> Response<DriftBody> {
         "404 page not found\n",
         "text/plain; charset=utf-8",
     )
+}
+
+/// The topic a path segment names, or the answer when it names none: the
+/// original's 404 for a segment with a `/`, a 400 for a malformed name.
+// The answer goes straight back to the client, once: no point boxing it.
+#[allow(clippy::result_large_err)]
+fn topic_segment(raw: &str) -> Result<String, Response<DriftBody>> {
+    match topic_name(raw) {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(not_found()),
+        Err(reason) => Err(response::error(StatusCode::BAD_REQUEST, reason)),
+    }
 }
 
 /// Decodes the topic segment. `Ok(None)` means "no such route" (a `/` inside,
