@@ -311,14 +311,7 @@ pub(super) fn open_writer(data: &DataDir, checkpoint: bool) -> Result<Opened> {
     let limit = 32 + WAL_LIMIT_FRAMES * (page + 24);
     conn.pragma_update(None, "journal_size_limit", limit as i64)
         .map_err(&setup)?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(&setup)?;
-    if !checkpoint {
-        conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-            true,
-        )
-        .map_err(&setup)?;
-    }
+    share(&conn, checkpoint).map_err(&setup)?;
     if fresh {
         let create = sql(dir, "cannot create the schema");
         conn.execute_batch(&format!(
@@ -343,6 +336,20 @@ pub(super) fn open_writer(data: &DataDir, checkpoint: bool) -> Result<Opened> {
     })
 }
 
+/// What the writer's and the readers' connections both need: to wait for
+/// each other's locks, and (without `checkpoint`) to leave the WAL alone
+/// when they close.
+fn share(conn: &Connection, checkpoint: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    if !checkpoint {
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
+    }
+    Ok(())
+}
+
 /// A read connection (queries only) on the database the writer opened.
 pub(super) fn open_reader(data: &DataDir, checkpoint: bool) -> Result<Connection> {
     let dir = &data.dir;
@@ -352,14 +359,7 @@ pub(super) fn open_reader(data: &DataDir, checkpoint: bool) -> Result<Connection
     )
     .map_err(sql(dir, "cannot open a read connection"))?;
     let setup = sql(dir, "cannot set a read connection up");
-    conn.busy_timeout(Duration::from_secs(5)).map_err(&setup)?;
-    if !checkpoint {
-        conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-            true,
-        )
-        .map_err(&setup)?;
-    }
+    share(&conn, checkpoint).map_err(&setup)?;
     Ok(conn)
 }
 
