@@ -154,9 +154,6 @@ pub fn run(args: ServeArgs) -> drift_core::Result<ExitCode> {
 
 async fn serve(args: ServeArgs) -> drift_core::Result<ExitCode> {
     let config = args.server_config();
-    if config.data_dir.is_some() {
-        keep_running_past_file_size_limits();
-    }
     let server = Server::bind(config.clone()).await?;
     let protocols = if args.h2c {
         "h2c and HTTP/1.1, cleartext"
@@ -181,18 +178,6 @@ async fn serve(args: ServeArgs) -> drift_core::Result<ExitCode> {
     server.run(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// A write past the process's file-size limit (`ulimit -f`) raises SIGXFSZ,
-/// which kills the process; ignored, the write fails with EFBIG instead, and
-/// the data directory's store answers that publish 507 and goes on serving.
-fn keep_running_past_file_size_limits() {
-    #[cfg(unix)]
-    // SAFETY: setting a signal's disposition to SIG_IGN runs no handler code
-    // and is done before any thread of the server exists.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
 }
 
 /// Completes on the first SIGINT or SIGTERM.

@@ -38,8 +38,31 @@ fn open_disk(dir: &Path, fsync: Fsync) -> Result<Arc<dyn crate::broker::TopicSto
         fsync,
         ..DiskOptions::default()
     };
-    Ok(Arc::new(DiskStore::open(dir, options)?))
+    let store = DiskStore::open(dir, options)?;
+    survive_file_size_limits();
+    Ok(Arc::new(store))
 }
+
+/// A write past the process's file-size limit (`ulimit -f`) raises SIGXFSZ,
+/// whose default action kills the process, embedding programs included;
+/// ignored, the write fails with EFBIG, and the store answers that publish
+/// 507 and goes on serving. A disposition the program chose itself is kept.
+#[cfg(all(feature = "disk", unix))]
+fn survive_file_size_limits() {
+    // SAFETY: `sigaction` with no new action only reads the current one into
+    // a zeroed struct of the right type; SIG_IGN runs no code of ours.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGXFSZ, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_DFL
+        {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        }
+    }
+}
+
+#[cfg(all(feature = "disk", not(unix)))]
+fn survive_file_size_limits() {}
 
 #[cfg(not(feature = "disk"))]
 fn open_disk(dir: &Path, _: Fsync) -> Result<std::sync::Arc<dyn crate::broker::TopicStore>> {
