@@ -1,17 +1,18 @@
 //! `drift.Server`: a Drift server inside the Python process. The server
-//! itself is drift-core's `BackgroundServer` (its own runtime and threads,
-//! so the program keeps running while it serves; the CA file for clients
-//! too); its keyword arguments are drift-core's option table, as `drift
+//! itself is drift-core's `RestartableServer` (started and stopped from any
+//! thread, as often as the script likes) over a `BackgroundServer` (its own
+//! runtime and threads, so the program keeps running while it serves; the
+//! CA file for clients too); its keyword arguments are drift-core's option table, as `drift
 //! serve`'s flags are. This file converts Python values and maps errors.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use drift_core::server::{BackgroundServer, ServerConfig};
+use drift_core::server::{BackgroundServer, RestartableServer};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 
 use crate::errors::{Exc, new_err, to_pyerr};
-use crate::options::{lock, server_config, server_defaults};
+use crate::options::{server_config, server_defaults};
 
 /// A Drift server running in this process.
 ///
@@ -24,22 +25,16 @@ use crate::options::{lock, server_config, server_defaults};
 /// trust it with `ca_cert` (PEM text) or `ca_cert_path` (a file, e.g. for
 /// `Client(cafile=...)` or `curl --cacert`).
 #[pyclass(name = "Server", module = "drift", frozen)]
-pub(crate) struct PyServer {
-    config: ServerConfig,
-    /// Shared so that every thread that stops it can wait for the stop
-    /// without holding the lock (see `stop`).
-    running: Mutex<Option<Arc<BackgroundServer>>>,
-}
+pub(crate) struct PyServer(RestartableServer);
 
 #[pymethods]
 impl PyServer {
     #[new]
     #[pyo3(signature = (listen = "127.0.0.1:0", **options))]
     fn new(listen: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        Ok(PyServer {
-            config: server_config(listen, options)?,
-            running: Mutex::new(None),
-        })
+        Ok(PyServer(RestartableServer::new(server_config(
+            listen, options,
+        )?)))
     }
 
     /// Every option with its default, as `Server(**options)` takes it.
@@ -52,23 +47,7 @@ impl PyServer {
     /// taken, `TLSError` for an unusable certificate; does nothing when the
     /// server is already running.
     fn start(&self, py: Python<'_>) -> PyResult<()> {
-        // The lock is never held while the GIL is released: another thread
-        // waiting for it with the GIL would deadlock us.
-        if lock(&self.running).is_some() {
-            return Ok(());
-        }
-        let config = self.config.clone();
-        let started = py
-            .detach(|| BackgroundServer::start(config))
-            .map_err(to_pyerr)?;
-        let mut running = lock(&self.running);
-        if running.is_some() {
-            // Another thread started it meanwhile: keep theirs.
-            drop(running);
-            return py.detach(|| started.stop()).map_err(to_pyerr);
-        }
-        *running = Some(Arc::new(started));
-        Ok(())
+        py.detach(|| self.0.start()).map_err(to_pyerr)
     }
 
     /// Stops gracefully: subscriptions end with reason "shutdown", requests
@@ -77,25 +56,13 @@ impl PyServer {
     /// stopped, also when another thread is stopping it. Does nothing when
     /// not running.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        let Some(running) = lock(&self.running).clone() else {
-            return Ok(());
-        };
-        let stopped = py.detach(|| running.stop());
-        let mut slot = lock(&self.running);
-        if slot.as_ref().is_some_and(|r| Arc::ptr_eq(r, &running)) {
-            *slot = None;
-        }
-        drop(slot);
-        // The last one out drops it, which removes the CA file; dropping a
-        // stopped server does not wait.
-        py.detach(|| drop(running));
-        stopped.map_err(to_pyerr)
+        py.detach(|| self.0.stop()).map_err(to_pyerr)
     }
 
     /// Whether the server is running.
     #[getter]
     fn running(&self) -> bool {
-        lock(&self.running).is_some()
+        self.0.current().is_some()
     }
 
     /// The base URL for clients: `https://127.0.0.1:PORT` (or `http://` with
@@ -151,9 +118,9 @@ impl PyServer {
     }
 
     fn __repr__(&self) -> String {
-        match lock(&self.running).as_ref() {
+        match self.0.current() {
             Some(s) => format!("<drift.Server {} running>", s.url()),
-            None => format!("<drift.Server {} stopped>", self.config.listen),
+            None => format!("<drift.Server {} stopped>", self.0.config().listen),
         }
     }
 }
@@ -161,8 +128,7 @@ impl PyServer {
 impl PyServer {
     /// The running server, or `DriftError` when it is not running.
     fn server(&self) -> PyResult<Arc<BackgroundServer>> {
-        let running = lock(&self.running).clone();
-        running.ok_or_else(|| {
+        self.0.current().ok_or_else(|| {
             new_err(
                 Exc::DriftError,
                 "the server is not running (call start() first)",

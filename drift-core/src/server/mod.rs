@@ -33,6 +33,7 @@ mod listener;
 pub mod options;
 mod reference;
 mod response;
+mod restartable;
 mod routes;
 mod service;
 mod storage;
@@ -50,6 +51,7 @@ pub use engine::EngineStats;
 pub use listen::parse_listen;
 pub use listener::{Server, ServerHandle};
 pub use options::ServerOptions;
+pub use restartable::RestartableServer;
 pub use service::{DriftService, ServiceConfig};
 
 use crate::broker::BrokerConfig;
