@@ -10,6 +10,7 @@ use support::*;
 
 const FRAMES: (&str, &str) = ("accept", "application/vnd.drift.frames");
 const SSE: (&str, &str) = ("accept", "text/event-stream");
+const TRAILERS: (&str, &str) = ("te", "trailers");
 
 /// Cases 7 and 8: HEAD 404 (empty), PUT 201 (divergence: the original had
 /// only 200), HEAD 200, PUT again 200 (idempotent).
@@ -217,7 +218,7 @@ async fn delete_ends_every_subscription_with_reason_deleted() {
 
         // Raw and frames share one HTTP/2 connection; SSE is on HTTP/1.1.
         let h2 = server.h2().await;
-        let mut raw = h2.multiplexed().subscribe("/v1/t/T", &[]).await;
+        let mut raw = h2.multiplexed().subscribe("/v1/t/T", &[TRAILERS]).await;
         let mut frames = h2.multiplexed().subscribe("/v1/t/T", &[FRAMES]).await;
         let mut sse = server.h1().await.subscribe("/v1/t/T", &[SSE]).await;
         for s in [&raw, &frames, &sse] {
@@ -231,7 +232,8 @@ async fn delete_ends_every_subscription_with_reason_deleted() {
 
         assert_eq!(c.delete("/v1/t/T").await.status, StatusCode::OK);
 
-        // Raw has no in-band end: HTTP/2 carries the reason as a trailer.
+        // Raw has no in-band end: the reason is a trailer, for a client
+        // that accepts trailers.
         raw.expect_end().await;
         let trailers = raw.trailers.as_ref().expect("trailers on the raw stream");
         assert_eq!(
@@ -258,6 +260,39 @@ async fn delete_ends_every_subscription_with_reason_deleted() {
         let recreated = c.publish("T", "after").await;
         assert_ne!(recreated.num("drift-epoch"), epoch, "a new incarnation");
         assert_eq!(recreated.num("drift-seq"), 1);
+    })
+    .await
+}
+
+/// A raw subscriber that did not send `TE: trailers` (as the original Go
+/// client, which fails on a trailer it did not ask for) gets its stream
+/// ended by END_STREAM on DATA, over HTTP/2 as over HTTP/1.1; one that did
+/// gets the reason as a trailer.
+#[tokio::test]
+async fn raw_end_reason_trailer_only_when_asked_for() {
+    within(async {
+        let server = start_server(|_| {}).await;
+        let mut c = server.h2().await;
+        c.publish("T", "first").await;
+        let h2 = server.h2().await;
+        let mut plain_h2 = h2.multiplexed().subscribe("/v1/t/T", &[]).await;
+        let mut asked_h2 = h2.multiplexed().subscribe("/v1/t/T", &[TRAILERS]).await;
+        let mut plain_h1 = server.h1().await.subscribe("/v1/t/T", &[]).await;
+        c.publish("T", "live").await;
+        for s in [&mut plain_h2, &mut asked_h2, &mut plain_h1] {
+            assert_eq!(&s.next_chunk().await.unwrap()[..], b"live");
+        }
+        assert_eq!(c.delete("/v1/t/T").await.status, StatusCode::OK);
+        for s in [&mut plain_h2, &mut plain_h1] {
+            s.expect_end().await;
+            assert!(s.trailers.is_none(), "{:?}: no trailers unasked", s.version);
+        }
+        asked_h2.expect_end().await;
+        let reason = asked_h2
+            .trailers
+            .as_ref()
+            .and_then(|t| t.get("drift-end-reason"));
+        assert_eq!(reason.map(|v| v.to_str().unwrap()), Some("deleted"));
     })
     .await
 }

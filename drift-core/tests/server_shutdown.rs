@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 const FRAMES: (&str, &str) = ("accept", "application/vnd.drift.frames");
 const SSE: (&str, &str) = ("accept", "text/event-stream");
 const FRAMES_BODY: (&str, &str) = ("content-type", "application/vnd.drift.frames");
+const TRAILERS: (&str, &str) = ("te", "trailers");
 
 #[tokio::test]
 async fn shutdown_ends_streams_finishes_publishes_and_stops_accepting() {
@@ -26,7 +27,7 @@ async fn shutdown_ends_streams_finishes_publishes_and_stops_accepting() {
 
         let mut frames = server.h2().await.subscribe("/v1/t/T", &[FRAMES]).await;
         let mut sse = server.h1().await.subscribe("/v1/t/T", &[SSE]).await;
-        let mut raw = server.h2().await.subscribe("/v1/t/T", &[]).await;
+        let mut raw = server.h2().await.subscribe("/v1/t/T", &[TRAILERS]).await;
 
         // A publish in flight: a streamed POST whose first message is
         // published (so the server is certainly inside the request) while

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue, TE};
 use http::{HeaderMap, Method};
 use hyper::body::Incoming;
 
@@ -45,7 +45,10 @@ pub(crate) struct OpenRequest {
 pub(crate) async fn open(client: Client, topic: Arc<str>, req: OpenRequest) -> Result<Opened> {
     let mut request = client.request(Method::GET, &topic_path(&topic)?, Chunks::empty())?;
     let h = request.headers_mut();
-    if !req.raw {
+    if req.raw {
+        // The end reason of a raw stream comes only as a trailer.
+        h.insert(TE, HeaderValue::from_static("trailers"));
+    } else {
         h.insert(ACCEPT, HeaderValue::from_static(FRAMES_MEDIA_TYPE));
     }
     for (name, value) in req.history.to_headers() {

@@ -27,5 +27,44 @@ pub const LAST_SEQ: &str = "drift-last-seq";
 /// Response to subscribe: present when the requested resume point cannot be
 /// honoured in full: `FROM-TO REASON` or `epoch`.
 pub const GAP: &str = "drift-gap";
-/// Trailer of a raw-framed subscription: why the stream ended.
+/// Trailer of a raw-framed subscription: why the stream ended. Sent only to
+/// a request that accepts trailers (see [`accepts_trailers`]).
 pub const END_REASON: &str = "drift-end-reason";
+
+/// Whether a request's `TE` header lists `trailers` (RFC 9110 §10.1.4): the
+/// client can read trailers. HTTP/2 clients that never ask may not expect
+/// any (the original Go client fails on one), so none is sent to them.
+pub fn accepts_trailers(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|coding| coding.split(';').next())
+        .any(|coding| coding.trim().eq_ignore_ascii_case("trailers"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_trailers;
+    use http::{HeaderMap, HeaderValue, header::TE};
+
+    fn te(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(TE, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn trailers_only_when_te_lists_them() {
+        assert!(!accepts_trailers(&te(&[])));
+        assert!(accepts_trailers(&te(&["trailers"])));
+        assert!(accepts_trailers(&te(&["Trailers"])));
+        assert!(accepts_trailers(&te(&["gzip;q=0.5, trailers"])));
+        assert!(accepts_trailers(&te(&["gzip", "trailers"])));
+        assert!(!accepts_trailers(&te(&["gzip"])));
+        assert!(!accepts_trailers(&te(&["trailersx"])));
+    }
+}

@@ -19,6 +19,15 @@ use crate::protocol::{Framing, frames, headers, sse};
 /// once: one HTTP/2 frame at the default `SETTINGS_MAX_FRAME_SIZE`.
 const BATCH_BYTES: usize = 16 * 1024;
 
+/// How a subscription's stream is written and ended: its framing, and
+/// whether the request accepts trailers (`TE: trailers`), which raw framing
+/// uses to say why it ended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamEnd {
+    pub(crate) framing: Framing,
+    pub(crate) trailers: bool,
+}
+
 /// The body type of every Drift response.
 #[derive(Debug)]
 pub struct DriftBody {
@@ -49,10 +58,11 @@ impl DriftBody {
     /// stream's connection was polled (see [`BodyWaker::new`]).
     pub(crate) fn subscription(
         sub: Subscription,
-        framing: Framing,
+        end: StreamEnd,
         heartbeats: &Heartbeats,
         waker: BodyWaker,
     ) -> DriftBody {
+        let StreamEnd { framing, trailers } = end;
         let heartbeat = if framing == Framing::Raw {
             None
         } else {
@@ -63,6 +73,7 @@ impl DriftBody {
                 Box::new(SubscriptionBody {
                     sub,
                     framing,
+                    trailers,
                     heartbeat,
                     sent_since_tick: false,
                     held: None,
@@ -111,6 +122,8 @@ impl Body for DriftBody {
 struct SubscriptionBody {
     sub: Subscription,
     framing: Framing,
+    /// The request accepts trailers (`TE: trailers`).
+    trailers: bool,
     heartbeat: Option<HeartbeatSlot>,
     /// Something was written since the last heartbeat tick, so the stream is
     /// not idle and needs no heartbeat.
@@ -224,13 +237,19 @@ impl SubscriptionBody {
             (Event::End(reason), framing) => {
                 let last = self.sub.last_delivered();
                 match framing {
-                    Framing::Raw => {
-                        // Raw has no in-band end; HTTP/2 peers see a trailer.
+                    Framing::Raw if self.trailers => {
+                        // Raw has no in-band end: the reason is a trailer.
                         let mut trailers = HeaderMap::new();
                         if let Ok(v) = HeaderValue::from_str(reason.as_str()) {
                             trailers.insert(headers::END_REASON, v);
                         }
                         self.state = State::Trailers(Box::new(trailers));
+                        None
+                    }
+                    // A client that did not ask for trailers gets a plain
+                    // END_STREAM (on an empty DATA frame over HTTP/2).
+                    Framing::Raw => {
+                        self.state = State::Done;
                         None
                     }
                     Framing::Sse => {

@@ -3,7 +3,7 @@
 
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 
-use super::body::DriftBody;
+use super::body::{DriftBody, StreamEnd};
 use super::context::Context;
 use super::engine::BodyWaker;
 use super::response::{self, LaterResponse};
@@ -60,13 +60,17 @@ pub(crate) fn subscribe<B>(
     // Made now, while the connection is polled, even when the store answers
     // later: the body's wake-ups then go through the connection's relay.
     let waker = BodyWaker::new();
+    let end = StreamEnd {
+        framing,
+        trailers: headers::accepts_trailers(h),
+    };
     match cx.broker.subscribe(topic, history, policy, access).now() {
-        Ok(outcome) => Subscribed::Now(respond(cx, outcome, framing, waker)),
+        Ok(outcome) => Subscribed::Now(respond(cx, outcome, end, waker)),
         Err(later) => {
             let cx = cx.clone();
-            Subscribed::Later(Box::pin(async move {
-                respond(&cx, later.await, framing, waker)
-            }))
+            Subscribed::Later(Box::pin(
+                async move { respond(&cx, later.await, end, waker) },
+            ))
         }
     }
 }
@@ -75,9 +79,10 @@ pub(crate) fn subscribe<B>(
 fn respond(
     cx: &Context,
     outcome: Result<Subscription>,
-    framing: Framing,
+    end: StreamEnd,
     waker: BodyWaker,
 ) -> Response<DriftBody> {
+    let framing = end.framing;
     let sub = match outcome {
         Ok(s) => s,
         Err(e) => return response::from_error(&e),
@@ -115,7 +120,7 @@ fn respond(
     {
         h.insert(HeaderName::from_static(headers::GAP), v);
     }
-    *res.body_mut() = DriftBody::subscription(sub, framing, &cx.heartbeats, waker);
+    *res.body_mut() = DriftBody::subscription(sub, end, &cx.heartbeats, waker);
     res
 }
 

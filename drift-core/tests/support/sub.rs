@@ -144,10 +144,14 @@ impl Sub {
         }
     }
 
-    /// Asserts that the stream ends now (END_STREAM, no more data).
+    /// Asserts that the stream ends now (END_STREAM, no more data; an empty
+    /// DATA frame, which may carry the END_STREAM, is no data).
     pub async fn expect_end(&mut self) {
-        if let Some(chunk) = self.next_chunk().await {
-            panic!("expected the end of the stream, got {chunk:?}");
+        while let Some(chunk) = self.next_chunk().await {
+            assert!(
+                chunk.is_empty(),
+                "expected the end of the stream, got {chunk:?}"
+            );
         }
     }
 }
