@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::engine::{Coalesced, Connections, EngineCounters, EngineStats, PollCount};
 use super::service::DriftService;
-use super::{ServerConfig, TlsMode, storage};
+use super::{ServerConfig, TlsMode, dead_peers, storage};
 use crate::broker::Broker;
 use crate::error::{Error, ErrorKind, Result};
 use crate::tls::{ServerIdentity, tls_acceptor};
@@ -179,6 +179,8 @@ impl Server {
             service,
             watcher: graceful.watcher(),
             engine: self.engine.clone(),
+            // Not a TCP socket of ours.
+            keepalive: None,
         };
         conn.serve_io(io)
             .await
@@ -236,6 +238,7 @@ impl Server {
                             service: self.service.with_peer(peer),
                             watcher: graceful.watcher(),
                             engine: self.engine.clone(),
+                            keepalive: self.config.keepalive,
                         };
                         connections.dispatch(stream, move |stream| {
                             Box::pin(conn.serve(stream, peer))
@@ -328,11 +331,16 @@ struct Connection {
     service: DriftService,
     watcher: Watcher,
     engine: Arc<EngineCounters>,
+    /// See [`ServerConfig::keepalive`].
+    keepalive: Option<Duration>,
 }
 
 impl Connection {
     async fn serve(self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
+        if let Err(e) = dead_peers::watch(&stream, self.keepalive) {
+            tracing::debug!(%peer, "no TCP keep-alive: {e}");
+        }
         let result = match self.acceptor.clone() {
             None => self.serve_io(stream).await,
             Some(acceptor) => match accept_tls(acceptor, stream).await {
@@ -398,8 +406,9 @@ fn connection_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
         // Publishers send up to a whole message before we answer: let them.
         .initial_stream_window_size(1 << 20)
         .initial_connection_window_size(16 << 20)
-        .keep_alive_interval(config.keepalive)
-        .keep_alive_timeout(Duration::from_secs(20));
+        // No PINGs: a client that ignores them (the original Go client)
+        // would lose its connection. TCP keep-alive finds dead peers.
+        .keep_alive_interval(None);
     builder
 }
 

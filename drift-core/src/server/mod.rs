@@ -25,6 +25,7 @@ mod background;
 mod body;
 mod context;
 mod cors;
+mod dead_peers;
 mod engine;
 mod health;
 mod inspect;
@@ -101,7 +102,11 @@ pub struct ServerConfig {
     pub broker: BrokerConfig,
     /// Protocol behaviour of the HTTP layer.
     pub service: ServiceConfig,
-    /// Interval of HTTP/2 PINGs that find dead peers (`None` disables).
+    /// Idle time after which an accepted connection's peer is probed by
+    /// TCP keep-alive (every third of it, at least every second), and
+    /// closed after three unanswered probes or when data it was sent stays
+    /// unacknowledged as long (`None` disables). Dead peers are not found by
+    /// HTTP/2 PINGs: some clients never answer them.
     pub keepalive: Option<Duration>,
     /// Largest request header block accepted.
     pub max_header_bytes: usize,
