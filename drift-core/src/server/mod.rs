@@ -26,6 +26,7 @@ mod body;
 mod context;
 mod cors;
 mod dead_peers;
+mod drain;
 mod engine;
 mod health;
 mod inspect;

@@ -12,6 +12,7 @@ use http_body::Body;
 use super::body::DriftBody;
 use super::context::Context;
 use super::cors::Cors;
+use super::drain::Drained;
 use super::engine::Heartbeats;
 use super::routes;
 use crate::broker::Broker;
@@ -73,7 +74,7 @@ impl DriftService {
         B::Data: Send,
         B::Error: std::fmt::Display,
     {
-        routes::route(&self.cx, req).await
+        routes::route(&self.cx, req.map(Drained::new)).await
     }
 }
 
@@ -90,7 +91,9 @@ where
     fn call(&self, req: Request<B>) -> Self::Future {
         // Requests without a body to read (subscriptions above all) are
         // answered right here, so the future hyper keeps per stream is tiny.
-        match routes::route_now(&self.cx, req) {
+        // A body the answer leaves unread is drained, so the client can
+        // read the answer (see `drain`).
+        match routes::route_now(&self.cx, req.map(Drained::new)) {
             routes::Routed::Done(res) => Box::pin(std::future::ready(Ok(res))),
             routes::Routed::Body(pending) => {
                 let cx = self.cx.clone();

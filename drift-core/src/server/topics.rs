@@ -14,6 +14,9 @@ use crate::broker::{Access, Created, Published, TopicConfigRequest};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::{FRAMES_MEDIA_TYPE, FrameDecoder, FrameKind, headers};
 
+/// The largest `PUT` body (a topic configuration, a few fields of JSON).
+const MAX_CONFIG_BYTES: usize = 64 * 1024;
+
 /// `HEAD /v1/t/{topic}`: 200 with the topic's state, or 404. Never creates.
 pub(crate) async fn inspect(cx: &Context, topic: &str, access: &Access<'_>) -> Response<DriftBody> {
     match cx.broker.inspect(topic, access).await {
@@ -51,9 +54,22 @@ where
     B: Body + Send + Unpin + 'static,
     B::Error: std::fmt::Display,
 {
-    // A topic config is tiny; refuse anything that is not.
-    let body = match read_body(req.into_body(), 64 * 1024).await {
+    // A topic config is tiny; refuse anything that is not, by its declared
+    // length before reading (before `100 Continue` over HTTP/1.1).
+    let config_too_large = || {
+        Error::new(
+            ErrorKind::TooLarge,
+            format!("a topic configuration is at most {MAX_CONFIG_BYTES} bytes"),
+        )
+    };
+    if declared_length(&req).is_some_and(|len| len > MAX_CONFIG_BYTES as u64) {
+        return response::from_error(&config_too_large());
+    }
+    let body = match read_body(req.into_body(), MAX_CONFIG_BYTES).await {
         Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::TooLarge => {
+            return response::from_error(&config_too_large());
+        }
         Err(e) => return response::from_error(&e),
     };
     let config = match TopicConfigRequest::from_json(&body) {
@@ -98,12 +114,7 @@ where
     if streamed {
         return publish_stream(cx, req.into_body(), topic, access, max, waker).await;
     }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max as u64) {
+    if declared_length(&req).is_some_and(|len| len > max as u64) {
         return response::from_error(&too_large(max));
     }
     let payload = match read_body(req.into_body(), max).await {
@@ -256,6 +267,15 @@ fn with_epoch(status: StatusCode, epoch: u64) -> Response<DriftBody> {
         response::num(epoch),
     );
     res
+}
+
+/// The request's `Content-Length`, checked before reading (over HTTP/1.1,
+/// reading is what sends `100 Continue`).
+fn declared_length<B>(req: &Request<B>) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 fn too_large(max: usize) -> Error {
