@@ -80,6 +80,17 @@ pub struct ServeArgs {
     /// Concurrent HTTP/2 streams per connection.
     #[arg(long, env = "DRIFT_MAX_STREAMS", default_value_t = ServerConfig::default().max_concurrent_streams)]
     max_streams: u32,
+    /// Most connections served at once (0: the open-file limit less 64);
+    /// more are closed at once.
+    #[arg(long, env = "DRIFT_MAX_CONNECTIONS", default_value_t = ServerConfig::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a new connection has for its TLS handshake and first request.
+    #[arg(long, env = "DRIFT_HANDSHAKE_TIMEOUT", default_value_t = ServerConfig::default().handshake_timeout.as_secs())]
+    handshake_timeout: u64,
+    /// Seconds after which a connection with no request or subscription
+    /// open is closed (0: never).
+    #[arg(long, env = "DRIFT_IDLE_TIMEOUT", default_value_t = ServerConfig::default().idle_timeout.map_or(0, |d| d.as_secs()))]
+    idle_timeout: u64,
     /// Origins allowed to call the API from a browser (`*` for any;
     /// comma-separated in the environment). None by default.
     #[arg(
@@ -135,6 +146,9 @@ impl ServeArgs {
             },
             max_header_bytes: self.max_header_bytes,
             max_concurrent_streams: self.max_streams,
+            max_connections: self.max_connections,
+            handshake_timeout: Duration::from_secs(self.handshake_timeout),
+            idle_timeout: secs(self.idle_timeout),
             threads: self.threads,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
             ..ServerConfig::default()
@@ -153,6 +167,9 @@ pub fn run(args: ServeArgs) -> drift_core::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> drift_core::Result<ExitCode> {
+    // Every connection is a file descriptor: use all the process may have
+    // (the default connection limit follows it).
+    let files = drift_core::server::raise_open_files_limit();
     let config = args.server_config();
     let server = Server::bind(config.clone()).await?;
     let protocols = if args.h2c {
@@ -175,6 +192,16 @@ async fn serve(args: ServeArgs) -> drift_core::Result<ExitCode> {
         );
     }
     tracing::info!("{}", config.history_location());
+    match files {
+        Ok(files) => tracing::info!(
+            "serving at most {} connections (open-file limit {files})",
+            config.connection_limit()
+        ),
+        Err(e) => tracing::warn!(
+            "cannot raise the open-file limit ({e}); serving at most {} connections",
+            config.connection_limit()
+        ),
+    }
     server.run(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

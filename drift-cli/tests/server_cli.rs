@@ -40,6 +40,9 @@ const DRIFT_VARS: &[&str] = &[
     "DRIFT_SHUTDOWN_GRACE",
     "DRIFT_DATA_DIR",
     "DRIFT_FSYNC",
+    "DRIFT_MAX_CONNECTIONS",
+    "DRIFT_HANDSHAKE_TIMEOUT",
+    "DRIFT_IDLE_TIMEOUT",
 ];
 
 /// `drift serve ARGS` with `envs`, run in `dir` (so the default `.drift`
@@ -695,6 +698,58 @@ async fn curl_reads_every_early_refusal() {
             }
         }
         drop(drift);
+    })
+    .await
+}
+
+/// `drift serve` raises its open-file limit to the hard limit at start (a
+/// soft limit of 256 would otherwise cap it near 200 connections), says so,
+/// and derives its connection limit from it.
+#[tokio::test]
+async fn serve_raises_its_open_file_limit() {
+    within(async {
+        let dir = TempDir::new("cli-nofile");
+        let mut child = Command::new("prlimit")
+            .args([
+                "--nofile=256:4096",
+                env!("CARGO_BIN_EXE_drift"),
+                "serve",
+                "--h2c",
+            ])
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env("DRIFT_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run prlimit");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut log = String::new();
+        while !log.contains("open-file limit") {
+            let line = lines.next_line().await.unwrap();
+            let line = line.unwrap_or_else(|| panic!("drift serve ended:\n{log}"));
+            log.push_str(&strip_ansi(&line));
+            log.push('\n');
+        }
+        assert!(
+            log.contains("serving at most 4032 connections (open-file limit 4096)"),
+            "{log}"
+        );
+        let pid = child.id().expect("running");
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let files = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .expect("a Max open files line");
+        assert_eq!(
+            files.split_whitespace().collect::<Vec<_>>()[3..5],
+            ["4096", "4096"],
+            "{files}"
+        );
+        child.kill().await.unwrap();
     })
     .await
 }

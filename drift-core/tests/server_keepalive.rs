@@ -1,8 +1,11 @@
-//! Dead peers are found without closing live connections of clients that
-//! ignore HTTP/2 PINGs. The original Go client ignores every frame on stream
-//! 0 (no SETTINGS or PING ACK, no WINDOW_UPDATE) and does not reconnect: a
+//! Which connections the server keeps and which it closes. Dead peers are
+//! found without closing live connections of clients that ignore HTTP/2
+//! PINGs (the original Go client ignores every frame on stream 0 — no
+//! SETTINGS or PING ACK, no WINDOW_UPDATE — and does not reconnect, so a
 //! server that closes connections whose PINGs go unanswered cuts its idle
-//! subscriptions for good.
+//! subscriptions for good). Sockets that say nothing, connections left with
+//! no stream, and connections past the limit are closed, so they cannot
+//! hold every file descriptor.
 
 mod support;
 
@@ -46,22 +49,39 @@ fn literal(name_index: u8, value: &str) -> Vec<u8> {
     f
 }
 
+/// The preface, empty SETTINGS and `GET path` on stream 1.
+fn request(path: &str) -> Vec<u8> {
+    let mut out = PREFACE.to_vec();
+    out.extend(frame(4, 0, 0, &[])); // SETTINGS, none changed
+    // :method GET (static 2), :scheme http (6), :path (4), :authority (1).
+    let mut block = vec![0x82, 0x86];
+    block.extend(literal(4, path));
+    block.extend(literal(1, "localhost"));
+    out.extend(frame(HEADERS, 0x4 | 0x1, 1, &block)); // END_HEADERS | END_STREAM
+    out
+}
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 impl DeafClient {
     /// Connects over h2c and sends `GET path` (raw framing) on stream 1.
     async fn subscribe(server: &TestServer, path: &str) -> DeafClient {
         let mut io = TcpStream::connect(server.addr).await.expect("connect");
-        let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-        out.extend(frame(4, 0, 0, &[])); // SETTINGS, none changed
-        // :method GET (static 2), :scheme http (6), :path (4), :authority (1).
-        let mut block = vec![0x82, 0x86];
-        block.extend(literal(4, path));
-        block.extend(literal(1, "localhost"));
-        out.extend(frame(HEADERS, 0x4 | 0x1, 1, &block)); // END_HEADERS | END_STREAM
-        io.write_all(&out).await.expect("write");
+        io.write_all(&request(path)).await.expect("write");
         DeafClient {
             io,
             buf: Vec::new(),
         }
+    }
+
+    /// Reads frames until the server closes the connection; whether a
+    /// GOAWAY came first.
+    async fn until_closed(&mut self) -> bool {
+        let mut goaway = false;
+        while let Some(f) = self.next().await {
+            goaway |= f.kind == GOAWAY;
+        }
+        goaway
     }
 
     /// The next frame, or `None` when the server closed the connection.
@@ -137,6 +157,110 @@ async fn a_client_that_never_acks_pings_keeps_its_idle_subscription() {
                 break;
             }
         }
+    })
+    .await
+}
+
+/// Reads until the server closes the socket (within the test's bound).
+async fn read_to_close(io: &mut TcpStream) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = io.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// A socket that sends nothing, over h2c or TLS, or sends only the HTTP/2
+/// preface, is closed once the handshake deadline passes (before, it was
+/// kept forever, and 1100 of them took every descriptor of a 1024 limit).
+#[tokio::test]
+async fn sockets_that_send_no_request_are_closed_at_the_deadline() {
+    within_for(Duration::from_secs(20), async {
+        let deadline = |c: &mut drift_core::server::ServerConfig| {
+            c.handshake_timeout = Duration::from_millis(300);
+        };
+        let h2c = start_h2c(deadline).await;
+        let tls = start_server(deadline).await;
+        let mut silent_h2c = TcpStream::connect(h2c.addr).await.unwrap();
+        let mut silent_tls = TcpStream::connect(tls.addr).await.unwrap();
+        let mut preface_only = TcpStream::connect(h2c.addr).await.unwrap();
+        preface_only.write_all(PREFACE).await.unwrap();
+        preface_only.write_all(&frame(4, 0, 0, &[])).await.unwrap();
+        for io in [&mut silent_h2c, &mut silent_tls, &mut preface_only] {
+            read_to_close(io).await;
+        }
+        // A client that asks in time is served as ever.
+        h2c.h2().await.publish("t", "still served").await;
+    })
+    .await
+}
+
+/// A connection left with no stream open for the idle time gets a GOAWAY
+/// and is closed; one holding a quiet subscription is not.
+#[tokio::test]
+async fn connections_without_streams_close_after_the_idle_time() {
+    within_for(Duration::from_secs(30), async {
+        let idle = Duration::from_millis(300);
+        let server = start_h2c(|c| {
+            c.idle_timeout = Some(idle);
+            // Idle time counts from the handshake deadline on.
+            c.handshake_timeout = idle;
+        })
+        .await;
+        let mut subscriber = DeafClient::subscribe(&server, "/v1/t/quiet").await;
+        let mut pinger = DeafClient::subscribe(&server, "/ping").await;
+        assert!(pinger.until_closed().await, "a GOAWAY before the close");
+
+        // The subscriber's connection outlives many idle times.
+        let until = tokio::time::Instant::now() + idle * 10;
+        while let Ok(f) = tokio::time::timeout_at(until, subscriber.next()).await {
+            let f = f.expect("the subscriber's connection was closed");
+            assert_ne!(f.kind, GOAWAY, "the subscriber got a GOAWAY");
+        }
+        server.h2().await.publish("quiet", "still here").await;
+        loop {
+            let f = subscriber.next().await.expect("open");
+            if f.kind == DATA && f.stream == 1 {
+                assert_eq!(f.payload, b"still here");
+                break;
+            }
+        }
+    })
+    .await
+}
+
+/// Past the connection limit a new connection is closed at once (no
+/// descriptor kept, no spinning on accept errors); once one closes, a new
+/// one is served again.
+#[tokio::test]
+async fn connections_past_the_limit_are_closed_at_once() {
+    within(async {
+        let server = start_h2c(|c| c.max_connections = 2).await;
+        let mut first = server.h2().await;
+        let mut second = server.h2().await;
+        first.publish("t", "1").await;
+        second.publish("t", "2").await;
+        let mut third = TcpStream::connect(server.addr).await.unwrap();
+        third.write_all(&request("/ping")).await.unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            third.read(&mut buf).await.unwrap_or(0),
+            0,
+            "closed unanswered"
+        );
+
+        drop(first);
+        // The server notices the close on its own time: try until served.
+        loop {
+            let mut io = TcpStream::connect(server.addr).await.unwrap();
+            io.write_all(&request("/ping")).await.unwrap();
+            if io.read(&mut buf).await.unwrap_or(0) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        second.publish("t", "3").await;
     })
     .await
 }

@@ -5,17 +5,19 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use super::connection_watch::{self, Expiry, Streams, Watched};
 use super::engine::{Coalesced, Connections, EngineCounters, EngineStats, PollCount};
 use super::service::DriftService;
 use super::{ServerConfig, TlsMode, dead_peers, storage};
@@ -26,7 +28,11 @@ use crate::tls::{ServerIdentity, tls_acceptor};
 /// What a client that speaks plain HTTP to the TLS port gets (as Go's server says).
 const PLAIN_HTTP_TO_TLS: &[u8] =
     b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection closed for being idle may take to finish its
+/// graceful close (a peer that never answers the GOAWAY's PING).
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// At most one warning per this long about refused connections.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// A bound Drift server, ready to [`run`](Server::run) or [`spawn`](Server::spawn).
 pub struct Server {
@@ -172,17 +178,20 @@ impl Server {
             Some(peer) => self.service.with_peer(peer),
             None => self.service.clone(),
         };
-        let graceful = GracefulShutdown::new();
+        // Never signalled: this connection is not part of a shutdown.
+        let (_never, shutdown) = watch::channel(false);
         let conn = Connection {
             builder: Arc::new(connection_builder(&self.config)),
             acceptor: None,
             service,
-            watcher: graceful.watcher(),
+            shutdown,
             engine: self.engine.clone(),
             // Not a TCP socket of ours.
             keepalive: None,
+            timeouts: Timeouts::of(&self.config),
+            _slot: None,
         };
-        conn.serve_io(io)
+        conn.serve_io(io, Instant::now() + self.config.handshake_timeout)
             .await
             .map_err(|e| Error::new(ErrorKind::Protocol, format!("connection failed: {e}")))
     }
@@ -221,7 +230,13 @@ impl Server {
     /// configured grace period) for requests in flight.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let builder = Arc::new(connection_builder(&self.config));
-        let graceful = GracefulShutdown::new();
+        // Each connection holds a receiver: the sender's `closed` is "every
+        // connection has ended".
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let timeouts = Timeouts::of(&self.config);
+        let limit = self.config.connection_limit();
+        let open = Arc::new(AtomicUsize::new(0));
+        let mut last_refusal_log: Option<Instant> = None;
         // Connection tasks are kept so that shutdown can close the ones that
         // outlive the grace period (a peer that stopped reading, say) even
         // when the runtime itself keeps running, as in an embedding program.
@@ -232,16 +247,30 @@ impl Server {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        let Some(slot) = Slot::take(&open, limit) else {
+                            // Closed at once: the descriptor is free again.
+                            drop(stream);
+                            if last_refusal_log.is_none_or(|t| t.elapsed() >= REFUSAL_LOG_EVERY) {
+                                last_refusal_log = Some(Instant::now());
+                                tracing::warn!(
+                                    "connection limit of {limit} reached: closing new connections"
+                                );
+                            }
+                            continue;
+                        };
+                        let deadline = Instant::now() + self.config.handshake_timeout;
                         let conn = Connection {
                             builder: builder.clone(),
                             acceptor: self.acceptor.clone(),
                             service: self.service.with_peer(peer),
-                            watcher: graceful.watcher(),
+                            shutdown: shutdown_rx.clone(),
                             engine: self.engine.clone(),
                             keepalive: self.config.keepalive,
+                            timeouts,
+                            _slot: Some(slot),
                         };
                         connections.dispatch(stream, move |stream| {
-                            Box::pin(conn.serve(stream, peer))
+                            Box::pin(conn.serve(stream, peer, deadline))
                         });
                     }
                     Err(e) => {
@@ -267,7 +296,9 @@ impl Server {
         {
             broker.shutdown();
         }
-        if tokio::time::timeout(self.config.shutdown_grace, graceful.shutdown())
+        drop(shutdown_rx);
+        let _ = shutdown_tx.send(true);
+        if tokio::time::timeout(self.config.shutdown_grace, shutdown_tx.closed())
             .await
             .is_err()
         {
@@ -329,22 +360,63 @@ struct Connection {
     builder: Arc<auto::Builder<TokioExecutor>>,
     acceptor: Option<TlsAcceptor>,
     service: DriftService,
-    watcher: Watcher,
+    /// Becomes `true` when the server shuts down.
+    shutdown: watch::Receiver<bool>,
     engine: Arc<EngineCounters>,
     /// See [`ServerConfig::keepalive`].
     keepalive: Option<Duration>,
+    timeouts: Timeouts,
+    /// Counts the connection against the limit while it lives.
+    _slot: Option<Slot>,
+}
+
+/// A connection's deadlines (see `connection_watch`).
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    handshake: Duration,
+    idle: Option<Duration>,
+}
+
+impl Timeouts {
+    fn of(config: &ServerConfig) -> Timeouts {
+        Timeouts {
+            handshake: config.handshake_timeout,
+            idle: config.idle_timeout,
+        }
+    }
+}
+
+/// One of the connections the limit allows; given back when dropped.
+#[derive(Debug)]
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(open: &Arc<AtomicUsize>, limit: usize) -> Option<Slot> {
+        // Only the accept loop takes slots, so load-then-add cannot overshoot.
+        if open.load(Ordering::Acquire) >= limit {
+            return None;
+        }
+        open.fetch_add(1, Ordering::AcqRel);
+        Some(Slot(open.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Connection {
-    async fn serve(self, stream: TcpStream, peer: SocketAddr) {
+    async fn serve(self, stream: TcpStream, peer: SocketAddr, deadline: Instant) {
         let _ = stream.set_nodelay(true);
         if let Err(e) = dead_peers::watch(&stream, self.keepalive) {
             tracing::debug!(%peer, "no TCP keep-alive: {e}");
         }
         let result = match self.acceptor.clone() {
-            None => self.serve_io(stream).await,
-            Some(acceptor) => match accept_tls(acceptor, stream).await {
-                Ok(Some(tls)) => self.serve_io(tls).await,
+            None => self.serve_io(stream, deadline).await,
+            Some(acceptor) => match accept_tls(acceptor, stream, deadline).await {
+                Ok(Some(tls)) => self.serve_io(tls, deadline).await,
                 Ok(None) => Ok(()),
                 Err(e) => Err(e),
             },
@@ -354,19 +426,56 @@ impl Connection {
         }
     }
 
-    async fn serve_io<IO>(self, io: IO) -> std::result::Result<(), String>
+    /// Serves until the connection ends, is idle too long, sends no
+    /// request by `deadline`, or the server shuts down (then gracefully).
+    async fn serve_io<IO>(self, io: IO, deadline: Instant) -> std::result::Result<(), String>
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
+        let Connection {
+            builder,
+            service,
+            mut shutdown,
+            engine,
+            timeouts,
+            _slot,
+            ..
+        } = self;
         let polls = PollCount::default();
-        let conn = self.builder.serve_connection(
-            TokioIo::new(Coalesced::new(io, polls.clone(), self.engine.current())),
-            self.service,
+        let streams = Arc::new(Streams::default());
+        let conn = builder.serve_connection(
+            TokioIo::new(Coalesced::new(io, polls.clone(), engine.current())),
+            Watched::new(service, streams.clone()),
         );
         polls
-            .count(self.watcher.watch(conn))
+            .count(async move {
+                tokio::pin!(conn);
+                let expiry = connection_watch::expired(&streams, deadline, timeouts.idle);
+                tokio::pin!(expiry);
+                let idle = tokio::select! {
+                    r = conn.as_mut() => return r.map_err(|e| e.to_string()),
+                    _ = shutdown.wait_for(|stopping| *stopping) => false,
+                    why = &mut expiry => match why {
+                        Expiry::NoRequest => {
+                            return Err(format!(
+                                "no request within {:?} of connecting",
+                                timeouts.handshake
+                            ));
+                        }
+                        Expiry::Idle => true,
+                    },
+                };
+                conn.as_mut().graceful_shutdown();
+                if !idle {
+                    // The server bounds its own shutdown.
+                    return conn.await.map_err(|e| e.to_string());
+                }
+                match tokio::time::timeout(IDLE_CLOSE_GRACE, conn).await {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(_) => Ok(()),
+                }
+            })
             .await
-            .map_err(|e| e.to_string())
     }
 }
 
@@ -375,16 +484,20 @@ impl Connection {
 async fn accept_tls(
     acceptor: TlsAcceptor,
     mut stream: TcpStream,
+    deadline: Instant,
 ) -> std::result::Result<Option<tokio_rustls::server::TlsStream<TcpStream>>, String> {
     let mut first = [0u8; 1];
-    let n = stream.peek(&mut first).await.map_err(|e| e.to_string())?;
+    let n = match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
+        Ok(n) => n.map_err(|e| e.to_string())?,
+        Err(_) => return Err("no TLS handshake before the deadline".to_string()),
+    };
     // Every TLS connection starts with a handshake record (content type 22).
     if n == 1 && first[0] != 0x16 {
         let _ = stream.write_all(PLAIN_HTTP_TO_TLS).await;
         let _ = stream.shutdown().await;
         return Ok(None);
     }
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => Ok(Some(tls)),
         Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
         Err(_) => Err("TLS handshake timed out".to_string()),

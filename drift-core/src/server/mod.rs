@@ -23,11 +23,13 @@
 
 mod background;
 mod body;
+mod connection_watch;
 mod context;
 mod cors;
 mod dead_peers;
 mod drain;
 mod engine;
+mod files_limit;
 mod health;
 mod inspect;
 mod listen;
@@ -50,6 +52,7 @@ pub use background::BackgroundServer;
 pub use body::DriftBody;
 pub use cors::Cors;
 pub use engine::EngineStats;
+pub use files_limit::{open_files_limit, raise_open_files_limit};
 pub use listen::parse_listen;
 pub use listener::{Server, ServerHandle};
 pub use options::ServerOptions;
@@ -109,6 +112,17 @@ pub struct ServerConfig {
     /// unacknowledged as long (`None` disables). Dead peers are not found by
     /// HTTP/2 PINGs: some clients never answer them.
     pub keepalive: Option<Duration>,
+    /// How long, from accept, a connection has to complete its TLS
+    /// handshake and send its first request (HTTP/2 preface included); one
+    /// that has not by then is closed.
+    pub handshake_timeout: Duration,
+    /// A connection with no stream open (no request in flight, no
+    /// subscription) for this long is closed gracefully (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// Most connections served at once; one accepted past it is closed at
+    /// once. `0` (the default): the process's open-file limit less 64 for
+    /// everything else (see [`open_files_limit`]).
+    pub max_connections: usize,
     /// Largest request header block accepted.
     pub max_header_bytes: usize,
     /// Concurrent HTTP/2 streams per connection.
@@ -152,12 +166,29 @@ impl ServerConfig {
     /// [`crate::ErrorKind::InvalidInput`] naming the first bad setting.
     pub fn validate(&self) -> crate::Result<()> {
         self.broker.validate()?;
+        if self.handshake_timeout.is_zero() {
+            return Err(crate::Error::invalid(
+                "handshake timeout must be greater than 0",
+            ));
+        }
         if self.max_concurrent_streams == 0 {
             return Err(crate::Error::invalid(
                 "max concurrent streams must be greater than 0",
             ));
         }
         Ok(())
+    }
+
+    /// The connection limit in effect: `max_connections`, or for 0 the
+    /// open-file limit less 64 (at least 64; 1024 when it cannot be read).
+    pub fn connection_limit(&self) -> usize {
+        match self.max_connections {
+            0 => {
+                let files = open_files_limit().map_or(1024, |(soft, _)| soft);
+                usize::try_from(files.saturating_sub(64).max(64)).unwrap_or(usize::MAX)
+            }
+            n => n,
+        }
     }
 
     /// How many connection threads `threads` asks for: itself, or the
@@ -185,6 +216,9 @@ impl Default for ServerConfig {
             broker: BrokerConfig::default(),
             service: ServiceConfig::default(),
             keepalive: Some(Duration::from_secs(30)),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(300)),
+            max_connections: 0,
             max_header_bytes: 16 * 1024,
             max_concurrent_streams: 1024,
             shutdown_grace: Duration::from_secs(10),

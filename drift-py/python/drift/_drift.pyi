@@ -177,7 +177,7 @@ class Server:
     The keyword options are those of ``drift serve`` with ``_`` for ``-``
     (``queue_messages=`` for ``--queue-messages``); their defaults are
     drift-core's, listed by ``Server.defaults()``. ``None`` (or 0) turns off
-    ``history_bytes``, ``history_max_age`` and ``heartbeat``; durations are
+    ``history_bytes``, ``history_max_age``, ``heartbeat`` and ``idle_timeout``; durations are
     seconds."""
 
     def __new__(
@@ -203,6 +203,9 @@ class Server:
         require_create: bool = ...,
         max_header_bytes: int = ...,
         max_streams: int = ...,
+        max_connections: int = ...,
+        handshake_timeout: float = ...,
+        idle_timeout: Optional[float] = ...,
         cors_origin: Union[list[str], tuple[str, ...]] = ...,
         threads: int = ...,
         shutdown_grace: float = ...,
