@@ -22,7 +22,10 @@ const PROBES: u32 = 3;
 /// connection: `idle` plus `PROBES` intervals.
 fn timings(idle: Duration) -> (Duration, Duration) {
     let interval = (idle / 3).max(Duration::from_secs(1));
-    (interval, idle + interval * PROBES)
+    (
+        interval,
+        idle.saturating_add(interval.saturating_mul(PROBES)),
+    )
 }
 
 /// Turns dead-peer detection on for an accepted connection (`None`: off).

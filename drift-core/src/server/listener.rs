@@ -515,7 +515,7 @@ fn connection_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(config.max_concurrent_streams)
-        .max_header_list_size(config.max_header_bytes as u32)
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
         // Publishers send up to a whole message before we answer: let them.
         .initial_stream_window_size(1 << 20)
         .initial_connection_window_size(16 << 20)

@@ -146,6 +146,9 @@ pub struct ServerConfig {
     pub inline_connections: bool,
 }
 
+/// The longest timeout or interval a server takes (a year).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86_400);
+
 impl ServerConfig {
     /// The defaults of a server embedded in a program (the C and Python
     /// servers, [`BackgroundServer`]): as [`ServerConfig::default`] (which
@@ -170,6 +173,32 @@ impl ServerConfig {
             return Err(crate::Error::invalid(
                 "handshake timeout must be greater than 0",
             ));
+        }
+        // Deadlines are instants in the future: a duration that does not
+        // fit one would panic where it is added.
+        let durations = [
+            ("handshake timeout", Some(self.handshake_timeout)),
+            ("idle timeout", self.idle_timeout),
+            ("keepalive", self.keepalive),
+            ("shutdown grace", Some(self.shutdown_grace)),
+            ("heartbeat", self.service.heartbeat),
+        ];
+        for (name, d) in durations {
+            if let Some(d) = d
+                && d > MAX_TIMEOUT
+            {
+                return Err(crate::Error::invalid(format!(
+                    "{name} of {} s exceeds the maximum of {} s (a year)",
+                    d.as_secs(),
+                    MAX_TIMEOUT.as_secs()
+                )));
+            }
+        }
+        if !(1024..=u32::MAX as usize).contains(&self.max_header_bytes) {
+            return Err(crate::Error::invalid(format!(
+                "max header bytes must be between 1 KiB and 4 GiB, not {}",
+                self.max_header_bytes
+            )));
         }
         if self.max_concurrent_streams == 0 {
             return Err(crate::Error::invalid(

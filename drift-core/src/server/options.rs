@@ -792,6 +792,33 @@ mod tests {
         );
     }
 
+    /// A duration that does not fit a deadline, or a header limit that does
+    /// not fit HTTP/2's setting, is refused by validation (a server never
+    /// panics adding it, nor truncates it).
+    #[test]
+    fn oversized_durations_and_header_limits_are_refused() {
+        for name in [
+            "handshake_timeout",
+            "idle_timeout",
+            "shutdown_grace",
+            "heartbeat",
+        ] {
+            let mut o = ServerOptions::embedded();
+            o.set_text(name, "100000000000").expect("parses");
+            let e = o.validate().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name}");
+            assert!(e.message().contains("exceeds the maximum"), "{name}: {e}");
+            o.set_text(name, "1h").expect("parses");
+            o.validate().expect("an hour is fine");
+        }
+        for bad in ["5GiB", "100"] {
+            let mut o = ServerOptions::embedded();
+            o.set_text("max_header_bytes", bad).expect("parses");
+            let e = o.validate().unwrap_err();
+            assert!(e.message().contains("max header bytes"), "{bad}: {e}");
+        }
+    }
+
     #[test]
     fn errors_name_the_option_and_the_value() {
         let mut o = ServerOptions::embedded();
