@@ -283,4 +283,35 @@ mod tests {
         assert!(topic_name("").is_err());
         assert!(topic_name("%FF").is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Any path segment, percent-encoded or not, is a topic, no route or
+        /// a refusal with a reason; a name comes back from its encoding.
+        #[test]
+        fn any_topic_segment(raw in proptest::prelude::any::<String>()) {
+            match topic_name(&raw) {
+                Ok(Some(name)) => proptest::prop_assert!(!name.contains('/')),
+                Ok(None) => {}
+                Err(reason) => proptest::prop_assert!(!reason.is_empty()),
+            }
+            let encoded = percent_encoding::utf8_percent_encode(
+                &raw,
+                percent_encoding::NON_ALPHANUMERIC,
+            )
+            .to_string();
+            let decoded = topic_name(&encoded);
+            if raw.is_empty() {
+                proptest::prop_assert!(decoded.is_err());
+            } else if raw.contains('/') {
+                proptest::prop_assert_eq!(decoded, Ok(None));
+            } else {
+                proptest::prop_assert_eq!(decoded, Ok(Some(raw)));
+            }
+        }
+    }
 }
