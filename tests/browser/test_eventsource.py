@@ -21,6 +21,7 @@ PAYLOADS = [
     (b"", "message"),
     (b" leading space", "message"),
     ("ünïcode ✓".encode(), "message"),
+    (b"NUL \x00, tab \t and other controls \x01\x1f\x7f", "message"),
     (b"lone\rcarriage return", "base64"),
     (b"crlf\r\nline", "base64"),
     (b"\r", "base64"),
@@ -115,3 +116,18 @@ def test_end_on_shutdown(page, serve, transport):
     wait_until(page, "return recorder.state('news').opens === 1", what="the stream opened")
     drift.stop()
     assert events(page, "news", 1) == [{"type": "end", "id": "", "reason": "shutdown"}]
+
+
+def test_with_require_create_a_reconnect_to_a_deleted_topic_is_final(page, serve):
+    drift = serve(args=("--require-create",))
+    status, _, _ = drift.request("PUT", "/v1/t/news")
+    assert status == 201
+    page.execute_script("recorder.open('news', arguments[0], {closeOnEnd: false})", f"{drift.url}/v1/t/news")
+    wait_until(page, "return recorder.state('news').opens === 1", what="the stream opened")
+    status, _, _ = drift.request("DELETE", "/v1/t/news")
+    assert status == 200
+    assert events(page, "news", 1) == [{"type": "end", "id": "", "reason": "deleted"}]
+    # EventSource reconnects, is answered 404, and gives up for good.
+    wait_until(page, "return recorder.state('news').readyState === 2", what="the stream gave up")
+    assert page.execute_script("return recorder.state('news').opens") == 1
+    assert not drift.exists("news")
