@@ -43,7 +43,8 @@ def page(browser: chromium.webdriver.Chrome, pages: PageServer) -> chromium.webd
     """The browser on a blank page of the page server's origin, with the
     recorder loaded (a new page per test, so no stream outlives its test)."""
     browser.get(pages.origin + "/")
-    browser.get_log("browser")  # the console from here on is this test's
+    for log in ("browser", "performance"):
+        browser.get_log(log)  # what is logged from here on is this test's
     chromium.wait_until(browser, "return typeof recorder === 'object'", what="recorder.js loaded")
     return browser
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from harness.chromium import wait_until
+from harness.chromium import protocol_of, wait_until
 
 # Payloads and the event each must arrive as. SSE ends a line at \r, \n or
 # \r\n alike and EventSource joins data lines with \n, so a payload with a
@@ -42,8 +42,10 @@ def events(page, name: str, count: int) -> list[dict]:
 
 def test_messages_arrive_byte_exact(page, serve, transport):
     drift = serve(h2c=transport == "h2c")
-    page.execute_script("recorder.open('news', arguments[0])", f"{drift.url}/v1/t/news")
+    url = f"{drift.url}/v1/t/news"
+    page.execute_script("recorder.open('news', arguments[0])", url)
     wait_until(page, "return recorder.state('news').opens === 1", what="the stream opened")
+    assert protocol_of(page, url) == {"tls": "h2", "h2c": "http/1.1"}[transport]
 
     ids = [drift.publish("news", payload) for payload, _ in PAYLOADS]
 

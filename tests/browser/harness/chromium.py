@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import ssl
 import tempfile
@@ -77,7 +78,7 @@ def start(trusted_certs: Iterable[str] = ()) -> webdriver.Chrome:
     hashes = [spki_hash(pem) for pem in trusted_certs]
     if hashes:
         options.add_argument("--ignore-certificate-errors-spki-list=" + ",".join(hashes))
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(WAIT_SECONDS)
     driver.set_script_timeout(WAIT_SECONDS)
@@ -97,3 +98,14 @@ def wait_until(driver: webdriver.Chrome, script: str, *args: Any, what: str) -> 
         raise AssertionError(
             f"the page did not reach: {what} (within {WAIT_SECONDS} s)\npage console:\n{console}"
         ) from None
+
+
+def protocol_of(driver: webdriver.Chrome, url: str) -> str:
+    """The protocol ("h2", "http/1.1") Chromium received `url`'s response
+    over, from its performance log (a page's own timing API hides it for
+    another origin). Reads the log since the last call."""
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.responseReceived" and message["params"]["response"]["url"] == url:
+            return message["params"]["response"].get("protocol", "")
+    raise AssertionError(f"Chromium logged no response for {url}")
