@@ -25,8 +25,8 @@ def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser(cert_dir: Path) -> Iterator[chromium.webdriver.Chrome]:
-    driver = chromium.start([(cert_dir / "cert.pem").read_text()])
+def browser(cert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[chromium.webdriver.Chrome]:
+    driver = chromium.start(tmp_path_factory.mktemp("chromium"), [(cert_dir / "cert.pem").read_text()])
     yield driver
     driver.quit()
 

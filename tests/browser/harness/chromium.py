@@ -9,8 +9,8 @@ import hashlib
 import json
 import os
 import ssl
-import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
@@ -57,12 +57,12 @@ def _elements(data: bytes) -> list[tuple[int, bytes, bytes]]:
     return out
 
 
-def start(trusted_certs: Iterable[str] = ()) -> webdriver.Chrome:
-    """A headless Chromium that trusts the given PEM certificates (by their
-    public keys) as a real user's browser would trust a CA-issued one."""
+def start(profile: Path, trusted_certs: Iterable[str] = ()) -> webdriver.Chrome:
+    """A headless Chromium with its profile in `profile` that trusts the
+    given PEM certificates (by their public keys) as a real user's browser
+    would trust a CA-issued one."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="drift-chromium-")
     for arg in [
         "--headless=new",
         # Root in containers and CI: Chromium's sandbox needs user namespaces.
