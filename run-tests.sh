@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project: formatting, lints, Rust tests
 # (drift-core, drift-cli, drift-bench, drift-ffi), the C programs (also under
-# valgrind) and the Python package (installed into .venv). Needs only cargo,
-# cc and python3; installs what else it needs. Usage: ./run-tests.sh
+# valgrind), the Python package (installed into .venv) and the browser tests
+# (headless Chromium, Debian's, installed if missing). Needs only cargo, cc
+# and python3; installs what else it needs. Usage: ./run-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,6 +26,11 @@ fi
 if [ -x drift-py/tests/run.sh ]; then
   step "Python package"
   drift-py/tests/run.sh
+fi
+
+if [ -x tests/browser/run.sh ]; then
+  step "Browser (EventSource in headless Chromium)"
+  tests/browser/run.sh
 fi
 
 step "all tests passed"

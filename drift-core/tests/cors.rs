@@ -100,6 +100,51 @@ async fn configured_origins_get_cors_headers() {
     .expect("test timed out");
 }
 
+/// A page the operator named may send the visitor's credentials
+/// (`new EventSource(url, {withCredentials: true})`); any page let in by
+/// `*` may not, so `*` never lends a visitor's cookies to every site.
+#[tokio::test]
+async fn only_named_origins_may_send_credentials() {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        let handle = server(Some(Cors {
+            allow_origins: vec!["https://app.example".into(), "*".into()],
+        }))
+        .await;
+        let addr = handle.local_addr();
+        let get = |origin: &str| {
+            Request::get("/v1/time")
+                .header("host", "localhost")
+                .header("origin", origin)
+                .body(Empty::new())
+                .unwrap()
+        };
+        let credentials = "access-control-allow-credentials";
+
+        let res = send(addr, preflight("https://app.example")).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert_eq!(res.headers()[credentials], "true");
+        let res = send(addr, get("https://app.example")).await;
+        assert_eq!(
+            res.headers()["access-control-allow-origin"],
+            "https://app.example"
+        );
+        assert_eq!(res.headers()[credentials], "true");
+
+        let res = send(addr, preflight("https://other.example")).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert!(res.headers().get(credentials).is_none());
+        let res = send(addr, get("https://other.example")).await;
+        assert_eq!(
+            res.headers()["access-control-allow-origin"],
+            "https://other.example"
+        );
+        assert!(res.headers().get(credentials).is_none());
+        handle.shutdown().await.unwrap();
+    })
+    .await
+    .expect("test timed out");
+}
+
 #[tokio::test]
 async fn without_configuration_there_are_no_cors_headers() {
     tokio::time::timeout(Duration::from_secs(20), async {

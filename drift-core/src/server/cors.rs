@@ -1,5 +1,7 @@
 //! Cross-origin access for browsers (`EventSource` and `fetch` from pages on
-//! another origin). Off unless origins are configured.
+//! another origin). Off unless origins are configured. An origin named in
+//! the configuration may also send credentials (`withCredentials`, cookies);
+//! one let in only by `*` may not.
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
@@ -19,10 +21,41 @@ pub struct Cors {
     pub allow_origins: Vec<String>,
 }
 
+/// How an origin is let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// Named in the configuration: the operator trusts this page, so its
+    /// credentialed requests (`withCredentials`, cookies) are let in too.
+    Listed,
+    /// Let in only by `*`: any page, so never with the visitor's
+    /// credentials (as the Fetch standard forbids for a literal `*`).
+    Any,
+}
+
 impl Cors {
-    fn allowed<'a>(&self, origin: &'a str) -> Option<&'a str> {
-        let any = self.allow_origins.iter().any(|o| o == "*");
-        (any || self.allow_origins.iter().any(|o| o == origin)).then_some(origin)
+    fn admission(&self, origin: &str) -> Option<Admission> {
+        if self.allow_origins.iter().any(|o| o == origin) {
+            Some(Admission::Listed)
+        } else if self.allow_origins.iter().any(|o| o == "*") {
+            Some(Admission::Any)
+        } else {
+            None
+        }
+    }
+
+    /// The allowed origin as a header value, and how it was let in.
+    fn allowed(&self, origin: &HeaderValue) -> Option<(HeaderValue, Admission)> {
+        let admission = self.admission(origin.to_str().ok()?)?;
+        Some((origin.clone(), admission))
+    }
+
+    fn allow_credentials(headers: &mut HeaderMap, admission: Admission) {
+        if admission == Admission::Listed {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
     }
 
     /// Answers a preflight (`OPTIONS` with `Access-Control-Request-Method`),
@@ -37,11 +70,11 @@ impl Cors {
         {
             return None;
         }
-        let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
-        let origin = HeaderValue::from_str(self.allowed(origin)?).ok()?;
+        let (origin, admission) = self.allowed(headers.get(header::ORIGIN)?)?;
         let mut res = response::empty(StatusCode::NO_CONTENT);
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        Self::allow_credentials(h, admission);
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static(allow),
@@ -60,17 +93,12 @@ impl Cors {
 
     /// Adds the CORS headers to an answer for a request from `origin`.
     pub(crate) fn decorate(&self, origin: Option<&HeaderValue>, res: &mut Response<DriftBody>) {
-        let Some(origin) = origin
-            .and_then(|o| o.to_str().ok())
-            .and_then(|o| self.allowed(o))
-        else {
-            return;
-        };
-        let Ok(origin) = HeaderValue::from_str(origin) else {
+        let Some((origin, admission)) = origin.and_then(|o| self.allowed(o)) else {
             return;
         };
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        Self::allow_credentials(h, admission);
         h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static(EXPOSED),

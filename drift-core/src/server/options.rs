@@ -296,7 +296,7 @@ pub static OPTIONS: &[ServerOption] = &[
     ServerOption {
         name: "cors_origin",
         kind: List,
-        help: "Origins allowed to call the API from a browser (* for any); none by default.",
+        help: "Origins allowed to call the API from a browser, with credentials (* for any, without); none by default.",
         zero_is_none: false,
         get: |o| {
             V::List(
