@@ -17,6 +17,13 @@ use super::{provider, tls_error};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Which server certificates a client accepts.
+///
+/// With `System`, `CaFile` and `CaPem` a server certificate must chain to one
+/// of the trusted certificates (webpki's rules), or be one of them byte for
+/// byte: such a certificate is accepted also when it is marked as a CA
+/// (`basicConstraints CA:TRUE`, what `openssl req -x509` makes by default),
+/// as curl and Go accept it. Its validity period, key usage and names are
+/// checked either way.
 #[derive(Debug, Clone)]
 pub enum Trust {
     /// The operating system's root certificates.
