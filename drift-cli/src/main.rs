@@ -6,7 +6,7 @@ mod sub_cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Drift: topic-based publish/subscribe over HTTP/2.
 #[derive(Debug, Parser)]
@@ -29,7 +29,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Pub(args) => pub_cmd::run(args),
@@ -43,6 +43,29 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line, with every empty `DRIFT_*` variable taken as unset:
+/// `DRIFT_CACERT=` in a shell, a unit file or a compose file means "no CA
+/// file", not a file named "" (nor an error for a number or a flag).
+fn parse_command_line() -> Cli {
+    let matches = without_empty_env(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// `command` and its subcommands with no environment variable for the
+/// arguments whose variable is set but empty, so clap falls back to the
+/// default (clap reads the variables when the command is built).
+fn without_empty_env(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.is_empty());
+            if empty { arg.env(None) } else { arg }
+        })
+        .mut_subcommands(without_empty_env)
 }
 
 #[cfg(test)]

@@ -80,6 +80,54 @@ async fn subscription_content_types() {
     .await
 }
 
+/// `Accept` weights decide (RFC 9110 §12.5.1): `q=0` refuses a framing, the
+/// heaviest acceptable one wins, ties keep the server's order (frames, SSE,
+/// raw), wildcards select raw. Over HTTP/2 and HTTP/1.1; the body is in the
+/// framing the header names.
+#[tokio::test]
+async fn accept_weights_choose_the_framing() {
+    within(async {
+        let server = start_server(|_| {}).await;
+        const RAW: &str = "application/octet-stream";
+        const SSE_TYPE: &str = "text/event-stream; charset=utf-8";
+        const FRAMES_TYPE: &str = "application/vnd.drift.frames";
+        let cases = [
+            ("text/event-stream;q=0", RAW),
+            ("text/event-stream; q=0, */*", RAW),
+            (
+                "application/vnd.drift.frames;q=0.1, text/event-stream;q=0.5",
+                SSE_TYPE,
+            ),
+            (
+                "application/vnd.drift.frames;q=0, text/event-stream",
+                SSE_TYPE,
+            ),
+            ("text/event-stream;q=0.5, */*;q=0.8", RAW),
+            (
+                "text/event-stream, application/vnd.drift.frames",
+                FRAMES_TYPE,
+            ),
+            ("text/*", RAW),
+        ];
+        let mut publisher = server.h2().await;
+        for (i, (accept, want)) in cases.into_iter().enumerate() {
+            let topic = format!("w{i}");
+            let path = format!("/v1/t/{topic}");
+            for mut client in [server.h2().await, server.h1().await] {
+                let mut sub = client.subscribe(&path, &[("accept", accept)]).await;
+                assert_eq!(sub.header("content-type"), Some(want), "Accept: {accept}");
+                publisher.publish(&topic, "m").await;
+                match want {
+                    RAW => assert_eq!(&sub.next_chunk().await.unwrap()[..], b"m"),
+                    SSE_TYPE => assert_eq!(sub.next_event().await.unwrap().data, "m"),
+                    _ => assert_eq!(&sub.next_frame().await.unwrap().payload[..], b"m"),
+                }
+            }
+        }
+    })
+    .await
+}
+
 /// Case 24: in raw framing a message of at most 16 384 bytes (the default
 /// SETTINGS_MAX_FRAME_SIZE) is exactly one DATA frame. Case 25: 20 000 bytes
 /// is 16 384 + 3 616 and concatenates to the message. Checked with the `h2`

@@ -6,6 +6,8 @@
 mod support;
 
 use http::{Method, StatusCode};
+use std::error::Error as _;
+
 use support::*;
 use tokio::io::AsyncWriteExt;
 
@@ -132,6 +134,93 @@ async fn oversized_request_headers_are_refused() {
             .await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.num("drift-seq"), 2);
+    })
+    .await
+}
+
+/// `count` headers of about 1 KiB each: a header block that h2 can decode
+/// as it arrives, so it knows early that the block is over the limit.
+fn kib_headers(count: usize) -> Vec<(String, String)> {
+    (0..count)
+        .map(|i| (format!("x-pad-{i}"), "y".repeat(1000)))
+        .collect()
+}
+
+fn as_pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// The h2 error behind a failed HTTP/2 request, if it is a GOAWAY.
+fn go_away_reason(e: &hyper::Error) -> Option<h2::Reason> {
+    let h2 = e.source()?.downcast_ref::<h2::Error>()?;
+    if h2.is_go_away() { h2.reason() } else { None }
+}
+
+/// `GET /ping`'s status, or the connection's error.
+async fn ping(c: &mut Client) -> hyper::Result<StatusCode> {
+    c.try_send(Method::GET, "/ping", &[], full(""))
+        .await
+        .map(|r| r.status())
+}
+
+/// What docs/PROTOCOL.md says of the header limit over HTTP/2: a block over
+/// it is answered 431 on its stream and the connection goes on; far over it
+/// (here 4 and 5 times), the h2 layer ends the connection with GOAWAY.
+/// HTTP/1.1 answers 431 at any size.
+#[tokio::test]
+async fn header_limit_is_431_on_the_stream_and_goaway_far_over_it() {
+    within(async {
+        let server = start_server(|c| c.max_header_bytes = 16 * 1024).await;
+        // Over the limit: 431, and the same connection serves the next request.
+        let mut c = server.h2().await;
+        for headers in [
+            kib_headers(20),
+            vec![("x-one".into(), "x".repeat(24 * 1024))],
+        ] {
+            let res = c
+                .try_send(Method::GET, "/ping", &as_pairs(&headers), full(""))
+                .await
+                .expect("an answer, not a connection error");
+            assert_eq!(res.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+            assert_eq!(ping(&mut c).await.unwrap(), StatusCode::OK);
+        }
+
+        // Far over it: GOAWAY, and the connection is gone.
+        let one_huge = vec![("x-one".to_string(), "x".repeat(80 * 1024))];
+        for headers in [kib_headers(64), one_huge] {
+            let mut c = server.h2().await;
+            let err = c
+                .try_send(Method::GET, "/ping", &as_pairs(&headers), full(""))
+                .await
+                .expect_err("the connection is ended");
+            let reason = go_away_reason(&err).unwrap_or_else(|| panic!("not a GOAWAY: {err}"));
+            assert!(
+                [h2::Reason::COMPRESSION_ERROR, h2::Reason::ENHANCE_YOUR_CALM].contains(&reason),
+                "{reason:?}"
+            );
+            assert!(ping(&mut c).await.is_err(), "the connection is closed");
+        }
+        // Other connections are unaffected.
+        assert_eq!(ping(&mut server.h2().await).await.unwrap(), StatusCode::OK);
+
+        // HTTP/1.1: 431 however large.
+        let mut io = server.raw_h1().await;
+        let req = format!(
+            "GET /ping HTTP/1.1\r\nHost: {}\r\nX-Padding: {}\r\n\r\n",
+            server.authority(),
+            "x".repeat(80 * 1024)
+        );
+        let _ = io.write_all(req.as_bytes()).await;
+        let mut buf = Vec::new();
+        read_until(&mut *io, &mut buf, b"\r\n").await;
+        assert!(
+            buf.starts_with(b"HTTP/1.1 431"),
+            "{}",
+            String::from_utf8_lossy(&buf)
+        );
     })
     .await
 }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -120,6 +122,22 @@ def test_cadata_and_cafile(server: drift.Server) -> None:
         assert c.exists("never-made") is False
     with drift.Client(server.url, cafile=server.ca_cert_path, timeout=5) as c:
         assert c.exists("never-made") is False
+
+
+def test_cafile_with_a_certificate_made_by_openssl_req_x509(tmp_path: Path) -> None:
+    """openssl req -x509 marks the certificate as a CA (CA:TRUE) by default;
+    trusting exactly that certificate works, as in curl."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    openssl_req = [
+        "openssl", "req", "-x509", "-newkey", "ec", "-nodes", "-days", "30",
+        "-pkeyopt", "ec_paramgen_curve:prime256v1", "-subj", "/CN=localhost",
+        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-keyout", str(key), "-out", str(cert),
+    ]
+    subprocess.run(openssl_req, check=True, capture_output=True, timeout=30)
+    with drift.Server(cert=cert, key=key) as s:
+        with drift.Client(s.url, cafile=cert, timeout=5) as c:
+            assert c.publish("t", "x").seq == 1
 
 
 def test_plain_http_to_tls_port(server: drift.Server) -> None:

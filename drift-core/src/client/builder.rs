@@ -128,7 +128,8 @@ impl ClientBuilder {
     }
 
     /// Trust only the CA certificates in this PEM file (e.g. the certificate
-    /// `drift serve` generated). Same as `trust(Trust::CaFile(path))`.
+    /// `drift serve` generated, or a server's own self-signed certificate,
+    /// CA mark or not: see [`Trust`]). Same as `trust(Trust::CaFile(path))`.
     pub fn ca_file(self, path: impl Into<PathBuf>) -> ClientBuilder {
         self.trust(Trust::CaFile(path.into()))
     }

@@ -15,6 +15,8 @@
 
 mod identity;
 mod trust;
+mod verifier;
+mod x509;
 
 use std::sync::Arc;
 

@@ -210,7 +210,7 @@ fn write_to_dir_round_trips() {
 /// Serves TLS handshakes on 127.0.0.1 with `id` until the test ends;
 /// each accepted connection echoes one byte so the client can tell the
 /// session works end to end.
-async fn spawn_server(id: &ServerIdentity) -> SocketAddr {
+pub(super) async fn spawn_server(id: &ServerIdentity) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = tls_acceptor(id.server_config().unwrap());
@@ -236,7 +236,11 @@ async fn spawn_server(id: &ServerIdentity) -> SocketAddr {
 }
 
 /// Connects with `trust` to `addr` as `name`; returns the negotiated ALPN.
-async fn connect(addr: SocketAddr, name: &str, trust: &Trust) -> std::io::Result<Option<Vec<u8>>> {
+pub(super) async fn connect(
+    addr: SocketAddr,
+    name: &str,
+    trust: &Trust,
+) -> std::io::Result<Option<Vec<u8>>> {
     let connector = tls_connector(client_config(trust, &[ALPN_H2]).unwrap());
     let tcp = TcpStream::connect(addr).await?;
     let server_name = ServerName::try_from(name.to_owned()).unwrap();

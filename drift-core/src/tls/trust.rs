@@ -5,16 +5,25 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::verifier::TrustedCertVerifier;
 use super::{provider, tls_error};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Which server certificates a client accepts.
+///
+/// With `System`, `CaFile` and `CaPem` a server certificate must chain to one
+/// of the trusted certificates (webpki's rules), or be one of them byte for
+/// byte: such a certificate is accepted also when it is marked as a CA
+/// (`basicConstraints CA:TRUE`, what `openssl req -x509` makes by default),
+/// as curl and Go accept it. Its validity period, key usage and names are
+/// checked either way.
 #[derive(Debug, Clone)]
 pub enum Trust {
     /// The operating system's root certificates.
@@ -41,15 +50,8 @@ pub enum Trust {
 /// if no usable root certificate is found or the PEM is malformed.
 pub fn client_config(trust: &Trust, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>> {
     let provider = provider();
-    let verify_algorithms = provider.signature_verification_algorithms;
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls_error("cannot build TLS client config").with_source(e))?;
-
-    let mut config = match trust {
-        Trust::System => builder
-            .with_root_certificates(system_roots()?)
-            .with_no_client_auth(),
+    let verifier: Arc<dyn ServerCertVerifier> = match trust {
+        Trust::System => trusted_verifier(system_certs()?, &provider)?,
         Trust::CaFile(path) => {
             let pem = fs::read(path).map_err(|e| {
                 Error::new(
@@ -58,59 +60,81 @@ pub fn client_config(trust: &Trust, alpn: &[&[u8]]) -> Result<Arc<rustls::Client
                 )
                 .with_source(e)
             })?;
-            builder
-                .with_root_certificates(pem_roots(&pem, &path.display().to_string())?)
-                .with_no_client_auth()
+            trusted_verifier(pem_certs(&pem, &path.display().to_string())?, &provider)?
         }
-        Trust::CaPem(pem) => builder
-            .with_root_certificates(pem_roots(pem, "CA PEM")?)
-            .with_no_client_auth(),
-        Trust::Insecure => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert {
-                algorithms: verify_algorithms,
-            }))
-            .with_no_client_auth(),
+        Trust::CaPem(pem) => trusted_verifier(pem_certs(pem, "CA PEM")?, &provider)?,
+        Trust::Insecure => Arc::new(AcceptAnyServerCert {
+            algorithms: provider.signature_verification_algorithms,
+        }),
     };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_error("cannot build TLS client config").with_source(e))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// webpki's verification against `trusted`, which also accepts a server
+/// certificate that is itself one of them ([`TrustedCertVerifier`]).
+fn trusted_verifier(
+    trusted: Trusted,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ServerCertVerifier>> {
+    let webpki =
+        WebPkiServerVerifier::builder_with_provider(Arc::new(trusted.roots), Arc::clone(provider))
+            .build()
+            .map_err(|e| tls_error("cannot build TLS certificate verifier").with_source(e))?;
+    Ok(Arc::new(TrustedCertVerifier::new(webpki, trusted.certs)))
+}
+
+/// Trusted certificates: as roots for webpki, and as given, for
+/// [`TrustedCertVerifier`] to recognise one that a server presents itself.
+struct Trusted {
+    roots: RootCertStore,
+    certs: Vec<CertificateDer<'static>>,
 }
 
 /// The platform's roots. Individual unreadable or unparsable certificates
 /// are skipped (system stores routinely contain a few); none at all is an
 /// error because every connection would then fail.
-fn system_roots() -> Result<RootCertStore> {
+fn system_certs() -> Result<Trusted> {
     let loaded = rustls_native_certs::load_native_certs();
     for e in &loaded.errors {
         tracing::debug!("skipping system root certificates: {e}");
     }
     let mut roots = RootCertStore::empty();
-    let (added, ignored) = roots.add_parsable_certificates(loaded.certs);
+    let (added, ignored) = roots.add_parsable_certificates(loaded.certs.iter().cloned());
     if ignored > 0 {
         tracing::debug!("skipped {ignored} unparsable system root certificates");
     }
     if added == 0 {
         return Err(tls_error("no system root certificates found"));
     }
-    Ok(roots)
+    Ok(Trusted {
+        roots,
+        certs: loaded.certs,
+    })
 }
 
 /// Roots from PEM data. Malformed PEM is an error; certificates that webpki
 /// cannot use as trust anchors are skipped with a warning (bundles may hold
 /// some), but there must be at least one usable one.
-fn pem_roots(pem: &[u8], origin: &str) -> Result<RootCertStore> {
+fn pem_certs(pem: &[u8], origin: &str) -> Result<Trusted> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| tls_error(format!("invalid PEM in {origin}")).with_source(e))?;
     let mut roots = RootCertStore::empty();
-    let (added, ignored) = roots.add_parsable_certificates(certs);
+    let (added, ignored) = roots.add_parsable_certificates(certs.iter().cloned());
     if ignored > 0 {
         tracing::warn!("skipped {ignored} unusable CA certificates in {origin}");
     }
     if added == 0 {
         return Err(tls_error(format!("no CA certificate found in {origin}")));
     }
-    Ok(roots)
+    Ok(Trusted { roots, certs })
 }
 
 /// Verifier behind [`Trust::Insecure`]: accepts any server certificate, but

@@ -3,7 +3,9 @@
  * options by name as `drift serve` takes them (and sees bad names and values
  * refused with the option named), then trusts a TLS server through the CA
  * file from drift_server_ca_cert_path, which lives exactly as long as the
- * server, and keeps topics in a data directory across a restart. Prints
+ * server, trusts a certificate made by `openssl req -x509` (marked as a CA)
+ * through that very file, and keeps topics in a data directory across a
+ * restart. Prints
  * "server: N passed, N failed"; exits non-zero on failure.
  */
 #define _DEFAULT_SOURCE /* mkdtemp */
@@ -104,6 +106,42 @@ static void test_ca_cert_path(void) {
   CHECK(drift_last_error_status() == DRIFT_STATUS_NULL_ARGUMENT);
 }
 
+/* `openssl req -x509` with its defaults marks the certificate as a CA
+ * (CA:TRUE); trusting exactly that certificate must still work, as in curl. */
+static void test_openssl_self_signed(void) {
+  char dir[] = "/tmp/drift-c-openssl-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char cert[256], key[256], cmd[1024];
+  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+  snprintf(key, sizeof key, "%s/key.pem", dir);
+  snprintf(cmd, sizeof cmd,
+           "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+           "-days 30 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+           "-keyout '%s' -out '%s' 2>/dev/null",
+           key, cert);
+  CHECK(system(cmd) == 0);
+
+  drift_server_config *cfg = drift_server_config_new();
+  CHECK_OK(drift_server_config_set_tls_files(cfg, cert, key));
+  drift_server *server = NULL;
+  CHECK_OK(drift_server_start(cfg, &server));
+  drift_server_config_free(cfg);
+  if (server) {
+    drift_client_options *opts = drift_client_options_new();
+    CHECK_OK(drift_client_options_set_ca_file(opts, cert));
+    drift_client *client = NULL;
+    CHECK_OK(drift_client_new(drift_server_url(server), opts, &client));
+    drift_client_options_free(opts);
+    uint64_t seq = 0;
+    CHECK_OK(drift_client_publish(client, "t", (const uint8_t *)"x", 1, &seq, NULL));
+    CHECK(seq == 1);
+    drift_client_free(client);
+    drift_server_free(server);
+  }
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
 /* A server on `dir`, h2c; NULL (with the status in *status) if it fails. */
 static drift_server *start_on(const char *dir, drift_status *status) {
   drift_server_config *cfg = drift_server_config_new();
@@ -159,6 +197,7 @@ static void test_data_dir(void) {
 int main(void) {
   test_options_by_name();
   test_ca_cert_path();
+  test_openssl_self_signed();
   test_data_dir();
   return report("server");
 }
