@@ -364,6 +364,26 @@ async fn errors_are_one_clear_line_and_a_failure_exit() {
     .await;
 }
 
+/// `drift pub` prints the id it got, one line per message, unless `--quiet`.
+#[tokio::test]
+async fn pub_prints_each_id_unless_quiet() {
+    within(async {
+        let server = start_h2c(|_| {}).await;
+        let target = Target::new(&server);
+        let out = target.publish(&["pub", "ids", "one"], "").await;
+        let first: drift_core::MessageId = out.trim_end().parse().unwrap();
+        assert_eq!(out, format!("{first}\n"));
+        assert_eq!(first.seq, 1);
+        let out = target.publish(&["pub", "ids"], "two\nthree\n").await;
+        assert_eq!(out, format!("{0}-2\n{0}-3\n", first.epoch));
+        for quiet in ["-q", "--quiet"] {
+            assert_eq!(target.publish(&["pub", "ids", "m", quiet], "").await, "");
+            assert_eq!(target.publish(&["pub", "ids", quiet], "a\nb\n").await, "");
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn environment_variables_configure_the_connection() {
     within(async {

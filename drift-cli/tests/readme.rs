@@ -206,18 +206,16 @@ fn cli_examples_run_verbatim() {
         "{script}\nstdout: {stdout}\nstderr: {stderr}"
     );
 
-    // What the examples promise: ids from --verbose, JSON lines, then the
-    // follow mode's plain lines (history replayed first).
+    // What the examples promise: the first publish's id (and none of the
+    // quiet ones), JSON lines, then the follow mode's plain lines (history
+    // replayed first).
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2 + 3 + 3, "{stdout}");
-    assert!(
-        lines[0].ends_with("-2") && lines[1].ends_with("-3"),
-        "{stdout}"
-    );
-    for (line, data) in lines[2..5].iter().zip(["hello", "one", "two"]) {
+    assert_eq!(lines.len(), 1 + 3 + 3, "{stdout}");
+    assert!(lines[0].ends_with("-1"), "{stdout}");
+    for (line, data) in lines[1..4].iter().zip(["hello", "one", "two"]) {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["data"], data);
         assert!(v["id"].as_str().unwrap().contains('-'));
     }
-    assert_eq!(&lines[5..], ["hello", "one", "two"]);
+    assert_eq!(&lines[4..], ["hello", "one", "two"]);
 }
