@@ -3,6 +3,7 @@
 mod pub_cmd;
 mod serve;
 mod sub_cmd;
+mod sub_report;
 
 use std::process::ExitCode;
 
