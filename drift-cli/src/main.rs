@@ -1,5 +1,6 @@
 //! The `drift` command: `serve`, `pub`, `sub`, and `bench` (drift-bench).
 
+mod hint;
 mod pub_cmd;
 mod serve;
 mod sub_cmd;
@@ -40,7 +41,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("drift: {e}");
+            match hint::for_error(&e) {
+                Some(hint) => eprintln!("drift: {e} ({hint})"),
+                None => eprintln!("drift: {e}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -338,8 +338,11 @@ async fn errors_are_one_clear_line_and_a_failure_exit() {
         let untrusting = Target::with(server.url.clone(), None);
         let e = untrusting.fails(&["pub", "t", "m"]).await;
         let line = one_line(&e);
+        assert!(line.contains("UnknownIssuer"), "{line}");
         assert!(
-            line.contains("TLS") || line.contains("certificate"),
+            line.ends_with(
+                "pass --cacert FILE, e.g. --cacert .drift/cert.pem for drift serve's generated one)"
+            ),
             "{line}"
         );
         // ... but is with --insecure.
@@ -360,6 +363,21 @@ async fn errors_are_one_clear_line_and_a_failure_exit() {
                 "{e}"
             );
         }
+    })
+    .await;
+}
+
+/// An `https://` URL for a cleartext server fails with a hint to use
+/// `http://`.
+#[tokio::test]
+async fn https_against_a_cleartext_server_hints_at_http() {
+    within(async {
+        let server = start_h2c(|_| {}).await;
+        let url = server.url.replacen("http://", "https://", 1);
+        let e = Target::with(url, None).fails(&["pub", "t", "m"]).await;
+        let line = one_line(&e);
+        assert!(line.starts_with("drift: TLS handshake with"), "{line}");
+        assert!(line.ends_with("then use an http:// URL)"), "{line}");
     })
     .await;
 }
