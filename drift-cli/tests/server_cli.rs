@@ -216,6 +216,13 @@ async fn port_in_use_exits_nonzero_with_a_clear_message() {
             stderr.contains(&format!("cannot listen on {listen}")),
             "stderr: {stderr}"
         );
+        // The OS's reason, once: it used to be both in the message and
+        // appended as its cause.
+        assert_eq!(
+            stderr.matches("Address already in use").count(),
+            1,
+            "stderr: {stderr}"
+        );
     })
     .await
 }
