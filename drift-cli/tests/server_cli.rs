@@ -569,3 +569,20 @@ async fn unusable_data_directories_stop_the_start() {
     })
     .await
 }
+
+/// `--listen localhost:PORT` takes a name that resolves, as a newcomer
+/// would write it, and serves on the loopback address it names.
+#[tokio::test]
+async fn listen_takes_a_host_name() {
+    within(async {
+        let dir = TempDir::new("cli-localhost");
+        let drift = Drift::start(&dir, &["--h2c", "--listen", "localhost:0"], &[]).await;
+        let addr: std::net::SocketAddr = drift.url.trim_start_matches("http://").parse().unwrap();
+        assert!(addr.ip().is_loopback(), "{}", drift.url);
+        let (_, body) = curl(&["--http2-prior-knowledge", &format!("{}/ping", drift.url)]).await;
+        assert_eq!(body, "pong");
+        let (status, log) = drift.terminate().await;
+        assert!(status.success(), "{log}");
+    })
+    .await
+}
