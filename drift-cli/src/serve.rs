@@ -244,6 +244,15 @@ fn init_logging(filter: &str) -> drift_core::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_logs())
         .init();
     Ok(())
+}
+
+/// Colour only for a person at a terminal: escape codes in a log file, a
+/// journal or a pipe are noise, and `NO_COLOR` (set and not empty, as
+/// no-color.org has it) turns them off everywhere.
+fn colour_logs() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
