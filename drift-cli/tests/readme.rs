@@ -219,3 +219,31 @@ fn cli_examples_run_verbatim() {
     }
     assert_eq!(&lines[4..], ["hello", "one", "two"]);
 }
+
+/// What the C section's commands build into the checkout (`cc … -o NAME`)
+/// is ignored by git, so following the README leaves `git status` clean.
+#[test]
+fn c_example_binaries_are_ignored_by_git() {
+    let readme = readme();
+    let block = shell_block(&readme, "## C");
+    let outputs: Vec<&str> = block
+        .lines()
+        .filter(|line| line.trim_start().starts_with("cc "))
+        .filter_map(|line| line.split(" -o ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(outputs, ["publisher", "subscriber"], "{block}");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let out = Command::new("git")
+        .args(["check-ignore", "--verbose", "--non-matching"])
+        .args(&outputs)
+        .current_dir(root)
+        .output()
+        .expect("run git");
+    let report = String::from_utf8_lossy(&out.stdout);
+    // A non-matching path is reported with an empty source ("::\tNAME").
+    assert!(
+        out.status.success() && !report.contains("::"),
+        "not ignored:\n{report}"
+    );
+}
