@@ -1,8 +1,10 @@
 //! The `drift` command: `serve`, `pub`, `sub`, and `bench` (drift-bench).
 
+mod hint;
 mod pub_cmd;
 mod serve;
 mod sub_cmd;
+mod sub_report;
 
 use std::process::ExitCode;
 
@@ -39,7 +41,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("drift: {e}");
+            match hint::for_error(&e) {
+                Some(hint) => eprintln!("drift: {e} ({hint})"),
+                None => eprintln!("drift: {e}"),
+            }
             ExitCode::FAILURE
         }
     }

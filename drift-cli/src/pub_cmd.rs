@@ -86,8 +86,12 @@ pub struct PubArgs {
     /// Publish the contents of this file as one message.
     #[arg(long, short = 'f', value_name = "PATH")]
     pub file: Option<PathBuf>,
-    /// Print the id (EPOCH-SEQ) of each published message.
-    #[arg(long, short = 'v')]
+    /// Do not print the id (EPOCH-SEQ) of each published message, one line
+    /// each on standard output, as is done by default.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Print the ids: the default, kept so that older scripts go on working.
+    #[arg(long, short = 'v', hide = true, conflicts_with = "quiet")]
     pub verbose: bool,
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -103,7 +107,7 @@ pub fn run(args: PubArgs) -> Result<ExitCode> {
 async fn publish_all(client: &Client, args: &PubArgs) -> Result<()> {
     if let Some(message) = &args.message {
         let p = client.publish(&args.topic, message.clone()).await?;
-        return report(args.verbose, &p);
+        return report(args.quiet, &p);
     }
     if let Some(path) = &args.file {
         let data = std::fs::read(path).map_err(|e| {
@@ -113,7 +117,7 @@ async fn publish_all(client: &Client, args: &PubArgs) -> Result<()> {
             )
         })?;
         let p = client.publish(&args.topic, data).await?;
-        return report(args.verbose, &p);
+        return report(args.quiet, &p);
     }
     // Lines are published one at a time, in order, as they arrive, so that
     // `tail -f log | drift pub t` works. Reading stdin blocks, which is fine
@@ -135,21 +139,23 @@ async fn publish_all(client: &Client, args: &PubArgs) -> Result<()> {
         };
         let payload = Bytes::copy_from_slice(text);
         let p = client.publish(&args.topic, payload).await?;
-        report(args.verbose, &p)?;
+        report(args.quiet, &p)?;
     }
 }
 
-fn report(verbose: bool, p: &Publish) -> Result<()> {
-    if verbose {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", p.id)
-            .and_then(|()| out.flush())
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Io,
-                    format!("cannot write to standard output: {e}"),
-                )
-            })?;
+fn report(quiet: bool, p: &Publish) -> Result<()> {
+    if quiet {
+        return Ok(());
     }
-    Ok(())
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", p.id).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        // Nobody reads the ids (`drift pub t m | true`, a closed pipe): the
+        // message is published all the same, which is what was asked.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::new(
+            ErrorKind::Io,
+            format!("cannot write to standard output: {e}"),
+        )),
+    }
 }

@@ -91,8 +91,9 @@ pub struct ServeArgs {
     /// open is closed (0: never).
     #[arg(long, env = "DRIFT_IDLE_TIMEOUT", default_value_t = ServerConfig::default().idle_timeout.map_or(0, |d| d.as_secs()))]
     idle_timeout: u64,
-    /// Origins allowed to call the API from a browser (`*` for any;
-    /// comma-separated in the environment). None by default.
+    /// Origins allowed to call the API from a browser, with credentials
+    /// (`*` for any, without; comma-separated in the environment). None by
+    /// default.
     #[arg(
         long = "cors-origin",
         env = "DRIFT_CORS_ORIGINS",
@@ -271,6 +272,15 @@ fn init_logging(filter: &str) -> drift_core::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_logs())
         .init();
     Ok(())
+}
+
+/// Colour only for a person at a terminal: escape codes in a log file, a
+/// journal or a pipe are noise, and `NO_COLOR` (set and not empty, as
+/// no-color.org has it) turns them off everywhere.
+fn colour_logs() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

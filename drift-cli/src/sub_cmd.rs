@@ -11,6 +11,7 @@ use drift_core::protocol::{HistoryRequest, SlowPolicy};
 use drift_core::{Error, ErrorKind, MessageId, Result};
 
 use crate::pub_cmd::ConnArgs;
+use crate::sub_report::{Reporter, gap_text};
 
 /// How each message is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -114,6 +115,7 @@ pub fn run(args: SubArgs) -> Result<ExitCode> {
             eprintln!("drift: subscribed to {:?} (epoch {epoch})", args.topic);
         }
         let mut printed = 0u64;
+        let mut reporter = Reporter::default();
         let mut out = std::io::stdout().lock();
         loop {
             if args.count.is_some_and(|n| printed >= n) {
@@ -121,7 +123,7 @@ pub fn run(args: SubArgs) -> Result<ExitCode> {
             }
             let event = tokio::select! {
                 () = &mut stop => return Ok(ExitCode::SUCCESS),
-                event = sub.next_event() => event,
+                event = reporter.next_event(&mut sub) => event,
             };
             match event {
                 None => return Ok(ExitCode::SUCCESS),
@@ -141,7 +143,10 @@ pub fn run(args: SubArgs) -> Result<ExitCode> {
                         }
                     }
                 }
-                Some(Ok(SubscriptionEvent::Gap(gap))) => eprintln!("drift: gap {gap}"),
+                Some(Ok(SubscriptionEvent::Gap(gap))) => {
+                    let last = sub.last_id().map(|id| id.to_string());
+                    eprintln!("drift: {}", gap_text(&gap, last));
+                }
                 Some(Ok(SubscriptionEvent::End(reason))) => {
                     eprintln!("drift: subscription ended: {reason}");
                     return Ok(ExitCode::SUCCESS);

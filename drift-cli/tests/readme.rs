@@ -206,18 +206,44 @@ fn cli_examples_run_verbatim() {
         "{script}\nstdout: {stdout}\nstderr: {stderr}"
     );
 
-    // What the examples promise: ids from --verbose, JSON lines, then the
-    // follow mode's plain lines (history replayed first).
+    // What the examples promise: the first publish's id (and none of the
+    // quiet ones), JSON lines, then the follow mode's plain lines (history
+    // replayed first).
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2 + 3 + 3, "{stdout}");
-    assert!(
-        lines[0].ends_with("-2") && lines[1].ends_with("-3"),
-        "{stdout}"
-    );
-    for (line, data) in lines[2..5].iter().zip(["hello", "one", "two"]) {
+    assert_eq!(lines.len(), 1 + 3 + 3, "{stdout}");
+    assert!(lines[0].ends_with("-1"), "{stdout}");
+    for (line, data) in lines[1..4].iter().zip(["hello", "one", "two"]) {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["data"], data);
         assert!(v["id"].as_str().unwrap().contains('-'));
     }
-    assert_eq!(&lines[5..], ["hello", "one", "two"]);
+    assert_eq!(&lines[4..], ["hello", "one", "two"]);
+}
+
+/// What the C section's commands build into the checkout (`cc … -o NAME`)
+/// is ignored by git, so following the README leaves `git status` clean.
+#[test]
+fn c_example_binaries_are_ignored_by_git() {
+    let readme = readme();
+    let block = shell_block(&readme, "## C");
+    let outputs: Vec<&str> = block
+        .lines()
+        .filter(|line| line.trim_start().starts_with("cc "))
+        .filter_map(|line| line.split(" -o ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(outputs, ["publisher", "subscriber"], "{block}");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let out = Command::new("git")
+        .args(["check-ignore", "--verbose", "--non-matching"])
+        .args(&outputs)
+        .current_dir(root)
+        .output()
+        .expect("run git");
+    let report = String::from_utf8_lossy(&out.stdout);
+    // A non-matching path is reported with an empty source ("::\tNAME").
+    assert!(
+        out.status.success() && !report.contains("::"),
+        "not ignored:\n{report}"
+    );
 }

@@ -219,6 +219,13 @@ async fn port_in_use_exits_nonzero_with_a_clear_message() {
             stderr.contains(&format!("cannot listen on {listen}")),
             "stderr: {stderr}"
         );
+        // The OS's reason, once: it used to be both in the message and
+        // appended as its cause.
+        assert_eq!(
+            stderr.matches("Address already in use").count(),
+            1,
+            "stderr: {stderr}"
+        );
     })
     .await
 }
@@ -750,6 +757,23 @@ async fn serve_raises_its_open_file_limit() {
             "{files}"
         );
         child.kill().await.unwrap();
+    })
+    .await
+}
+
+/// `--listen localhost:PORT` takes a name that resolves, as a newcomer
+/// would write it, and serves on the loopback address it names.
+#[tokio::test]
+async fn listen_takes_a_host_name() {
+    within(async {
+        let dir = TempDir::new("cli-localhost");
+        let drift = Drift::start(&dir, &["--h2c", "--listen", "localhost:0"], &[]).await;
+        let addr: std::net::SocketAddr = drift.url.trim_start_matches("http://").parse().unwrap();
+        assert!(addr.ip().is_loopback(), "{}", drift.url);
+        let (_, body) = curl(&["--http2-prior-knowledge", &format!("{}/ping", drift.url)]).await;
+        assert_eq!(body, "pong");
+        let (status, log) = drift.terminate().await;
+        assert!(status.success(), "{log}");
     })
     .await
 }

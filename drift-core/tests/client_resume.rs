@@ -6,8 +6,10 @@ mod client_support;
 mod support;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +21,7 @@ use drift_core::protocol::SlowPolicy;
 use drift_core::server::{Server, ServerConfig, ServerHandle, TlsMode};
 use drift_core::tls::ServerIdentity;
 use drift_core::{EndReason, ErrorKind, Gap, GapReason};
+use futures_core::Stream;
 use support::{Store, base_config, eventually, start_server, start_with, within};
 
 fn resuming() -> SubscribeOptions {
@@ -201,6 +204,47 @@ async fn a_server_restart_is_a_gap_never_silence_tls() {
     within(restart_is_reported_as_an_epoch_gap(TlsMode::Identity(
         identity,
     )))
+    .await;
+}
+
+/// While a subscription resumes, `interruption()` says why: the server's
+/// end reason, then the failed attempts; once a new stream is open it is
+/// gone. (`drift sub` prints these.)
+#[tokio::test]
+async fn interruption_says_why_while_resuming() {
+    within(async {
+        let server = start_with(([127, 0, 0, 1], 0).into(), TlsMode::H2c, |_| {}).await;
+        let addr = server.addr;
+        let client = client_for(&server);
+        let mut sub = client.subscribe("i", resuming()).await.unwrap();
+        assert_eq!(sub.interruption(), None);
+        publish_range(&client, "i", 1..=1).await;
+        assert_eq!(read_until(&mut sub, 1).await, numbered("m", 1..=1));
+
+        server.shutdown().await.unwrap();
+        // Polled by hand: nothing is delivered while the server is away,
+        // so the state is looked at after each poll that found nothing.
+        let seen = std::future::poll_fn(|cx| match Pin::new(&mut sub).poll_next(cx) {
+            Poll::Ready(item) => panic!("delivered while the server is away: {item:?}"),
+            Poll::Pending => match sub.interruption() {
+                Some(i) if i.failed_attempts >= 2 => Poll::Ready(i.clone()),
+                _ => Poll::Pending,
+            },
+        })
+        .await;
+        assert_eq!(seen.end_reason, Some(EndReason::Shutdown));
+        assert!(
+            seen.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("connect")),
+            "{seen:?}"
+        );
+
+        let restarted = bind_again(addr, TlsMode::H2c).await;
+        assert!(matches!(next(&mut sub).await, SubscriptionEvent::Gap(_)));
+        assert_eq!(sub.interruption(), None);
+        restarted.shutdown().await.unwrap();
+    })
     .await;
 }
 

@@ -148,24 +148,39 @@ async fn wrong_method_on_known_path_is_405_with_allow() {
     .await
 }
 
-/// Case 15: a `/` in the topic, raw or percent-encoded, and a missing
-/// segment match no route: 404 for every method.
+/// Case 15, divergence: a `/` in the topic, raw or percent-encoded, is a
+/// 400 that says `/` is not allowed (the original's bare `404 page not
+/// found` left one guessing), but a 404 to `HEAD`, which asks whether such a
+/// topic exists. A missing segment (`/v1/t`) matches no route: 404.
 #[tokio::test]
-async fn slashes_in_topics_match_no_route() {
+async fn slashes_in_topics_are_400_saying_so() {
     within(async {
         let server = start_server(|_| {}).await;
         let mut c = server.h2().await;
-        for path in ["/v1/t/a/b", "/v1/t", "/v1/t/a%2Fb", "/v1/t/a%2fb"] {
-            for method in [
-                Method::GET,
-                Method::HEAD,
-                Method::PUT,
-                Method::POST,
-                Method::DELETE,
-            ] {
+        for path in ["/v1/t/a/b", "/v1/t/a%2Fb", "/v1/t/a%2fb", "/v1/topics/a/b"] {
+            let methods: &[Method] = if path.starts_with("/v1/topics/") {
+                &[Method::GET]
+            } else {
+                &[Method::GET, Method::PUT, Method::POST, Method::DELETE]
+            };
+            for method in methods {
                 let r = c.request(method.clone(), path, &[], full("x")).await;
-                assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}");
+                assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {path}");
+                assert_eq!(
+                    r.text(),
+                    "topic name must not contain \"/\" (a topic name is one path segment)\n",
+                    "{method} {path}"
+                );
             }
+            if path.starts_with("/v1/t/") {
+                let r = c.head(path).await;
+                assert_eq!(r.status, StatusCode::NOT_FOUND, "HEAD {path}");
+                assert!(r.body.is_empty(), "HEAD has no body");
+            }
+        }
+        for method in [Method::GET, Method::HEAD, Method::POST] {
+            let r = c.request(method.clone(), "/v1/t", &[], full("x")).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} /v1/t");
         }
         assert_eq!(server.broker().topic_count(), 0);
     })
@@ -173,7 +188,9 @@ async fn slashes_in_topics_match_no_route() {
 }
 
 /// Case 14, divergence: the empty topic is a 400 with a one-line reason for
-/// every method (the original answered 500, and 404 for HEAD).
+/// every method but HEAD (the original answered 500); HEAD, which asks
+/// whether the topic exists and has no body for a reason, gets the
+/// original's 404.
 #[tokio::test]
 async fn empty_topic_is_400_with_one_line_reason() {
     within(async {
@@ -190,7 +207,7 @@ async fn empty_topic_is_400_with_one_line_reason() {
             assert!(text.contains("empty"), "{text:?}");
         }
         let r = c.head("/v1/t/").await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
         assert!(r.body.is_empty(), "HEAD has no body");
     })
     .await
@@ -216,6 +233,8 @@ async fn bad_topic_names_are_400() {
                 assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {path}");
                 assert_eq!(r.text().lines().count(), 1, "{:?}", r.text());
             }
+            // No topic has such a name: HEAD says it does not exist.
+            assert_eq!(c.head(&path).await.status, StatusCode::NOT_FOUND, "{path}");
         }
         assert_eq!(server.broker().topic_count(), 0);
         // The limit itself is allowed.

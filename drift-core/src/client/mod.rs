@@ -70,6 +70,7 @@ mod builder;
 mod conn;
 mod event;
 mod handle;
+mod interruption;
 mod open;
 mod options;
 mod request;
@@ -86,6 +87,7 @@ pub use api::Publish;
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 pub use event::{ReceivedMessage, SubscriptionEvent};
 pub use handle::{CLOSED, SubscriptionHandle};
+pub use interruption::Interruption;
 pub use options::{Backoff, SubscribeOptions};
 pub use subscribe::{MAX_FRAME_PAYLOAD, Subscription};
 

@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 
 use super::Client;
 use super::event::{ReceivedMessage, SubscriptionEvent};
+use super::interruption::Interruption;
 use super::open::{OpenRequest, Opened, open};
 use super::options::{SubscribeOptions, backoff_delay, retryable};
 use crate::error::{Error, ErrorKind, Result};
@@ -68,6 +69,8 @@ pub struct Subscription {
     /// The current stream has sent something: a reopen succeeded for real,
     /// it did not merely get a response that ended at once.
     progressed: bool,
+    /// Set from the end or break of a stream until the next one is open.
+    interruption: Option<Interruption>,
 }
 
 enum State {
@@ -148,6 +151,7 @@ impl Client {
             history_enabled: None,
             failures: 0,
             progressed: false,
+            interruption: None,
         };
         sub.on_opened(opened, false);
         Ok(sub)
@@ -186,9 +190,19 @@ impl Subscription {
         self.history_enabled
     }
 
+    /// Why the subscription is resuming, while it is: its stream ended
+    /// (`shutdown`, `slow consumer`) or broke and no new one is open yet.
+    /// `None` while streaming and once over. The state changes only while
+    /// the subscription is read, so a reader that wants to tell its user
+    /// looks after each poll that found nothing to deliver.
+    pub fn interruption(&self) -> Option<&Interruption> {
+        self.interruption.as_ref()
+    }
+
     /// Takes in a newly opened stream. `resumed` when it replaces a broken one.
     fn on_opened(&mut self, opened: Opened, resumed: bool) {
         self.progressed = false;
+        self.interruption = None;
         if resumed {
             if !opened.frames {
                 // Without ids nothing tells what was missed while away.
@@ -280,6 +294,7 @@ impl Subscription {
                 None => format!("subscription to {topic:?} on {server} ended at once"),
             };
             tracing::debug!("{why}");
+            self.interruption = Some(Interruption::new(None));
             return self.resume(Error::new(ErrorKind::Connect, why));
         }
         self.state = State::Done;
@@ -307,6 +322,7 @@ impl Subscription {
                 "the server ended the subscription to {:?}: {reason}",
                 self.topic
             );
+            self.interruption = Some(Interruption::new(Some(reason)));
             return self.resume(Error::new(ErrorKind::Unavailable, why));
         }
         self.state = State::Done;
@@ -319,8 +335,14 @@ impl Subscription {
         let limit = self.options.reconnect.max_attempts;
         if !retryable(&error) || limit.is_some_and(|max| self.failures >= max) {
             self.state = State::Done;
+            self.interruption = None;
             return Some(Err(error));
         }
+        let interruption = self
+            .interruption
+            .get_or_insert_with(|| Interruption::new(None));
+        interruption.failed_attempts += 1;
+        interruption.last_error = Some(error.to_string());
         let delay = backoff_delay(&self.options.reconnect, self.failures);
         tracing::debug!(topic = %self.topic, ?delay, "cannot resume yet: {error}");
         self.state = State::Waiting(Box::pin(tokio::time::sleep(delay)));

@@ -121,11 +121,7 @@ impl BackgroundServer {
             .enable_all()
             .build()
             .map_err(|e| {
-                Error::new(
-                    ErrorKind::Io,
-                    format!("cannot start the server threads: {e}"),
-                )
-                .with_source(e)
+                Error::new(ErrorKind::Io, "cannot start the server threads").with_source(e)
             })?;
         let lifecycle = Arc::new(Lifecycle {
             phase: Mutex::new(Phase::Stopping),
@@ -268,11 +264,7 @@ impl BackgroundServer {
         }
         if self.ca_file.get().is_none() {
             let file = TempCaFile::write(pem).map_err(|e| {
-                Error::new(
-                    ErrorKind::Io,
-                    format!("cannot write the CA certificate file: {e}"),
-                )
-                .with_source(e)
+                Error::new(ErrorKind::Io, "cannot write the CA certificate file").with_source(e)
             })?;
             // Another thread may have written one meanwhile: then this one
             // is removed again here, and both callers see the same file.

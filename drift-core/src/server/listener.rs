@@ -77,10 +77,12 @@ impl Server {
     pub async fn bind(config: ServerConfig) -> Result<Server> {
         config.validate()?;
         let (identity, cert_path) = load_identity(&config)?;
+        // The OS's reason is the source, which `Display` appends: naming
+        // it in the message too printed it twice.
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             Error::new(
                 ErrorKind::Connect,
-                format!("cannot listen on {}: {e}", config.listen),
+                format!("cannot listen on {}", config.listen),
             )
             .with_source(e)
         })?;

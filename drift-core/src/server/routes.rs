@@ -112,12 +112,17 @@ where
             origin,
         } = self;
         let access = cx.access(credentials.as_deref());
+        let req_is_head = req.method() == Method::HEAD;
         let mut res = match *req.method() {
             Method::PUT => topics::create(cx, req, &topic, &access).await,
             Method::POST => topics::publish(cx, req, &topic, &access, &waker).await,
-            Method::HEAD => topics::inspect(cx, &topic, &access).await,
+            Method::HEAD => exists_or_not(topics::inspect(cx, &topic, &access).await),
             _ => topics::delete(cx, &topic, &access).await,
         };
+        if req_is_head {
+            // As in `route_now`: an error's reason must not go out as DATA.
+            *res.body_mut() = DriftBody::empty();
+        }
         decorate(cx.cors.as_ref(), origin.as_ref(), &mut res);
         res
     }
@@ -176,7 +181,7 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
             _ => response::method_not_allowed("GET"),
         },
         p if p.starts_with(TOPICS_PREFIX) => {
-            let topic = match topic_segment(&p[TOPICS_PREFIX.len()..]) {
+            let topic = match topic_segment(&p[TOPICS_PREFIX.len()..], method) {
                 Ok(t) => t,
                 Err(res) => return res.into(),
             };
@@ -189,7 +194,7 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
             }
         }
         p if p.starts_with(TOPIC_PREFIX) => {
-            let topic = match topic_segment(&p[TOPIC_PREFIX.len()..]) {
+            let topic = match topic_segment(&p[TOPIC_PREFIX.len()..], method) {
                 Ok(t) => t,
                 Err(res) => return res.into(),
             };
@@ -241,23 +246,36 @@ fn not_found() -> Response<DriftBody> {
     )
 }
 
-/// The topic a path segment names, or the answer when it names none: the
-/// original's 404 for a segment with a `/`, a 400 for a malformed name.
+/// The topic a path segment names, or the answer when it names none: a 400
+/// with the reason (a `/` included: a bare 404 left a newcomer guessing),
+/// but a 404 to `HEAD`, which has no body to carry a reason and asks only
+/// whether the topic exists; no topic has such a name (the original, too,
+/// answers 404).
 // The answer goes straight back to the client, once: no point boxing it.
 #[allow(clippy::result_large_err)]
-fn topic_segment(raw: &str) -> Result<String, Response<DriftBody>> {
+fn topic_segment(raw: &str, method: &Method) -> Result<String, Response<DriftBody>> {
     match topic_name(raw) {
-        Ok(Some(t)) => Ok(t),
-        Ok(None) => Err(not_found()),
+        Ok(t) => Ok(t),
+        Err(_) if method == Method::HEAD => Err(response::empty(StatusCode::NOT_FOUND)),
         Err(reason) => Err(response::error(StatusCode::BAD_REQUEST, reason)),
     }
 }
 
-/// Decodes the topic segment. `Ok(None)` means "no such route" (a `/` inside,
-/// raw or percent-encoded, as the original server treats it).
-fn topic_name(raw: &str) -> Result<Option<String>, &'static str> {
+/// `HEAD`'s answer: a name the broker refuses as malformed names no topic,
+/// so it is a 404 as for any missing topic (see [`topic_segment`]).
+fn exists_or_not(res: Response<DriftBody>) -> Response<DriftBody> {
+    if res.status() == StatusCode::BAD_REQUEST {
+        response::empty(StatusCode::NOT_FOUND)
+    } else {
+        res
+    }
+}
+
+/// Decodes the topic segment, or says why it names no topic.
+fn topic_name(raw: &str) -> Result<String, &'static str> {
+    const SLASH: &str = "topic name must not contain \"/\" (a topic name is one path segment)";
     if raw.contains('/') {
-        return Ok(None);
+        return Err(SLASH);
     }
     if raw.is_empty() {
         return Err("topic name is empty");
@@ -266,9 +284,9 @@ fn topic_name(raw: &str) -> Result<Option<String>, &'static str> {
         .decode_utf8()
         .map_err(|_| "topic name is not valid UTF-8 after percent-decoding")?;
     if decoded.contains('/') {
-        return Ok(None);
+        return Err(SLASH);
     }
-    Ok(Some(decoded.into_owned()))
+    Ok(decoded.into_owned())
 }
 
 #[cfg(test)]
@@ -277,9 +295,9 @@ mod tests {
 
     #[test]
     fn topic_segments() {
-        assert_eq!(topic_name("a%20b"), Ok(Some("a b".to_string())));
-        assert_eq!(topic_name("a/b"), Ok(None));
-        assert_eq!(topic_name("a%2Fb"), Ok(None));
+        assert_eq!(topic_name("a%20b"), Ok("a b".to_string()));
+        assert!(topic_name("a/b").unwrap_err().contains("\"/\""));
+        assert!(topic_name("a%2Fb").unwrap_err().contains("\"/\""));
         assert!(topic_name("").is_err());
         assert!(topic_name("%FF").is_err());
     }
@@ -290,13 +308,12 @@ mod tests {
             ..proptest::prelude::ProptestConfig::default()
         })]
 
-        /// Any path segment, percent-encoded or not, is a topic, no route or
-        /// a refusal with a reason; a name comes back from its encoding.
+        /// Any path segment, percent-encoded or not, is a topic or a
+        /// refusal with a reason; a name comes back from its encoding.
         #[test]
         fn any_topic_segment(raw in proptest::prelude::any::<String>()) {
             match topic_name(&raw) {
-                Ok(Some(name)) => proptest::prop_assert!(!name.contains('/')),
-                Ok(None) => {}
+                Ok(name) => proptest::prop_assert!(!name.contains('/')),
                 Err(reason) => proptest::prop_assert!(!reason.is_empty()),
             }
             let encoded = percent_encoding::utf8_percent_encode(
@@ -305,12 +322,10 @@ mod tests {
             )
             .to_string();
             let decoded = topic_name(&encoded);
-            if raw.is_empty() {
+            if raw.is_empty() || raw.contains('/') {
                 proptest::prop_assert!(decoded.is_err());
-            } else if raw.contains('/') {
-                proptest::prop_assert_eq!(decoded, Ok(None));
             } else {
-                proptest::prop_assert_eq!(decoded, Ok(Some(raw)));
+                proptest::prop_assert_eq!(decoded, Ok(raw));
             }
         }
     }
