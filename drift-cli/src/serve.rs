@@ -84,7 +84,8 @@ pub struct ServeArgs {
     /// more are closed at once.
     #[arg(long, env = "DRIFT_MAX_CONNECTIONS", default_value_t = ServerConfig::default().max_connections)]
     max_connections: usize,
-    /// Seconds a new connection has for its TLS handshake and first request.
+    /// Seconds a new connection has for its TLS handshake and HTTP/2 preface
+    /// or first request.
     #[arg(long, env = "DRIFT_HANDSHAKE_TIMEOUT", default_value_t = ServerConfig::default().handshake_timeout.as_secs())]
     handshake_timeout: u64,
     /// Seconds after which a connection with no request or subscription

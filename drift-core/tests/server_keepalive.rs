@@ -171,27 +171,45 @@ async fn read_to_close(io: &mut TcpStream) {
     }
 }
 
-/// A socket that sends nothing, over h2c or TLS, or sends only the HTTP/2
-/// preface, is closed once the handshake deadline passes (before, it was
-/// kept forever, and 1100 of them took every descriptor of a 1024 limit).
+/// A socket that sends nothing, over h2c or TLS, or only part of an
+/// HTTP/1.1 request, is closed once the handshake deadline passes (before,
+/// it was kept forever, and 1100 of them took every descriptor of a 1024
+/// limit). An HTTP/2 client that sent its preface may ask later, as
+/// connection pools and browsers that connect ahead do.
 #[tokio::test]
 async fn sockets_that_send_no_request_are_closed_at_the_deadline() {
     within_for(Duration::from_secs(20), async {
-        let deadline = |c: &mut drift_core::server::ServerConfig| {
-            c.handshake_timeout = Duration::from_millis(300);
-        };
+        let handshake = Duration::from_millis(300);
+        let deadline = |c: &mut drift_core::server::ServerConfig| c.handshake_timeout = handshake;
         let h2c = start_h2c(deadline).await;
         let tls = start_server(deadline).await;
         let mut silent_h2c = TcpStream::connect(h2c.addr).await.unwrap();
         let mut silent_tls = TcpStream::connect(tls.addr).await.unwrap();
-        let mut preface_only = TcpStream::connect(h2c.addr).await.unwrap();
-        preface_only.write_all(PREFACE).await.unwrap();
-        preface_only.write_all(&frame(4, 0, 0, &[])).await.unwrap();
-        for io in [&mut silent_h2c, &mut silent_tls, &mut preface_only] {
+        let mut half_a_request = TcpStream::connect(h2c.addr).await.unwrap();
+        half_a_request.write_all(b"GET /ping HT").await.unwrap();
+        let mut ahead = TcpStream::connect(h2c.addr).await.unwrap();
+        let mut hello = PREFACE.to_vec();
+        hello.extend(frame(4, 0, 0, &[]));
+        ahead.write_all(&hello).await.unwrap();
+        for io in [&mut silent_h2c, &mut silent_tls, &mut half_a_request] {
             read_to_close(io).await;
         }
-        // A client that asks in time is served as ever.
-        h2c.h2().await.publish("t", "still served").await;
+        // Well past the deadline, the connection that said it speaks
+        // HTTP/2 asks, and is answered.
+        tokio::time::sleep(handshake * 3).await;
+        let request = request("/ping");
+        ahead.write_all(&request[hello.len()..]).await.unwrap();
+        let mut client = DeafClient {
+            io: ahead,
+            buf: Vec::new(),
+        };
+        loop {
+            let f = client.next().await.expect("answered, not closed");
+            if f.kind == DATA && f.stream == 1 {
+                assert_eq!(f.payload, b"pong");
+                break;
+            }
+        }
     })
     .await
 }
@@ -210,7 +228,15 @@ async fn connections_without_streams_close_after_the_idle_time() {
         .await;
         let mut subscriber = DeafClient::subscribe(&server, "/v1/t/quiet").await;
         let mut pinger = DeafClient::subscribe(&server, "/ping").await;
+        let mut ahead = TcpStream::connect(server.addr).await.unwrap();
+        ahead.write_all(PREFACE).await.unwrap();
+        ahead.write_all(&frame(4, 0, 0, &[])).await.unwrap();
+        let mut ahead = DeafClient {
+            io: ahead,
+            buf: Vec::new(),
+        };
         assert!(pinger.until_closed().await, "a GOAWAY before the close");
+        assert!(ahead.until_closed().await, "a GOAWAY before the close");
 
         // The subscriber's connection outlives many idle times.
         let until = tokio::time::Instant::now() + idle * 10;

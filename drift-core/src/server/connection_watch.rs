@@ -1,8 +1,10 @@
 //! How long a connection may say nothing. From accept, one deadline
 //! ([`ServerConfig::handshake_timeout`](super::ServerConfig)) covers the TLS
-//! peek and handshake, the HTTP/2 preface or HTTP/1.1 request line, and the
-//! first request: a socket that sends nothing is closed then, so idle
-//! sockets cannot hold every file descriptor. After that, a connection with
+//! peek and handshake, then the HTTP/2 client preface or the first HTTP/1.1
+//! request: a socket that sends nothing is closed then, so idle sockets
+//! cannot hold every file descriptor. (An HTTP/2 client may connect ahead
+//! and ask later, as pools and browsers do: once its preface has come, only
+//! the idle time applies.) After that, a connection with
 //! no stream open for [`ServerConfig::idle_timeout`](super::ServerConfig) is
 //! closed gracefully (GOAWAY over HTTP/2), between that time and half as
 //! long again after its last stream ended, and not before the handshake
@@ -17,12 +19,13 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use super::body::DriftBody;
@@ -42,11 +45,18 @@ pub(super) enum Expiry {
 pub(super) struct Streams {
     started: AtomicU64,
     ended: AtomicU64,
+    /// The HTTP/2 client preface has arrived.
+    preface: AtomicBool,
 }
 
 impl Streams {
     fn started(&self) -> u64 {
         self.started.load(Ordering::Acquire)
+    }
+
+    /// The connection has said what it is: a request, or HTTP/2's preface.
+    fn spoke(&self) -> bool {
+        self.started() > 0 || self.preface.load(Ordering::Acquire)
     }
 
     fn open(&self) -> u64 {
@@ -63,9 +73,9 @@ pub(super) async fn expired(
     first_request_by: Instant,
     idle: Option<Duration>,
 ) -> Expiry {
-    if streams.started() == 0 {
+    if !streams.spoke() {
         tokio::time::sleep_until(first_request_by).await;
-        if streams.started() == 0 {
+        if !streams.spoke() {
             return Expiry::NoRequest;
         }
     }
@@ -184,6 +194,94 @@ impl Body for WatchedBody {
     }
 }
 
+/// What an HTTP/2 client sends first (RFC 9113 §3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A connection's byte stream, noting in its [`Streams`] when the HTTP/2
+/// client preface has been read; past the first bytes it only passes
+/// reads and writes through.
+pub(super) struct PrefaceWatch<IO> {
+    io: IO,
+    streams: Arc<Streams>,
+    /// Bytes of the preface matched so far; `None` once decided.
+    matched: Option<usize>,
+}
+
+impl<IO> PrefaceWatch<IO> {
+    pub(super) fn new(io: IO, streams: Arc<Streams>) -> PrefaceWatch<IO> {
+        PrefaceWatch {
+            io,
+            streams,
+            matched: Some(0),
+        }
+    }
+
+    fn watch(&mut self, read: &[u8]) {
+        let Some(mut matched) = self.matched else {
+            return;
+        };
+        for &b in read {
+            if b != PREFACE[matched] {
+                self.matched = None;
+                return;
+            }
+            matched += 1;
+            if matched == PREFACE.len() {
+                self.streams.preface.store(true, Ordering::Release);
+                self.matched = None;
+                return;
+            }
+        }
+        self.matched = Some(matched);
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for PrefaceWatch<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if self.matched.is_some() && matches!(polled, Poll::Ready(Ok(()))) {
+            let this = &mut *self;
+            this.watch(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for PrefaceWatch<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, data)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +292,22 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(3600), f)
             .await
             .expect("timed out")
+    }
+
+    #[test]
+    fn the_preface_is_seen_however_it_is_cut() {
+        for cut in 0..=PREFACE.len() {
+            let streams = Arc::new(Streams::default());
+            let mut watch = PrefaceWatch::new((), streams.clone());
+            watch.watch(&PREFACE[..cut]);
+            assert_eq!(streams.spoke(), cut == PREFACE.len(), "cut at {cut}");
+            watch.watch(&PREFACE[cut..]);
+            assert!(streams.spoke(), "cut at {cut}");
+        }
+        let streams = Arc::new(Streams::default());
+        let mut watch = PrefaceWatch::new((), streams.clone());
+        watch.watch(b"GET / HTTP/1.1\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        assert!(!streams.spoke(), "HTTP/1.1 speaks with its first request");
     }
 
     #[tokio::test(start_paused = true)]

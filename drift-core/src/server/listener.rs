@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use super::connection_watch::{self, Expiry, Streams, Watched};
+use super::connection_watch::{self, Expiry, PrefaceWatch, Streams, Watched};
 use super::engine::{Coalesced, Connections, EngineCounters, EngineStats, PollCount};
 use super::service::DriftService;
 use super::{ServerConfig, TlsMode, dead_peers, storage};
@@ -446,7 +446,11 @@ impl Connection {
         let polls = PollCount::default();
         let streams = Arc::new(Streams::default());
         let conn = builder.serve_connection(
-            TokioIo::new(Coalesced::new(io, polls.clone(), engine.current())),
+            TokioIo::new(Coalesced::new(
+                PrefaceWatch::new(io, streams.clone()),
+                polls.clone(),
+                engine.current(),
+            )),
             Watched::new(service, streams.clone()),
         );
         polls

@@ -41,6 +41,7 @@ mod restartable;
 mod routes;
 mod service;
 mod storage;
+mod streamed;
 mod subscribe;
 mod topics;
 
@@ -113,8 +114,8 @@ pub struct ServerConfig {
     /// HTTP/2 PINGs: some clients never answer them.
     pub keepalive: Option<Duration>,
     /// How long, from accept, a connection has to complete its TLS
-    /// handshake and send its first request (HTTP/2 preface included); one
-    /// that has not by then is closed.
+    /// handshake and send its HTTP/2 client preface or (HTTP/1.1) its first
+    /// request; one that has not by then is closed.
     pub handshake_timeout: Duration,
     /// A connection with no stream open (no request in flight, no
     /// subscription) for this long is closed gracefully (`None`: never).

@@ -280,7 +280,7 @@ pub static OPTIONS: &[ServerOption] = &[
     ServerOption {
         name: "handshake_timeout",
         kind: OptionKind::Duration,
-        help: "How long a new connection has for its TLS handshake and first request.",
+        help: "How long a new connection has for its TLS handshake and HTTP/2 preface or first request.",
         zero_is_none: false,
         get: |o| V::Duration(o.config.handshake_timeout),
         set: |o, v| v.duration().map(|x| o.config.handshake_timeout = x),
