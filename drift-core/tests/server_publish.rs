@@ -2,9 +2,12 @@
 //! message identity, the size limit, and streamed publish
 //! (ORIGINAL.md §12 cases 18–20, 46; DESIGN.md §2 streamed publish).
 
+#[path = "support/client.rs"]
+mod client_support;
 mod support;
 
 use bytes::Bytes;
+use client_support::client_for;
 use drift_core::protocol::{Frame, FrameKind};
 use http::{Method, StatusCode};
 use support::*;
@@ -281,6 +284,91 @@ async fn streamed_publish_frame_over_the_limit_is_413() {
         let r = c.post_with("/v1/t/T", &[FRAMES_BODY], body).await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(r.num("drift-count"), 1);
+    })
+    .await
+}
+
+/// A long streamed publish does not hold its ids until the request ends
+/// (about 24 bytes a message, without bound): past 64 KiB of ids the answer
+/// starts, `200` and the ids so far, while the request is still open; later
+/// ids follow as they are assigned, and a failure part-way is the last line
+/// (and, for a request with `TE: trailers`, the `drift-error` trailer, with
+/// `drift-count`). Over HTTP/2 and HTTP/1.1.
+#[tokio::test]
+async fn a_long_streamed_publish_streams_its_ids() {
+    within(async {
+        use http_body_util::BodyExt;
+        let server = start_server(|_| {}).await;
+        let cases = [
+            (server.h2().await, "long-h2", true),
+            (server.h1().await, "long-h1", false),
+        ];
+        for (mut publisher, topic, te) in cases {
+            let (tx, body) = channel_body();
+            let early: Vec<String> = (0..4000).map(|i| format!("m{i}")).collect();
+            tx.send(frames_body(early)).unwrap();
+            let mut headers = vec![FRAMES_BODY];
+            if te {
+                headers.push(("te", "trailers"));
+            }
+            let path = format!("/v1/t/{topic}");
+            // Answered while the request body is still open.
+            let res = publisher
+                .try_send(Method::POST, &path, &headers, body)
+                .await
+                .expect("an answer before the request ends");
+            assert_eq!(res.status(), StatusCode::OK);
+            assert!(res.headers().get("drift-count").is_none());
+            let epoch: u64 = res.headers()["drift-epoch"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let mut body = res.into_body();
+            let mut text = String::new();
+            let mut trailers = None;
+            while text.lines().count() < 4000 {
+                let frame = body.frame().await.expect("more ids").expect("body");
+                if let Ok(data) = frame.into_data() {
+                    text.push_str(std::str::from_utf8(&data).unwrap());
+                }
+            }
+            // One more message, then a frame of no known kind.
+            tx.send(frames_body(["late"])).unwrap();
+            tx.send(Bytes::from(vec![5u8; 32])).unwrap();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.expect("body");
+                match frame.into_data() {
+                    Ok(data) => text.push_str(std::str::from_utf8(&data).unwrap()),
+                    Err(frame) => trailers = frame.into_trailers().ok(),
+                }
+            }
+            drop(tx);
+            let lines: Vec<&str> = text.lines().collect();
+            let ids: Vec<String> = (1..=4001).map(|s| format!("{epoch}-{s}")).collect();
+            assert_eq!(lines[..4001], ids[..], "{topic}: every id, in order");
+            assert_eq!(lines.len(), 4002, "{topic}: then the outcome");
+            assert!(
+                lines[4001].starts_with("error: 400 unknown frame kind 5"),
+                "{topic}: {}",
+                lines[4001]
+            );
+            if te {
+                let t = trailers.expect("trailers");
+                assert_eq!(t["drift-count"], "4001");
+                assert!(t["drift-error"].to_str().unwrap().starts_with("400 "));
+            }
+        }
+
+        // The Rust client reads such an answer as any other.
+        let client = client_for(&server);
+        let payloads: Vec<Bytes> = (0..5000).map(|i| Bytes::from(format!("p{i}"))).collect();
+        let ids = client
+            .publish_many("long-client", payloads)
+            .await
+            .expect("published");
+        assert_eq!(ids.len(), 5000);
+        assert!(ids.windows(2).all(|w| w[1].seq == w[0].seq + 1));
     })
     .await
 }

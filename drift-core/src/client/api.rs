@@ -5,7 +5,7 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, StatusCode};
 
 use super::body::Chunks;
-use super::request::{header_u64, topic_path};
+use super::request::{header_u64, status_error, topic_path};
 use super::{Client, ServerKind};
 use crate::broker::TopicConfigRequest;
 use crate::error::{Error, ErrorKind, Result};
@@ -111,18 +111,28 @@ impl Client {
             .insert(CONTENT_TYPE, HeaderValue::from_static(FRAMES_MEDIA_TYPE));
         let (parts, text) = self.call(req).await?;
         let bad = |why: String| Error::new(ErrorKind::Protocol, format!("streamed publish: {why}"));
-        let count = header_u64(&parts.headers, headers::COUNT)
-            .ok_or_else(|| bad(format!("the server sent no {} header", headers::COUNT)))?;
         let text =
             std::str::from_utf8(&text).map_err(|_| bad("the id list is not UTF-8".into()))?;
-        let ids = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                l.parse::<MessageId>()
-                    .map_err(|_| bad(format!("bad id {l:?}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut ids = Vec::with_capacity(expected);
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            // A long stream's answer streams: a failure part-way is its
+            // last line, `error: STATUS REASON`, after the ids published.
+            if let Some(failure) = line.strip_prefix("error: ") {
+                let (status, reason) = failure.split_once(' ').unwrap_or((failure, ""));
+                let status = status
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .ok_or_else(|| bad(format!("bad outcome {line:?}")))?;
+                return Err(status_error(status, reason.as_bytes()));
+            }
+            ids.push(
+                line.parse::<MessageId>()
+                    .map_err(|_| bad(format!("bad id {line:?}")))?,
+            );
+        }
+        // A streaming answer has no count header: its ids are the count.
+        let count = header_u64(&parts.headers, headers::COUNT).unwrap_or(ids.len() as u64);
         if ids.len() != expected || count != expected as u64 {
             return Err(bad(format!(
                 "sent {expected} messages, the server stored {count} and listed {}",

@@ -21,6 +21,9 @@ pub const ID: &str = "drift-id";
 pub const TIME: &str = "drift-time";
 /// Response to publish: how many messages a streamed publish stored.
 pub const COUNT: &str = "drift-count";
+/// Trailer of a streamed publish whose answer streamed: `STATUS REASON`
+/// when it failed part-way.
+pub const ERROR: &str = "drift-error";
 /// Response to subscribe: the newest sequence number of the topic when the
 /// subscription started (0 for none).
 pub const LAST_SEQ: &str = "drift-last-seq";

@@ -10,7 +10,10 @@ use futures_core::Stream;
 use http::{HeaderMap, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 
+use tokio::sync::mpsc;
+
 use super::engine::{BodyWaker, HeartbeatSlot, Heartbeats};
+use super::streamed::Chunk;
 use crate::broker::Subscription;
 use crate::model::{Event, now_us};
 use crate::protocol::{Framing, frames, headers, sse};
@@ -39,12 +42,60 @@ enum Kind {
     Full(Option<Bytes>),
     /// The body, and the waker it registers with what it waits on.
     Subscription(Box<SubscriptionBody>, BodyWaker),
+    /// A long streamed publish's answer (see `streamed`).
+    StreamedIds(Box<StreamedIds>),
+}
+
+/// The ids of a streamed publish as they are assigned, then its outcome.
+#[derive(Debug)]
+struct StreamedIds {
+    rx: mpsc::Receiver<Chunk>,
+    /// The request accepts trailers (`TE: trailers`).
+    trailers: bool,
+    /// Trailers still to send after the outcome's line.
+    pending: Option<HeaderMap>,
+}
+
+impl StreamedIds {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
+        if let Some(t) = self.pending.take() {
+            return Poll::Ready(Some(Frame::trailers(t)));
+        }
+        match std::task::ready!(self.rx.poll_recv(cx)) {
+            Some(Chunk::Ids(ids)) => Poll::Ready(Some(Frame::data(ids))),
+            Some(Chunk::End { count, error }) => {
+                self.rx.close();
+                let (line, trailers) = Chunk::end(count, error);
+                let trailers = self.trailers.then_some(trailers);
+                match (line, trailers) {
+                    (Some(line), trailers) => {
+                        self.pending = trailers;
+                        Poll::Ready(Some(Frame::data(line)))
+                    }
+                    (None, Some(t)) => Poll::Ready(Some(Frame::trailers(t))),
+                    (None, None) => Poll::Ready(None),
+                }
+            }
+            None => Poll::Ready(None),
+        }
+    }
 }
 
 impl DriftBody {
     pub(crate) fn empty() -> DriftBody {
         DriftBody {
             kind: Kind::Full(None),
+        }
+    }
+
+    /// The answer of a long streamed publish: what `rx` is sent.
+    pub(crate) fn streamed_ids(rx: mpsc::Receiver<Chunk>, trailers: bool) -> DriftBody {
+        DriftBody {
+            kind: Kind::StreamedIds(Box::new(StreamedIds {
+                rx,
+                trailers,
+                pending: None,
+            })),
         }
     }
 
@@ -98,6 +149,7 @@ impl Body for DriftBody {
             Kind::Subscription(s, waker) => {
                 waker.with(cx, |cx| s.poll_frame(cx).map(|f| f.map(Ok)))
             }
+            Kind::StreamedIds(s) => s.poll_frame(cx).map(|f| f.map(Ok)),
         }
     }
 
@@ -105,13 +157,14 @@ impl Body for DriftBody {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Subscription(s, _) => matches!(s.state, State::Done) && s.held.is_none(),
+            Kind::StreamedIds(_) => false,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Subscription(..) => SizeHint::default(),
+            Kind::Subscription(..) | Kind::StreamedIds(_) => SizeHint::default(),
         }
     }
 }

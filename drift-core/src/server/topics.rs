@@ -9,10 +9,10 @@ use http_body_util::BodyExt;
 use super::body::DriftBody;
 use super::context::Context;
 use super::engine::{BodyWaker, batched, relayed};
-use super::response;
+use super::{response, streamed};
 use crate::broker::{Access, Created, Published, TopicConfigRequest};
 use crate::error::{Error, ErrorKind};
-use crate::protocol::{FRAMES_MEDIA_TYPE, FrameDecoder, FrameKind, headers};
+use crate::protocol::{FRAMES_MEDIA_TYPE, headers};
 
 /// The largest `PUT` body (a topic configuration, a few fields of JSON).
 const MAX_CONFIG_BYTES: usize = 64 * 1024;
@@ -112,7 +112,9 @@ where
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(FRAMES_MEDIA_TYPE));
     if streamed {
-        return publish_stream(cx, req.into_body(), topic, access, max, waker).await;
+        let trailers = headers::accepts_trailers(req.headers());
+        return streamed::publish_stream(cx, req.into_body(), topic, access, max, trailers, waker)
+            .await;
     }
     if declared_length(&req).is_some_and(|len| len > max as u64) {
         return response::from_error(&too_large(max));
@@ -125,108 +127,6 @@ where
         Ok(p) => published(&p),
         Err(e) => response::from_error(&e),
     }
-}
-
-async fn publish_stream<B>(
-    cx: &Context,
-    mut body: B,
-    topic: &str,
-    access: &Access<'_>,
-    max: usize,
-    waker: &BodyWaker,
-) -> Response<DriftBody>
-where
-    B: Body + Send + Unpin + 'static,
-    B::Error: std::fmt::Display,
-{
-    let mut decoder = FrameDecoder::new(max);
-    let mut ids = String::new();
-    let mut count = 0u64;
-    let mut epoch = None;
-    // Made at the first message, so that a body without messages is answered as before.
-    let mut publisher = None;
-    let outcome: Result<(), Error> = async {
-        let mut payloads = Vec::new();
-        loop {
-            // The messages of one read are one batch: one append (one commit
-            // of a durable store) and one round of wake-ups. A bad frame
-            // ends the stream after the good ones before it.
-            let mut bad_frame = None;
-            loop {
-                match decoder.next_frame() {
-                    Ok(Some(frame)) if frame.kind == FrameKind::Message => {
-                        payloads.push(frame.payload);
-                    }
-                    Ok(Some(_)) => {
-                        bad_frame = Some(Error::invalid(
-                            "a streamed publish may contain only message frames",
-                        ));
-                        break;
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        bad_frame = Some(e);
-                        break;
-                    }
-                }
-            }
-            if !payloads.is_empty() {
-                let publisher = match &mut publisher {
-                    Some(p) => p,
-                    None => publisher.insert(cx.broker.publisher(topic, access)?),
-                };
-                let first = relayed(waker, batched(publisher.publish_batch(&payloads))).await?;
-                for id in first.batch_ids(payloads.len()) {
-                    ids.push_str(&id.to_string());
-                    ids.push('\n');
-                }
-                count += payloads.len() as u64;
-                epoch = Some(first.id.epoch);
-                payloads.clear();
-            }
-            if let Some(e) = bad_frame {
-                return Err(e);
-            }
-            match body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(mut data) = frame.into_data() {
-                        while data.has_remaining() {
-                            let chunk = data.chunk();
-                            decoder.extend(chunk);
-                            let n = chunk.len();
-                            data.advance(n);
-                        }
-                    }
-                }
-                Some(Err(e)) => {
-                    return Err(Error::invalid(format!(
-                        "reading the request body failed: {e}"
-                    )));
-                }
-                None if decoder.buffered() > 0 => {
-                    return Err(Error::invalid("the request body ends inside a frame"));
-                }
-                None => return Ok(()),
-            }
-        }
-    }
-    .await;
-    // Messages published before an error stay published; the count says how many.
-    let mut res = match outcome {
-        Ok(()) => response::text(StatusCode::OK, ids, "text/plain; charset=utf-8"),
-        Err(e) => response::from_error(&e),
-    };
-    res.headers_mut().insert(
-        HeaderName::from_static(headers::COUNT),
-        response::num(count),
-    );
-    if let Some(epoch) = epoch {
-        res.headers_mut().insert(
-            HeaderName::from_static(headers::EPOCH),
-            response::num(epoch),
-        );
-    }
-    res
 }
 
 fn published(p: &Published) -> Response<DriftBody> {
