@@ -9,7 +9,7 @@
 # Environment:
 #   DRIFT_PY_SKIP_INSTALL=1  reuse the drift already installed in .venv
 #                            (e.g. after `maturin develop`) instead of
-#                            `pip install .` (a release build).
+#                            `maturin build` (a release build).
 #   PYTEST_ARGS              extra pytest arguments, e.g. "-k history -x".
 set -euo pipefail
 
@@ -36,15 +36,20 @@ echo "== installing test dependencies"
 "$py" -m pip install --quiet --disable-pip-version-check "${deps[@]}"
 
 if [[ "${DRIFT_PY_SKIP_INSTALL:-0}" != 1 ]]; then
-  echo "== building and installing drift (pip install ., release profile)"
-  # The wheel is also kept for the fresh-virtualenv test, which installs it
+  echo "== building the wheel and sdist (maturin build --release; maturin sdist)"
+  # One build, as users get it: the manylinux/abi3 wheel and the sdist that
+  # `pip install drift` installs by name from this directory. The test
+  # package uses it, and so does the fresh-virtualenv test (test_install.py)
   # instead of building a second time.
-  wheel_dir="$root/target/drift-py-wheels"
-  rm -rf "$wheel_dir"
-  "$py" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$wheel_dir" "$root"
-  "$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel_dir"/drift-*.whl
-  export DRIFT_TEST_WHEEL
-  DRIFT_TEST_WHEEL="$(ls "$wheel_dir"/drift-*.whl)"
+  dist="$root/target/drift-py-dist"
+  rm -rf "$dist"
+  # Two commands, not `build --sdist`, which would compile the wheel again
+  # from the unpacked sdist in a target directory of its own.
+  "$py" -m maturin build --release --out "$dist"
+  "$py" -m maturin sdist --out "$dist"
+  "$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+    --no-index --find-links "$dist" drift
+  export DRIFT_TEST_DIST="$dist"
 fi
 
 echo "== pytest"

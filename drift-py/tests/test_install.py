@@ -1,21 +1,27 @@
-"""`pip install` of the package into a fresh virtualenv works, and the
-installed package runs a server and round-trips a message.
+"""`pip install drift` from the built wheel, into a fresh virtualenv whose
+PATH has no cargo or rustc, gives a package that runs a server, the
+README's Python examples and the `drift` command.
 
-Installs the wheel named by DRIFT_TEST_WHEEL (run.sh builds it once with
-`pip wheel .`, the same build as `pip install .`); without it the wheel is
-built here from the repository, which takes minutes."""
+Uses the directory named by DRIFT_TEST_DIST (run.sh builds the wheel and
+sdist there once, with `maturin build --release` and `maturin sdist`);
+without it they are built here, which takes minutes."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
 
 SCRIPT = textwrap.dedent(
     """
@@ -31,45 +37,78 @@ SCRIPT = textwrap.dedent(
     """
 )
 
+# A wheel that carries debug info again would be several times this.
+MAX_WHEEL_BYTES = 20 << 20
 
-def _run(args: list[str], cwd: Path, timeout: float) -> str:
-    out = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+def _run(args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> str:
+    out = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert out.returncode == 0, f"{args} failed:\n{out.stdout}\n{out.stderr}"
     return out.stdout
 
 
-@pytest.mark.timeout(1800)
-def test_pip_install_into_fresh_virtualenv(tmp_path: Path) -> None:
-    wheel = os.environ.get("DRIFT_TEST_WHEEL")
-    if not wheel:
-        wheels = tmp_path / "wheels"
-        _run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(wheels), str(REPO)],
-            tmp_path,
-            1700,
-        )
-        (built,) = wheels.glob("drift-*.whl")
-        wheel = str(built)
-    name = Path(wheel).name
-    assert "-cp39-abi3-" in name, f"not an abi3 wheel for CPython >= 3.9: {name}"
+def _dist(tmp_path: Path) -> Path:
+    given = os.environ.get("DRIFT_TEST_DIST")
+    if given:
+        return Path(given)
+    dist = tmp_path / "dist"
+    _run([sys.executable, "-m", "maturin", "build", "--release", "--out", str(dist)], REPO, 1700)
+    _run([sys.executable, "-m", "maturin", "sdist", "--out", str(dist)], REPO, 300)
+    return dist
 
+
+def _without_rust() -> str:
+    """This PATH without any directory that holds cargo or rustc."""
+    dirs = [
+        d for d in os.environ.get("PATH", "").split(os.pathsep)
+        if d and not any(os.path.exists(os.path.join(d, tool)) for tool in ("cargo", "rustc"))
+    ]
+    return os.pathsep.join(dirs)
+
+
+@pytest.mark.timeout(1800)
+def test_the_wheel_and_sdist_are_what_users_install(tmp_path: Path) -> None:
+    dist = _dist(tmp_path)
+    (wheel,) = dist.glob("drift-*.whl")
+    (sdist,) = dist.glob("drift-*.tar.gz")
+    assert "-cp39-abi3-manylinux" in wheel.name, f"not a manylinux abi3 wheel: {wheel.name}"
+    size = wheel.stat().st_size
+    print(f"wheel {wheel.name}: {size / 2**20:.1f} MiB")
+    assert size < MAX_WHEEL_BYTES, f"{wheel.name} is {size} bytes"
+    names = zipfile.ZipFile(wheel).namelist()
+    for part in ["drift/py.typed", "drift/_drift.pyi", "LICENSE-MIT", "LICENSE-APACHE"]:
+        assert any(n.endswith(part) for n in names), f"{part} is not in {wheel.name}: {names}"
+    with tarfile.open(sdist) as tar:
+        members = tar.getnames()
+    for part in ["pyproject.toml", "drift-core/src/lib.rs", "drift-py/src/lib.rs", "LICENSE-MIT"]:
+        assert any(m.endswith(part) for m in members), f"{part} is not in {sdist.name}"
+
+
+@pytest.mark.timeout(1800)
+def test_pip_install_drift_by_name_into_a_fresh_virtualenv(tmp_path: Path) -> None:
+    dist = _dist(tmp_path)
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path, 300)
     py = venv / "bin" / "python"
-    _run([str(py), "-m", "pip", "install", "--quiet", "--no-index", wheel], tmp_path, 300)
+    env = dict(os.environ, PATH=os.pathsep.join([str(venv / "bin"), _without_rust()]))
+    env.pop("VIRTUAL_ENV", None)
+    assert shutil.which("cargo", path=env["PATH"]) is None
+    assert shutil.which("rustc", path=env["PATH"]) is None
+    _run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+          "--no-index", "--find-links", str(dist), "drift"], tmp_path, 300, env)
 
     # Run from an empty directory so that only the installed package is seen.
     work = tmp_path / "work"
     work.mkdir()
-    out = _run([str(py), "-c", SCRIPT], work, 120)
+    out = _run([str(py), "-c", SCRIPT], work, 120, env)
     assert out.strip().endswith("it works")
-    version = _run([str(venv / "bin" / "drift"), "--version"], work, 60)
+    version = _run([str(venv / "bin" / "drift"), "--version"], work, 60, env)
     assert version.startswith("drift ")
-    typed = _run(
-        [str(py), "-c", "import drift, pathlib; print(pathlib.Path(drift.__file__).parent)"],
-        work,
-        60,
-    )
-    package = Path(typed.strip())
-    assert (package / "py.typed").exists()
-    assert (package / "_drift.pyi").exists()
+
+    examples = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert len(examples) >= 2
+    for i, source in enumerate(examples):
+        script = work / f"example{i}.py"
+        script.write_text(source, encoding="utf-8")
+        printed = _run([str(py), str(script)], work, 60, env)
+        assert printed.strip(), f"README example {i} printed nothing"
