@@ -44,13 +44,15 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The directory with the `libdrift.a` and `libdrift.so` of this very
-/// build. `cargo test` compiles the library under test once with all its
-/// crate types (cdylib, staticlib, rlib) into `target/<profile>/deps`,
+/// A directory with the `libdrift.a` and `libdrift.so` of this very build,
+/// and `libdrift.so.0` (the library's SONAME, which the dynamically linked
+/// programs load). `cargo test` compiles the library under test once with
+/// all its crate types (cdylib, staticlib, rlib) into `target/<profile>/deps`,
 /// links the rlib into this test, and leaves the C libraries there: unlike
 /// `cargo build` it does not copy them up to `target/<profile>` (checked
 /// with cargo 1.95), so the copies there may be stale or missing. The ones
-/// in `deps/` always come from the same sources as this test.
+/// in `deps/` always come from the same sources as this test; the directory
+/// returned links to them under the names a linker and loader look for.
 fn libraries() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -62,8 +64,51 @@ fn libraries() -> &'static PathBuf {
                 deps.join(lib).display()
             );
         }
-        deps
+        let dir = out_dir().join("lib");
+        std::fs::create_dir_all(&dir).unwrap();
+        let soname = soname(&deps.join("libdrift.so"));
+        for (name, target) in [
+            ("libdrift.a", "libdrift.a"),
+            ("libdrift.so", "libdrift.so"),
+            (soname.as_str(), "libdrift.so"),
+        ] {
+            let link = dir.join(name);
+            // Made already by an earlier run or another test process: it
+            // points to the same file, as the directories are the same.
+            match std::os::unix::fs::symlink(deps.join(target), &link) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    panic!("cannot link {}: {e}", link.display())
+                }
+                _ => {}
+            }
+        }
+        dir
     })
+}
+
+/// The SONAME of a shared library (`readelf -d`), which drift-ffi/build.rs
+/// sets to `libdrift.so.<ABI>`.
+fn soname(lib: &Path) -> String {
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(lib)
+        .output()
+        .expect("cannot run readelf (binutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|line| line.contains("(SONAME)"))
+        .and_then(|line| line.split('[').nth(1))
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("{} has no SONAME:\n{text}", lib.display()))
+        .to_string()
+}
+
+#[test]
+fn shared_library_soname_carries_the_abi_version() {
+    assert_eq!(
+        soname(&profile_dir().join("deps/libdrift.so")),
+        "libdrift.so.0"
+    );
 }
 
 /// Where the compiled C programs go.
