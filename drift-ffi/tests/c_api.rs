@@ -296,6 +296,54 @@ fn examples_compile() {
     }
 }
 
+/// A C++ program links against the library with the header alone (its
+/// `extern "C"` guards keep the names unmangled) and calls into it.
+#[test]
+fn cpp_program_links_and_runs() {
+    let lib_dir = libraries();
+    let src = out_dir().join(format!("version-{}.cpp", std::process::id()));
+    std::fs::write(
+        &src,
+        "#include \"drift.h\"\n\
+         #include <cstdio>\n\
+         #include <cstring>\n\
+         int main() {\n\
+           std::printf(\"%s\\n\", drift_version());\n\
+           return std::strcmp(drift_version(), DRIFT_VERSION_STRING) == 0 ? 0 : 1;\n\
+         }\n",
+    )
+    .unwrap();
+    let exe = src.with_extension("");
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    let output = Command::new(&cxx)
+        .args(["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
+        .arg("-I")
+        .arg(crate_dir().join("../include"))
+        .arg(&src)
+        .arg(format!("-L{}", lib_dir.display()))
+        .arg("-ldrift")
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cxx}: {e}"));
+    assert!(
+        output.status.success(),
+        "compiling and linking C++ against libdrift failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut cmd = Command::new(&exe);
+    cmd.env_remove("LD_LIBRARY_PATH");
+    let output = run_with_timeout(cmd, RUN_TIMEOUT);
+    let _ = std::fs::remove_file(&src);
+    let _ = std::fs::remove_file(&exe);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim_end(),
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
 /// Every program, dynamically linked, under valgrind: any memory error or
 /// definite leak fails. Only with `DRIFT_VALGRIND=1` (it takes a while).
 #[test]
