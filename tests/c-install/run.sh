@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs libdrift with scripts/install-c into a temporary prefix, as a C
-# user would, then builds the README's example programs (examples/c/) with
-# nothing but the flags pkg-config gives for that prefix, once linked
-# dynamically and once statically, and runs each pair against a real
-# `drift serve` on a free loopback port: the publisher's message must reach
-# the subscriber. Usage, from anywhere: tests/c-install/run.sh
+# Installs libdrift with scripts/install-c into a temporary prefix and
+# builds the example programs (examples/c/) with nothing but the flags
+# pkg-config gives for it, once linked dynamically and once statically, by
+# running the README's C commands as written; then runs each publisher and
+# subscriber pair against a real `drift serve` on a free loopback port: the
+# publisher's message must reach the subscriber.
+# Usage, from anywhere: tests/c-install/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -31,11 +32,40 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-prefix="$work/prefix"
-
+# The README's C section, its first two shell blocks as written: the first
+# installs into "$HOME/.local" (HOME is $work/home here; cargo and rustup
+# keep their own homes) and builds the examples dynamically linked, the
+# second statically. Each runs in its own directory, where `scripts` and
+# `examples` link to the checkout's. What they would then run by hand, a
+# subscriber and a publisher on the default port, is done by check below.
+export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
+prefix="$work/home/.local"
+readme_block() { # the Nth ```sh block of the README section "## C"
+  awk -v want="$1" '
+    /^## / { in_c = ($0 == "## C") }
+    in_c && /^```sh$/ { n++; inside = 1; next }
+    inside && /^```$/ { inside = 0; next }
+    inside && n == want && !/^(\.\/|echo )/ { print }
+  ' README.md
+}
+dynamic_block=$(readme_block 1)
+static_block=$(readme_block 2)
+grep -q '^scripts/install-c ' <<<"$dynamic_block" || fail "README's C block does not run scripts/install-c"
+[ "$(grep -c '^cc .*pkg-config' <<<"$dynamic_block")" = 2 ] || fail "README's C block does not build both examples"
+[ "$(grep -c '^cc .*pkg-config --static' <<<"$static_block")" = 2 ] || fail "README's static block does not build both examples"
+for link in dynamic static; do
+  mkdir -p "$work/$link"
+  ln -s "$PWD/scripts" "$PWD/examples" "$work/$link/"
+done
 start=$SECONDS
-scripts/install-c "$prefix"
-echo "scripts/install-c took $((SECONDS - start)) s"
+(
+  export HOME="$work/home"
+  mkdir -p "$HOME"
+  cd "$work/dynamic"
+  printf 'set -euo pipefail\n%s\ncd ../static\n%s\n' "$dynamic_block" "$static_block" >"$work/readme-c.sh"
+  bash "$work/readme-c.sh"
+)
+echo "the README's C blocks (scripts/install-c and four cc) took $((SECONDS - start)) s"
 
 # The layout of the install, and the ABI version in the SONAME.
 [ -f "$prefix/lib/libdrift.so.0" ] || fail "no lib/libdrift.so.0"
@@ -44,26 +74,17 @@ echo "scripts/install-c took $((SECONDS - start)) s"
 cmp -s "$prefix/include/drift.h" include/drift.h || fail "include/drift.h differs from the repository's"
 readelf -d "$prefix/lib/libdrift.so.0" | grep -q '(SONAME).*\[libdrift\.so\.0\]' ||
   fail "libdrift.so.0 has not the SONAME libdrift.so.0"
+[ "$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --modversion drift)" = \
+  "$(cargo pkgid -p drift-ffi | sed 's/.*[#@]//')" ] || fail "drift.pc has not the crate's version"
 
-export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
-[ "$(pkg-config --modversion drift)" = "$(cargo pkgid -p drift-ffi | sed 's/.*[#@]//')" ] ||
-  fail "drift.pc has not the crate's version"
-
-# Dynamic: only pkg-config's flags; the programs find the library through
-# LD_LIBRARY_PATH, as for any prefix the loader does not search.
-# Static: -Bstatic makes the linker take libdrift.a (Libs.private switches
-# back to shared system libraries).
+# What each block built: the dynamic programs load libdrift.so.0 (found
+# through LD_LIBRARY_PATH, as the README exports), the static ones contain
+# libdrift.a.
 for name in publisher subscriber; do
-  # shellcheck disable=SC2046 # pkg-config's output is a list of flags
-  cc -std=c11 -Wall -Wextra -Werror "examples/c/$name.c" $(pkg-config --cflags --libs drift) \
-    -o "$work/$name-dynamic"
-  # shellcheck disable=SC2046
-  cc -std=c11 -Wall -Wextra -Werror "examples/c/$name.c" $(pkg-config --cflags drift) \
-    -Wl,-Bstatic $(pkg-config --static --libs drift) -o "$work/$name-static"
-  readelf -d "$work/$name-dynamic" | grep -q 'NEEDED.*\[libdrift\.so\.0\]' ||
-    fail "$name-dynamic does not load libdrift.so.0"
-  if readelf -d "$work/$name-static" | grep -q 'NEEDED.*libdrift'; then
-    fail "$name-static loads libdrift.so; it should contain libdrift.a"
+  readelf -d "$work/dynamic/$name" | grep -q 'NEEDED.*\[libdrift\.so\.0\]' ||
+    fail "the dynamic $name does not load libdrift.so.0"
+  if readelf -d "$work/static/$name" | grep -q 'NEEDED.*libdrift'; then
+    fail "the static $name loads libdrift.so; it should contain libdrift.a"
   fi
 done
 
@@ -84,16 +105,16 @@ done
 cat <&3 >/dev/null & # keep the log drained
 cert="$work/.drift/cert.pem"
 
-# Publishes a line with ./publisher-LINK, then expects ./subscriber-LINK to
+# Publishes a line with LINK/publisher, then expects LINK/subscriber to
 # print it (replayed from the topic's history), and to stop on Ctrl-C.
 check() {
   local link=$1 topic="c-install-$1" text="hello from C, $1"
   local out
-  out=$(echo "$text" | timeout 60 "$work/publisher-$link" "$topic" "$url" "$cert") ||
-    fail "publisher-$link failed: $out"
-  [[ $out == "published "*"-1 ("*" bytes) to $topic" ]] || fail "publisher-$link printed: $out"
+  out=$(echo "$text" | timeout 60 "$work/$link/publisher" "$topic" "$url" "$cert") ||
+    fail "the $link publisher failed: $out"
+  [[ $out == "published "*"-1 ("*" bytes) to $topic" ]] || fail "the $link publisher printed: $out"
 
-  exec 4< <(exec "$work/subscriber-$link" "$topic" "$url" "$cert" 10 2>"$work/sub.err")
+  exec 4< <(exec "$work/$link/subscriber" "$topic" "$url" "$cert" 10 2>"$work/sub.err")
   local sub_pid=$! got=
   while IFS= read -r -t 60 line <&4; do
     if [[ $line == *"-1 $text" ]]; then
@@ -108,8 +129,8 @@ check() {
   local rc=0
   wait "$sub_pid" || rc=$?
   exec 4<&-
-  [ -n "$got" ] || fail "subscriber-$link did not print '$text': $(cat "$work/sub.err")"
-  [ "$rc" = 0 ] || fail "subscriber-$link exited $rc on Ctrl-C: $(cat "$work/sub.err")"
+  [ -n "$got" ] || fail "the $link subscriber did not print '$text': $(cat "$work/sub.err")"
+  [ "$rc" = 0 ] || fail "the $link subscriber exited $rc on Ctrl-C: $(cat "$work/sub.err")"
   echo "examples/c linked $link: the subscriber got the publisher's message"
 }
 
