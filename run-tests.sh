@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project: formatting, lints, Rust tests
 # (drift-core, drift-cli, drift-bench, drift-ffi), the C programs (also under
-# valgrind), the Python package (installed into .venv) and the browser tests
+# valgrind), libdrift installed by scripts/install-c and used through
+# pkg-config, the Python package (installed into .venv) and the browser tests
 # (headless Chromium, Debian's, installed if missing). Needs only cargo, cc
 # and python3; installs what else it needs. Usage: ./run-tests.sh
 set -euo pipefail
@@ -22,6 +23,9 @@ if [ -x drift-ffi/tests/c/valgrind.sh ]; then
   step "C tests under valgrind"
   drift-ffi/tests/c/valgrind.sh
 fi
+
+step "C library installed into a prefix, examples built with pkg-config"
+tests/c-install/run.sh
 
 if [ -x drift-py/tests/run.sh ]; then
   step "Python package"

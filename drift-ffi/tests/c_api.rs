@@ -44,13 +44,15 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The directory with the `libdrift.a` and `libdrift.so` of this very
-/// build. `cargo test` compiles the library under test once with all its
-/// crate types (cdylib, staticlib, rlib) into `target/<profile>/deps`,
+/// A directory with the `libdrift.a` and `libdrift.so` of this very build,
+/// and `libdrift.so.0` (the library's SONAME, which the dynamically linked
+/// programs load). `cargo test` compiles the library under test once with
+/// all its crate types (cdylib, staticlib, rlib) into `target/<profile>/deps`,
 /// links the rlib into this test, and leaves the C libraries there: unlike
 /// `cargo build` it does not copy them up to `target/<profile>` (checked
 /// with cargo 1.95), so the copies there may be stale or missing. The ones
-/// in `deps/` always come from the same sources as this test.
+/// in `deps/` always come from the same sources as this test; the directory
+/// returned links to them under the names a linker and loader look for.
 fn libraries() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -62,8 +64,51 @@ fn libraries() -> &'static PathBuf {
                 deps.join(lib).display()
             );
         }
-        deps
+        let dir = out_dir().join("lib");
+        std::fs::create_dir_all(&dir).unwrap();
+        let soname = soname(&deps.join("libdrift.so"));
+        for (name, target) in [
+            ("libdrift.a", "libdrift.a"),
+            ("libdrift.so", "libdrift.so"),
+            (soname.as_str(), "libdrift.so"),
+        ] {
+            let link = dir.join(name);
+            // Made already by an earlier run or another test process: it
+            // points to the same file, as the directories are the same.
+            match std::os::unix::fs::symlink(deps.join(target), &link) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    panic!("cannot link {}: {e}", link.display())
+                }
+                _ => {}
+            }
+        }
+        dir
     })
+}
+
+/// The SONAME of a shared library (`readelf -d`), which drift-ffi/build.rs
+/// sets to `libdrift.so.<ABI>`.
+fn soname(lib: &Path) -> String {
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(lib)
+        .output()
+        .expect("cannot run readelf (binutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|line| line.contains("(SONAME)"))
+        .and_then(|line| line.split('[').nth(1))
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("{} has no SONAME:\n{text}", lib.display()))
+        .to_string()
+}
+
+#[test]
+fn shared_library_soname_carries_the_abi_version() {
+    assert_eq!(
+        soname(&profile_dir().join("deps/libdrift.so")),
+        "libdrift.so.0"
+    );
 }
 
 /// Where the compiled C programs go.
@@ -249,6 +294,54 @@ fn examples_compile() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// A C++ program links against the library with the header alone (its
+/// `extern "C"` guards keep the names unmangled) and calls into it.
+#[test]
+fn cpp_program_links_and_runs() {
+    let lib_dir = libraries();
+    let src = out_dir().join(format!("version-{}.cpp", std::process::id()));
+    std::fs::write(
+        &src,
+        "#include \"drift.h\"\n\
+         #include <cstdio>\n\
+         #include <cstring>\n\
+         int main() {\n\
+           std::printf(\"%s\\n\", drift_version());\n\
+           return std::strcmp(drift_version(), DRIFT_VERSION_STRING) == 0 ? 0 : 1;\n\
+         }\n",
+    )
+    .unwrap();
+    let exe = src.with_extension("");
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    let output = Command::new(&cxx)
+        .args(["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
+        .arg("-I")
+        .arg(crate_dir().join("../include"))
+        .arg(&src)
+        .arg(format!("-L{}", lib_dir.display()))
+        .arg("-ldrift")
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cxx}: {e}"));
+    assert!(
+        output.status.success(),
+        "compiling and linking C++ against libdrift failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut cmd = Command::new(&exe);
+    cmd.env_remove("LD_LIBRARY_PATH");
+    let output = run_with_timeout(cmd, RUN_TIMEOUT);
+    let _ = std::fs::remove_file(&src);
+    let _ = std::fs::remove_file(&exe);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim_end(),
+        env!("CARGO_PKG_VERSION")
+    );
 }
 
 /// Every program, dynamically linked, under valgrind: any memory error or

@@ -6,8 +6,10 @@
 //! DRIFT_BLESS=1 cargo test -p drift-ffi --test header
 //! ```
 //!
-//! The header must also compile cleanly as C11 and C++17 with
-//! `-Wall -Wextra -Werror` (and `-pedantic`).
+//! The header must also compile cleanly as C99, C11 and C++17 with
+//! `-Wall -Wextra -Wpedantic -Werror`, give every enumerator a fixed number
+//! and wrap its declarations in `extern "C"` for C++ (that C++ can link
+//! against the library is checked by `tests/c_api.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -90,7 +92,10 @@ fn header_declares_the_crate_version() {
 fn compile_tu(compiler: &str, std: &str, ext: &str, extra: &[&str]) {
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drift-header");
     std::fs::create_dir_all(&out_dir).unwrap();
-    let src = out_dir.join(format!("tu.{ext}"));
+    // One file per standard and process: the tests run in parallel, and
+    // the target directory may be shared by several checkouts.
+    let stem = format!("tu-{std}-{}", std::process::id());
+    let src = out_dir.join(format!("{stem}.{ext}"));
     // Use a few declarations so that the compiler checks them, not only
     // parses them.
     std::fs::write(
@@ -102,8 +107,9 @@ fn compile_tu(compiler: &str, std: &str, ext: &str, extra: &[&str]) {
            drift_kind k = DRIFT_KIND_MESSAGE;\n\
            drift_message_callback cb = NULL;\n\
            (void)cb; (void)k;\n\
-           printf(\"%s %s %d.%d.%d\\n\", drift_status_str(s), DRIFT_VERSION_STRING,\n\
-                  DRIFT_VERSION_MAJOR, DRIFT_VERSION_MINOR, DRIFT_VERSION_PATCH);\n\
+           printf(\"%s %s %s %d.%d.%d\\n\", drift_status_str(s), drift_version(),\n\
+                  DRIFT_VERSION_STRING, DRIFT_VERSION_MAJOR, DRIFT_VERSION_MINOR,\n\
+                  DRIFT_VERSION_PATCH);\n\
            return 0;\n\
          }\n",
     )
@@ -111,13 +117,13 @@ fn compile_tu(compiler: &str, std: &str, ext: &str, extra: &[&str]) {
     let include = crate_dir().join("../include");
     let output = Command::new(compiler)
         .arg(format!("-std={std}"))
-        .args(["-Wall", "-Wextra", "-Werror", "-pedantic", "-c"])
+        .args(["-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c"])
         .args(extra)
         .arg("-I")
         .arg(&include)
         .arg(&src)
         .arg("-o")
-        .arg(out_dir.join(format!("tu-{ext}.o")))
+        .arg(out_dir.join(format!("{stem}.o")))
         .output()
         .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
     assert!(
@@ -129,6 +135,16 @@ fn compile_tu(compiler: &str, std: &str, ext: &str, extra: &[&str]) {
 
 fn have(compiler: &str) -> bool {
     Command::new(compiler).arg("--version").output().is_ok()
+}
+
+#[test]
+fn header_compiles_as_c99() {
+    compile_tu(
+        &std::env::var("CC").unwrap_or_else(|_| "cc".into()),
+        "c99",
+        "c",
+        &[],
+    );
 }
 
 #[test]
@@ -146,4 +162,67 @@ fn header_compiles_as_cpp17() {
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
     assert!(have(&cxx), "no C++ compiler ({cxx}) found; set CXX");
     compile_tu(&cxx, "c++17", "cpp", &["-x", "c++"]);
+}
+
+/// Every enumerator of every enum is `NAME = NUMBER,`: the numbers are the
+/// ABI, so none may depend on its position in the list.
+#[test]
+fn every_enumerator_has_a_fixed_number() {
+    let header = std::fs::read_to_string(header_path()).expect("include/drift.h exists");
+    let mut enums = 0;
+    for body in header.split("\nenum ").skip(1) {
+        let name = body.split_whitespace().next().unwrap_or_default();
+        let list = body
+            .split_once('{')
+            .and_then(|(_, rest)| rest.split_once("};"))
+            .map(|(list, _)| list)
+            .unwrap_or_else(|| panic!("enum {name} has no body"));
+        let mut in_comment = false;
+        let mut enumerators = 0;
+        for line in list.lines().map(str::trim) {
+            if line.starts_with("/*") {
+                in_comment = true;
+            }
+            let skip = in_comment || line.is_empty() || line.starts_with('#');
+            if line.ends_with("*/") {
+                in_comment = false;
+            }
+            if skip {
+                continue;
+            }
+            let fixed = line
+                .strip_suffix(',')
+                .and_then(|l| l.split_once(" = "))
+                .is_some_and(|(_, n)| n.parse::<u64>().is_ok());
+            assert!(fixed, "enum {name}: {line:?} has no fixed number");
+            enumerators += 1;
+        }
+        assert!(enumerators > 0, "enum {name} has no enumerators");
+        enums += 1;
+    }
+    assert!(enums >= 4, "found only {enums} enums in include/drift.h");
+}
+
+/// Every function is declared inside `extern "C"` when compiled as C++:
+/// the guard opens before the first prototype and closes after the last.
+#[test]
+fn declarations_are_inside_extern_c_guards() {
+    let header = std::fs::read_to_string(header_path()).expect("include/drift.h exists");
+    let open = "#ifdef __cplusplus\nextern \"C\" {\n#endif";
+    let close = "#ifdef __cplusplus\n}  // extern \"C\"\n#endif";
+    let start = header.find(open).expect("no opening extern \"C\" guard");
+    let end = header.find(close).expect("no closing extern \"C\" guard");
+    assert!(start < end);
+    let first_fn = header
+        .find("drift_version(void);")
+        .expect("drift_version is declared");
+    assert!(start < first_fn && first_fn < end);
+    // Outside, a line ending in `);` can only be a function pointer type.
+    let outside = header[..start].lines().chain(header[end..].lines());
+    for line in outside.map(str::trim) {
+        assert!(
+            !line.ends_with(");") || line.starts_with("typedef") || line.starts_with('*'),
+            "a prototype outside the extern \"C\" guards: {line:?}"
+        );
+    }
 }

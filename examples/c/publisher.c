@@ -5,9 +5,10 @@
  *
  * Defaults: topic "news", URL https://127.0.0.1:5500, and the certificate
  * `drift serve` generates, .drift/cert.pem (run from the repository root).
- * Build (from the repository root, after `cargo build --release`):
+ * Build (from the repository root, after `scripts/install-c PREFIX`
+ * and with PKG_CONFIG_PATH=PREFIX/lib/pkgconfig; see README.md, "C"):
  *
- *   cc -std=c11 -Wall -Iinclude examples/c/publisher.c -Ltarget/release -ldrift -Wl,-rpath,$PWD/target/release -o publisher
+ *   cc -std=c11 -Wall examples/c/publisher.c $(pkg-config --cflags --libs drift) -o publisher
  */
 #include <stdio.h>
 #include <stdlib.h>

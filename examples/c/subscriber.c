@@ -6,10 +6,10 @@
  *
  * Defaults: topic "news", URL https://127.0.0.1:5500, the certificate
  * `drift serve` generates, .drift/cert.pem (run from the repository root),
- * and LAST 10. Build (from the repository root, after
- * `cargo build --release`):
+ * and LAST 10. Build (from the repository root, after `scripts/install-c PREFIX`
+ * and with PKG_CONFIG_PATH=PREFIX/lib/pkgconfig; see README.md, "C"):
  *
- *   cc -std=c11 -Wall -Iinclude examples/c/subscriber.c -Ltarget/release -ldrift -Wl,-rpath,$PWD/target/release -o subscriber
+ *   cc -std=c11 -Wall examples/c/subscriber.c $(pkg-config --cflags --libs drift) -o subscriber
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>

@@ -72,6 +72,15 @@ static void publish(drift_client *client, const char *topic, const char *text,
 
 static void test_boundary(void) {
   CHECK_STR(drift_version(), DRIFT_VERSION_STRING);
+  {
+    /* The numeric macros say the same as the library, whose string is
+     * static (the same each call, never to be freed). */
+    char numbers[32];
+    snprintf(numbers, sizeof numbers, "%d.%d.%d", DRIFT_VERSION_MAJOR,
+             DRIFT_VERSION_MINOR, DRIFT_VERSION_PATCH);
+    CHECK_STR(drift_version(), numbers);
+    CHECK(drift_version() == drift_version());
+  }
   CHECK_STR(drift_status_str(DRIFT_STATUS_OK), "OK");
   CHECK_STR(drift_status_str(DRIFT_STATUS_NOT_FOUND), "NOT_FOUND");
   CHECK_STR(drift_status_str(DRIFT_STATUS_PANIC), "PANIC");
