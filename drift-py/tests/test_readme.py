@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+PACKAGE_README = REPO / "drift-py" / "README.md"
 
 
 def test_readme_has_python_examples() -> None:
@@ -26,3 +28,21 @@ def test_readme_example_runs(source: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip(), "the example printed nothing"
+
+
+def test_readme_examples_pass_mypy_strict(tmp_path: Path) -> None:
+    """Both READMEs' Python examples type-check against the stubs, as a
+    user's `mypy --strict` sees them."""
+    files = []
+    for readme in [README, PACKAGE_README]:
+        found = re.findall(r"```python\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+        assert found, f"no Python examples in {readme}"
+        for i, source in enumerate(found):
+            f = tmp_path / f"{readme.parent.name}_example{i}.py"
+            f.write_text(source, encoding="utf-8")
+            files.append(str(f))
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *files],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
