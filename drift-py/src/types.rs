@@ -76,6 +76,11 @@ pub(crate) struct PyMessage {
 }
 
 impl PyMessage {
+    /// Everything but the payload, for comparing and hashing.
+    fn key(&self) -> (u64, u64, u64, Option<MessageId>) {
+        (self.seq, self.epoch, self.time_us, self.id)
+    }
+
     pub(crate) fn new(py: Python<'_>, m: &ReceivedMessage) -> PyMessage {
         PyMessage {
             data: PyBytes::new(py, &m.payload).unbind(),
@@ -133,6 +138,61 @@ impl PyMessage {
 
     fn __bytes__(&self, py: Python<'_>) -> Py<PyBytes> {
         self.data.clone_ref(py)
+    }
+
+    /// Equal when every field is: payload, seq, epoch, time and id.
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> bool {
+        let Ok(other) = other.cast::<PyMessage>() else {
+            return false;
+        };
+        let other = other.get();
+        self.key() == other.key() && self.data.bind(py).as_bytes() == other.data.bind(py).as_bytes()
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.key().hash(&mut h);
+        self.data.bind(py).as_bytes().hash(&mut h);
+        h.finish()
+    }
+
+    /// Pickles as the fields it was made of.
+    #[allow(clippy::type_complexity)]
+    fn __reduce__(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<(Py<PyAny>, (Py<PyBytes>, u64, u64, u64, Option<(u64, u64)>))> {
+        let restore = py.get_type::<PyMessage>().getattr("_restore")?.unbind();
+        let id = self.id.map(|id| (id.epoch, id.seq));
+        Ok((
+            restore,
+            (
+                self.data.clone_ref(py),
+                self.seq,
+                self.epoch,
+                self.time_us,
+                id,
+            ),
+        ))
+    }
+
+    /// Rebuilds a pickled message (see `__reduce__`).
+    #[staticmethod]
+    fn _restore(
+        data: Py<PyBytes>,
+        seq: u64,
+        epoch: u64,
+        time_us: u64,
+        id: Option<(u64, u64)>,
+    ) -> PyMessage {
+        PyMessage {
+            data,
+            seq,
+            epoch,
+            time_us,
+            id: id.map(|(epoch, seq)| MessageId { epoch, seq }),
+        }
     }
 
     fn __len__(&self, py: Python<'_>) -> usize {

@@ -172,6 +172,20 @@ def test_message_id_value() -> None:
         drift.MessageId.parse("3:4")
 
 
+def test_message_pickles_and_compares(client: drift.Client, topic: str) -> None:
+    with client.subscribe(topic) as sub:
+        client.publish(topic, b"\x00payload")
+        client.publish(topic, b"\x00payload")
+        first, second = sub.next(timeout=5), sub.next(timeout=5)
+    assert isinstance(first, drift.Message) and isinstance(second, drift.Message)
+    copy = pickle.loads(pickle.dumps(first))
+    assert isinstance(copy, drift.Message)
+    assert copy == first and hash(copy) == hash(first)
+    assert (copy.data, copy.id, copy.time_us) == (first.data, first.id, first.time_us)
+    assert first != second, "the same payload, another id"
+    assert first != first.data and len({first, copy, second}) == 2
+
+
 def test_gap_value_is_comparable() -> None:
     # Gaps only come from subscriptions; see test_history.py. The class is
     # exported and documented for isinstance checks.
