@@ -86,13 +86,10 @@ pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
             }));
         }
     };
-    decorate(cx.cors.as_ref(), origin.as_ref(), &mut res);
     if head {
-        // A response to HEAD has no content. hyper's HTTP/1.1 server drops
-        // it, but its HTTP/2 server would send DATA frames, which an HTTP/2
-        // client must treat as a protocol error (RFC 9113 §8.1.1).
-        *res.body_mut() = DriftBody::empty();
+        res = head_answer(res);
     }
+    decorate(cx.cors.as_ref(), origin.as_ref(), &mut res);
     Routed::Done(res)
 }
 
@@ -112,17 +109,12 @@ where
             origin,
         } = self;
         let access = cx.access(credentials.as_deref());
-        let req_is_head = req.method() == Method::HEAD;
         let mut res = match *req.method() {
             Method::PUT => topics::create(cx, req, &topic, &access).await,
             Method::POST => topics::publish(cx, req, &topic, &access, &waker).await,
-            Method::HEAD => exists_or_not(topics::inspect(cx, &topic, &access).await),
+            Method::HEAD => head_answer(topics::inspect(cx, &topic, &access).await),
             _ => topics::delete(cx, &topic, &access).await,
         };
-        if req_is_head {
-            // As in `route_now`: an error's reason must not go out as DATA.
-            *res.body_mut() = DriftBody::empty();
-        }
         decorate(cx.cors.as_ref(), origin.as_ref(), &mut res);
         res
     }
@@ -181,7 +173,7 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
             _ => response::method_not_allowed("GET"),
         },
         p if p.starts_with(TOPICS_PREFIX) => {
-            let topic = match topic_segment(&p[TOPICS_PREFIX.len()..], method) {
+            let topic = match topic_segment(&p[TOPICS_PREFIX.len()..]) {
                 Ok(t) => t,
                 Err(res) => return res.into(),
             };
@@ -194,7 +186,7 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
             }
         }
         p if p.starts_with(TOPIC_PREFIX) => {
-            let topic = match topic_segment(&p[TOPIC_PREFIX.len()..], method) {
+            let topic = match topic_segment(&p[TOPIC_PREFIX.len()..]) {
                 Ok(t) => t,
                 Err(res) => return res.into(),
             };
@@ -247,28 +239,25 @@ fn not_found() -> Response<DriftBody> {
 }
 
 /// The topic a path segment names, or the answer when it names none: a 400
-/// with the reason (a `/` included: a bare 404 left a newcomer guessing),
-/// but a 404 to `HEAD`, which has no body to carry a reason and asks only
-/// whether the topic exists; no topic has such a name (the original, too,
-/// answers 404).
+/// with the reason (a `/` included: a bare 404 left a newcomer guessing).
 // The answer goes straight back to the client, once: no point boxing it.
 #[allow(clippy::result_large_err)]
-fn topic_segment(raw: &str, method: &Method) -> Result<String, Response<DriftBody>> {
-    match topic_name(raw) {
-        Ok(t) => Ok(t),
-        Err(_) if method == Method::HEAD => Err(response::empty(StatusCode::NOT_FOUND)),
-        Err(reason) => Err(response::error(StatusCode::BAD_REQUEST, reason)),
-    }
+fn topic_segment(raw: &str) -> Result<String, Response<DriftBody>> {
+    topic_name(raw).map_err(|reason| response::error(StatusCode::BAD_REQUEST, reason))
 }
 
-/// `HEAD`'s answer: a name the broker refuses as malformed names no topic,
-/// so it is a 404 as for any missing topic (see [`topic_segment`]).
-fn exists_or_not(res: Response<DriftBody>) -> Response<DriftBody> {
+/// Every answer to `HEAD`, whichever route gave it. It has no content:
+/// hyper's HTTP/1.1 server drops it, but its HTTP/2 server would send DATA
+/// frames, which an HTTP/2 client must treat as a protocol error (RFC 9113
+/// §8.1.1). And a 400 becomes a 404: `HEAD` only asks whether the topic
+/// exists, no topic has a malformed name, and there is no body to carry the
+/// reason (the original, too, answers 404).
+fn head_answer(mut res: Response<DriftBody>) -> Response<DriftBody> {
     if res.status() == StatusCode::BAD_REQUEST {
-        response::empty(StatusCode::NOT_FOUND)
-    } else {
-        res
+        return response::empty(StatusCode::NOT_FOUND);
     }
+    *res.body_mut() = DriftBody::empty();
+    res
 }
 
 /// Decodes the topic segment, or says why it names no topic.
