@@ -7,13 +7,8 @@ use std::io;
 
 /// The soft and hard open-file limits, `None` where they cannot be read.
 pub fn open_files_limit() -> Option<(u64, u64)> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes only into the struct it is given.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-    ok.then(|| (to_u64(limit.rlim_cur), to_u64(limit.rlim_max)))
+    let limit = get().ok()?;
+    Some((to_u64(limit.rlim_cur), to_u64(limit.rlim_max)))
 }
 
 /// Raises the soft open-file limit to the hard one; returns the limit now
@@ -23,14 +18,7 @@ pub fn open_files_limit() -> Option<(u64, u64)> {
 ///
 /// The OS error when the limit cannot be read or set.
 pub fn raise_open_files_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes only into the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let mut limit = get()?;
     if limit.rlim_cur < limit.rlim_max {
         limit.rlim_cur = limit.rlim_max;
         // SAFETY: setrlimit only reads the struct it is given.
@@ -39,6 +27,18 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
         }
     }
     Ok(to_u64(limit.rlim_cur))
+}
+
+fn get() -> io::Result<libc::rlimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(limit)
 }
 
 // `rlim_t` is u64 on Linux and may be narrower elsewhere.
