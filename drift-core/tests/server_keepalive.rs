@@ -49,28 +49,57 @@ fn literal(name_index: u8, value: &str) -> Vec<u8> {
     f
 }
 
-/// The preface, empty SETTINGS and `GET path` on stream 1.
-fn request(path: &str) -> Vec<u8> {
+/// What an HTTP/2 client says first: the preface and empty SETTINGS.
+fn hello() -> Vec<u8> {
     let mut out = PREFACE.to_vec();
     out.extend(frame(4, 0, 0, &[])); // SETTINGS, none changed
+    out
+}
+
+/// `GET path` on stream 1.
+fn get(path: &str) -> Vec<u8> {
     // :method GET (static 2), :scheme http (6), :path (4), :authority (1).
     let mut block = vec![0x82, 0x86];
     block.extend(literal(4, path));
     block.extend(literal(1, "localhost"));
-    out.extend(frame(HEADERS, 0x4 | 0x1, 1, &block)); // END_HEADERS | END_STREAM
+    frame(HEADERS, 0x4 | 0x1, 1, &block) // END_HEADERS | END_STREAM
+}
+
+/// A whole connection's worth: hello, then `GET path` on stream 1.
+fn request(path: &str) -> Vec<u8> {
+    let mut out = hello();
+    out.extend(get(path));
     out
 }
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 impl DeafClient {
-    /// Connects over h2c and sends `GET path` (raw framing) on stream 1.
-    async fn subscribe(server: &TestServer, path: &str) -> DeafClient {
+    /// Connects over h2c and says hello, asking nothing yet.
+    async fn connect(server: &TestServer) -> DeafClient {
         let mut io = TcpStream::connect(server.addr).await.expect("connect");
-        io.write_all(&request(path)).await.expect("write");
+        io.write_all(&hello()).await.expect("write");
         DeafClient {
             io,
             buf: Vec::new(),
+        }
+    }
+
+    /// Connects over h2c and sends `GET path` (raw framing) on stream 1.
+    async fn subscribe(server: &TestServer, path: &str) -> DeafClient {
+        let mut client = DeafClient::connect(server).await;
+        client.io.write_all(&get(path)).await.expect("write");
+        client
+    }
+
+    /// The payload of the next DATA frame on stream 1, skipping the rest;
+    /// panics with `closed` when the server closes the connection first.
+    async fn next_data(&mut self, closed: &str) -> Vec<u8> {
+        loop {
+            let f = self.next().await.unwrap_or_else(|| panic!("{closed}"));
+            if f.kind == DATA && f.stream == 1 {
+                return f.payload;
+            }
         }
     }
 
@@ -147,16 +176,8 @@ async fn a_client_that_never_acks_pings_keeps_its_idle_subscription() {
             .await
             .publish("idle", "after a long quiet")
             .await;
-        loop {
-            let f = deaf
-                .next()
-                .await
-                .unwrap_or_else(|| panic!("closed after idling ({pings} PINGs seen)"));
-            if f.kind == DATA && f.stream == 1 {
-                assert_eq!(f.payload, b"after a long quiet");
-                break;
-            }
-        }
+        let closed = format!("closed after idling ({pings} PINGs seen)");
+        assert_eq!(deaf.next_data(&closed).await, b"after a long quiet");
     })
     .await
 }
@@ -187,29 +208,15 @@ async fn sockets_that_send_no_request_are_closed_at_the_deadline() {
         let mut silent_tls = TcpStream::connect(tls.addr).await.unwrap();
         let mut half_a_request = TcpStream::connect(h2c.addr).await.unwrap();
         half_a_request.write_all(b"GET /ping HT").await.unwrap();
-        let mut ahead = TcpStream::connect(h2c.addr).await.unwrap();
-        let mut hello = PREFACE.to_vec();
-        hello.extend(frame(4, 0, 0, &[]));
-        ahead.write_all(&hello).await.unwrap();
+        let mut ahead = DeafClient::connect(&h2c).await;
         for io in [&mut silent_h2c, &mut silent_tls, &mut half_a_request] {
             read_to_close(io).await;
         }
         // Well past the deadline, the connection that said it speaks
         // HTTP/2 asks, and is answered.
         tokio::time::sleep(handshake * 3).await;
-        let request = request("/ping");
-        ahead.write_all(&request[hello.len()..]).await.unwrap();
-        let mut client = DeafClient {
-            io: ahead,
-            buf: Vec::new(),
-        };
-        loop {
-            let f = client.next().await.expect("answered, not closed");
-            if f.kind == DATA && f.stream == 1 {
-                assert_eq!(f.payload, b"pong");
-                break;
-            }
-        }
+        ahead.io.write_all(&get("/ping")).await.unwrap();
+        assert_eq!(ahead.next_data("closed, not answered").await, b"pong");
     })
     .await
 }
@@ -228,13 +235,7 @@ async fn connections_without_streams_close_after_the_idle_time() {
         .await;
         let mut subscriber = DeafClient::subscribe(&server, "/v1/t/quiet").await;
         let mut pinger = DeafClient::subscribe(&server, "/ping").await;
-        let mut ahead = TcpStream::connect(server.addr).await.unwrap();
-        ahead.write_all(PREFACE).await.unwrap();
-        ahead.write_all(&frame(4, 0, 0, &[])).await.unwrap();
-        let mut ahead = DeafClient {
-            io: ahead,
-            buf: Vec::new(),
-        };
+        let mut ahead = DeafClient::connect(&server).await;
         assert!(pinger.until_closed().await, "a GOAWAY before the close");
         assert!(ahead.until_closed().await, "a GOAWAY before the close");
 
@@ -245,13 +246,7 @@ async fn connections_without_streams_close_after_the_idle_time() {
             assert_ne!(f.kind, GOAWAY, "the subscriber got a GOAWAY");
         }
         server.h2().await.publish("quiet", "still here").await;
-        loop {
-            let f = subscriber.next().await.expect("open");
-            if f.kind == DATA && f.stream == 1 {
-                assert_eq!(f.payload, b"still here");
-                break;
-            }
-        }
+        assert_eq!(subscriber.next_data("closed").await, b"still here");
     })
     .await
 }
