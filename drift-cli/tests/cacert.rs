@@ -4,6 +4,7 @@
 //! sub` trust it as curl does. Uses the system's `openssl` (Debian's
 //! ca-certificates depends on it) and `curl`.
 
+mod serve;
 #[path = "../../drift-core/tests/support/mod.rs"]
 mod support;
 
@@ -11,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 use support::{TempDir, within};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// `openssl req -x509` with its defaults but for a P-256 key and the names
@@ -48,36 +48,11 @@ async fn openssl_self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
-/// `drift serve --cert CERT --key KEY` on an ephemeral port, and its URL
-/// from the "listening on" line.
+/// `drift serve --cert CERT --key KEY` on an ephemeral port, and its URL.
 async fn serve(cert: &Path, key: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--cert"])
-        .arg(cert)
-        .arg("--key")
-        .arg(key)
-        .env("NO_COLOR", "1")
-        .env("DRIFT_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn drift serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("drift serve exited before listening");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining the log so the server never blocks on the pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url)
+    let mut cmd = serve::command(["--listen", "127.0.0.1:0"]);
+    cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+    serve::start(&mut cmd).await
 }
 
 /// `drift ARGS --url URL --cacert CA`, run to its end.

@@ -12,7 +12,7 @@
 //! both promise that a kill (not a power loss) loses nothing acknowledged.
 #![cfg(feature = "disk")]
 
-mod serve_data;
+mod serve;
 #[path = "../../drift-core/tests/support/mod.rs"]
 mod support;
 
@@ -47,7 +47,7 @@ fn xorshift(state: &mut u64) -> u64 {
 
 /// Starts `drift serve` on `listen` with `data` and `--fsync fsync`.
 async fn start(data: &TempDir, listen: &str, fsync: &str) -> (Child, String) {
-    serve_data::start(
+    serve::start_data(
         data.path(),
         listen,
         &["--fsync", fsync, "--history-length", "1000000"],

@@ -7,7 +7,7 @@
 //! full filesystem fail with ENOSPC, and lifting it is space returning.
 #![cfg(feature = "disk")]
 
-mod serve_data;
+mod serve;
 #[path = "../../drift-core/tests/support/mod.rs"]
 mod support;
 
@@ -38,7 +38,7 @@ async fn limit_file_size(server: &Child, bytes: Option<u64>) {
 async fn a_full_disk_answers_507_keeps_history_and_recovers() {
     within(async {
         let data = TempDir::new("disk-full");
-        let (mut server, url) = serve_data::start(data.path(), "127.0.0.1:0", &[]).await;
+        let (mut server, url) = serve::start_data(data.path(), "127.0.0.1:0", &[]).await;
         let client = Client::builder(&url)
             .request_timeout(Duration::from_secs(10))
             .build()

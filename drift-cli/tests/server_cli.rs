@@ -6,6 +6,7 @@
 //! port the kernel chose) is read from the "listening on" log line, so there
 //! is no port to race for.
 
+mod serve;
 #[path = "../../drift-core/tests/support/mod.rs"]
 mod support;
 
@@ -15,54 +16,12 @@ use support::{TempDir, find, within};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, Command};
 
-/// Every `drift serve` option has an environment variable; none may leak in
-/// from the environment the tests run in.
-const DRIFT_VARS: &[&str] = &[
-    "DRIFT_LISTEN",
-    "DRIFT_CERT",
-    "DRIFT_KEY",
-    "DRIFT_H2C",
-    "DRIFT_CERT_DIR",
-    "DRIFT_LOG",
-    "DRIFT_HISTORY_LENGTH",
-    "DRIFT_HISTORY_BYTES",
-    "DRIFT_HISTORY_MAX_AGE",
-    "DRIFT_MAX_MESSAGE_BYTES",
-    "DRIFT_MAX_TOPICS",
-    "DRIFT_MAX_SUBSCRIPTIONS",
-    "DRIFT_QUEUE_MESSAGES",
-    "DRIFT_QUEUE_BYTES",
-    "DRIFT_HEARTBEAT",
-    "DRIFT_REQUIRE_CREATE",
-    "DRIFT_MAX_HEADER_BYTES",
-    "DRIFT_MAX_STREAMS",
-    "DRIFT_THREADS",
-    "DRIFT_SHUTDOWN_GRACE",
-    "DRIFT_DATA_DIR",
-    "DRIFT_FSYNC",
-    "DRIFT_MAX_CONNECTIONS",
-    "DRIFT_HANDSHAKE_TIMEOUT",
-    "DRIFT_IDLE_TIMEOUT",
-];
-
 /// `drift serve ARGS` with `envs`, run in `dir` (so the default `.drift`
 /// certificate directory lands there), logging at info without colour.
 fn drift_serve(dir: &TempDir, args: &[&str], envs: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drift"));
-    cmd.arg("serve").args(args).current_dir(dir.path());
-    for var in DRIFT_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.env("NO_COLOR", "1").env("DRIFT_LOG", "info");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn drift serve")
+    let mut cmd = serve::command(args);
+    cmd.current_dir(dir.path()).envs(envs.iter().copied());
+    cmd.spawn().expect("spawn drift serve")
 }
 
 /// A running `drift serve`.
@@ -716,29 +675,22 @@ async fn curl_reads_every_early_refusal() {
 async fn serve_raises_its_open_file_limit() {
     within(async {
         let dir = TempDir::new("cli-nofile");
-        let mut child = Command::new("prlimit")
-            .args([
-                "--nofile=256:4096",
-                env!("CARGO_BIN_EXE_drift"),
-                "serve",
-                "--h2c",
-            ])
-            .args(["--listen", "127.0.0.1:0"])
-            .current_dir(dir.path())
-            .env("NO_COLOR", "1")
-            .env("DRIFT_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("run prlimit");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut cmd = Command::new("prlimit");
+        cmd.args([
+            "--nofile=256:4096",
+            env!("CARGO_BIN_EXE_drift"),
+            "serve",
+            "--h2c",
+        ])
+        .args(["--listen", "127.0.0.1:0"])
+        .current_dir(dir.path());
+        serve::configure(&mut cmd);
+        let (mut child, _, mut lines) = serve::spawn(&mut cmd).await;
         let mut log = String::new();
         while !log.contains("open-file limit") {
             let line = lines.next_line().await.unwrap();
             let line = line.unwrap_or_else(|| panic!("drift serve ended:\n{log}"));
-            log.push_str(&strip_ansi(&line));
+            log.push_str(&line);
             log.push('\n');
         }
         assert!(

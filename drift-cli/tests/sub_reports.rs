@@ -2,6 +2,7 @@
 //! when it is back: the real `drift sub` against the real `drift serve`,
 //! stopped and started again on the same port.
 
+mod serve;
 #[path = "../../drift-core/tests/support/timing.rs"]
 #[allow(dead_code)]
 mod timing;
@@ -17,33 +18,9 @@ use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 const LINE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `drift serve --h2c --listen LISTEN` (history in memory, so a restart
-/// makes a new epoch); returns it with its URL from the "listening on" line
-/// and drains the rest of its log.
+/// makes a new epoch), and its URL.
 async fn serve(listen: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
-        .args(["serve", "--h2c", "--listen", listen])
-        .env_remove("DRIFT_DATA_DIR")
-        .env("NO_COLOR", "1")
-        .env("DRIFT_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn drift serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("drift serve listens");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url)
+    serve::start(&mut serve::command(["--h2c", "--listen", listen])).await
 }
 
 /// `drift ARGS --url URL` with no DRIFT_* from the environment.
