@@ -6,24 +6,15 @@ never send a byte, then asks `curl --http2-prior-knowledge /ping` every 0.2 s fo
 Prints how long until /ping was answered (None: never) and how many of the silent sockets the
 server still held open at that moment. Everything is on 127.0.0.1 and stops by itself.
 """
-import re
 import socket
 import subprocess
 import sys
 import time
 
+import drift_serve
+
 binary = sys.argv[1]
-server = subprocess.Popen(
-    ["prlimit", "--nofile=1024:1024", binary, "serve", "--h2c", "--listen", "127.0.0.1:0"],
-    stderr=subprocess.PIPE,
-    text=True,
-)
-port = None
-for line in server.stderr:
-    m = re.search(r"listening on http://127.0.0.1:(\d+)", line)
-    if m:
-        port = int(m.group(1))
-        break
+server, port = drift_serve.start(binary, wrapper=["prlimit", "--nofile=1024:1024"])
 silent = []
 for _ in range(1100):
     s = socket.socket()

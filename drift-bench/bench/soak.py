@@ -17,25 +17,16 @@ the first's by more than 10 %.
 import http.client
 import os
 import random
-import re
 import socket
-import subprocess
 import sys
 import threading
 import time
 
+import drift_serve
+
 binary = sys.argv[1]
 seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 300.0
-server = subprocess.Popen([binary, "serve", "--h2c", "--listen", "127.0.0.1:0"],
-                          stderr=subprocess.PIPE, text=True)
-port = None
-for line in server.stderr:
-    m = re.search(r"listening on http://127.0.0.1:(\d+)", line)
-    if m:
-        port = int(m.group(1))
-        break
-# Keep draining the log so the server never blocks on it.
-threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
+server, port = drift_serve.start(binary)
 
 stop = time.time() + seconds
 counts = {"published": 0, "refused": 0, "subscribed": 0, "deleted": 0, "reopened": 0}

@@ -5,7 +5,6 @@ Starts `DRIFT serve --h2c`, sends N (default 2,000,000) 16-byte messages as one 
 publish (`curl --data-binary` of Drift message frames) and prints the server's peak RSS
 (VmHWM) before and after, and how many ids the answer listed. On 127.0.0.1; stops by itself.
 """
-import re
 import struct
 import subprocess
 import sys
@@ -13,20 +12,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import drift_serve
+
 binary = sys.argv[1]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000_000
 work = Path(tempfile.mkdtemp(prefix="drift-stream-ids-"))
 frames = work / "frames.bin"
 # A message frame: kind 1, seq 0, time 0, length, payload.
 frames.write_bytes((struct.pack(">BQQI", 1, 0, 0, 16) + b"x" * 16) * n)
-server = subprocess.Popen([binary, "serve", "--h2c", "--listen", "127.0.0.1:0"],
-                          stderr=subprocess.PIPE, text=True)
-port = None
-for line in server.stderr:
-    m = re.search(r"listening on http://127.0.0.1:(\d+)", line)
-    if m:
-        port = int(m.group(1))
-        break
+server, port = drift_serve.start(binary)
 
 
 def peak_mib() -> int:

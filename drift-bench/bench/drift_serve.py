@@ -1,0 +1,21 @@
+"""`DRIFT serve --h2c` on a free port of 127.0.0.1, for the Python scripts in this folder."""
+import re
+import subprocess
+import threading
+
+
+def start(binary, *args, wrapper=()):
+    """Starts `[*wrapper, binary, "serve", "--h2c", "--listen", "127.0.0.1:0", *args]` and waits
+    for its "listening on" line; returns the process and its port. The rest of its log is
+    drained, so the server never blocks on a full pipe."""
+    server = subprocess.Popen(
+        [*wrapper, binary, "serve", "--h2c", "--listen", "127.0.0.1:0", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in server.stderr:
+        m = re.search(r"listening on http://127.0.0.1:(\d+)", line)
+        if m:
+            threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
+            return server, int(m.group(1))
+    raise SystemExit(f"{binary} serve exited before listening")
