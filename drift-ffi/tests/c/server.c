@@ -69,6 +69,20 @@ static void test_options_by_name(void) {
   drift_server_free(server);
 }
 
+/* A client that trusts only the CA file `ca` publishes the first message of
+ * topic "t" on `server`. */
+static void check_first_publish_trusting(drift_server *server, const char *ca) {
+  drift_client_options *opts = drift_client_options_new();
+  CHECK_OK(drift_client_options_set_ca_file(opts, ca));
+  drift_client *client = NULL;
+  CHECK_OK(drift_client_new(drift_server_url(server), opts, &client));
+  drift_client_options_free(opts);
+  uint64_t seq = 0;
+  CHECK_OK(drift_client_publish(client, "t", (const uint8_t *)"x", 1, &seq, NULL));
+  CHECK(seq == 1);
+  drift_client_free(client);
+}
+
 static void test_ca_cert_path(void) {
   drift_server *server = NULL;
   CHECK_OK(drift_server_start(NULL, &server));
@@ -84,15 +98,7 @@ static void test_ca_cert_path(void) {
   CHECK(drift_server_ca_cert_path(server) == path); /* written once */
 
   /* A client trusts the server through the file. */
-  drift_client_options *opts = drift_client_options_new();
-  CHECK_OK(drift_client_options_set_ca_file(opts, path));
-  drift_client *client = NULL;
-  CHECK_OK(drift_client_new(drift_server_url(server), opts, &client));
-  drift_client_options_free(opts);
-  uint64_t seq = 0;
-  CHECK_OK(drift_client_publish(client, "t", (const uint8_t *)"x", 1, &seq, NULL));
-  CHECK(seq == 1);
-  drift_client_free(client);
+  check_first_publish_trusting(server, path);
 
   /* Stopping keeps the file (the server and its strings live on); freeing
    * removes it. */
@@ -127,15 +133,7 @@ static void test_openssl_self_signed(void) {
   CHECK_OK(drift_server_start(cfg, &server));
   drift_server_config_free(cfg);
   if (server) {
-    drift_client_options *opts = drift_client_options_new();
-    CHECK_OK(drift_client_options_set_ca_file(opts, cert));
-    drift_client *client = NULL;
-    CHECK_OK(drift_client_new(drift_server_url(server), opts, &client));
-    drift_client_options_free(opts);
-    uint64_t seq = 0;
-    CHECK_OK(drift_client_publish(client, "t", (const uint8_t *)"x", 1, &seq, NULL));
-    CHECK(seq == 1);
-    drift_client_free(client);
+    check_first_publish_trusting(server, cert);
     drift_server_free(server);
   }
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
