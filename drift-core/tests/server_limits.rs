@@ -92,20 +92,11 @@ async fn oversized_request_headers_are_refused() {
         let small = "x".repeat(4 * 1024);
 
         // HTTP/1.1, raw bytes.
-        let mut io = server.raw_h1().await;
         let req = format!(
             "POST /v1/t/T HTTP/1.1\r\nHost: {}\r\nX-Padding: {big}\r\nContent-Length: 1\r\n\r\nx",
             server.authority()
         );
-        // The server may answer and close before reading all of it.
-        let _ = io.write_all(req.as_bytes()).await;
-        let mut buf = Vec::new();
-        read_until(&mut *io, &mut buf, b"\r\n").await;
-        assert!(
-            buf.starts_with(b"HTTP/1.1 431"),
-            "{}",
-            String::from_utf8_lossy(&buf)
-        );
+        assert_h1_431(&server, &req).await;
 
         // HTTP/2: the h2 layer answers 431 itself and refuses the stream.
         let mut c = server.h2().await;
@@ -136,6 +127,20 @@ async fn oversized_request_headers_are_refused() {
         assert_eq!(r.num("drift-seq"), 2);
     })
     .await
+}
+
+/// Sends `req` as raw HTTP/1.1 bytes and asserts the answer is 431.
+async fn assert_h1_431(server: &TestServer, req: &str) {
+    let mut io = server.raw_h1().await;
+    // The server may answer and close before reading all of it.
+    let _ = io.write_all(req.as_bytes()).await;
+    let mut buf = Vec::new();
+    read_until(&mut *io, &mut buf, b"\r\n").await;
+    assert!(
+        buf.starts_with(b"HTTP/1.1 431"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
 }
 
 /// `count` headers of about 1 KiB each: a header block that h2 can decode
@@ -207,20 +212,12 @@ async fn header_limit_is_431_on_the_stream_and_goaway_far_over_it() {
         assert_eq!(ping(&mut server.h2().await).await.unwrap(), StatusCode::OK);
 
         // HTTP/1.1: 431 however large.
-        let mut io = server.raw_h1().await;
         let req = format!(
             "GET /ping HTTP/1.1\r\nHost: {}\r\nX-Padding: {}\r\n\r\n",
             server.authority(),
             "x".repeat(80 * 1024)
         );
-        let _ = io.write_all(req.as_bytes()).await;
-        let mut buf = Vec::new();
-        read_until(&mut *io, &mut buf, b"\r\n").await;
-        assert!(
-            buf.starts_with(b"HTTP/1.1 431"),
-            "{}",
-            String::from_utf8_lossy(&buf)
-        );
+        assert_h1_431(&server, &req).await;
     })
     .await
 }
