@@ -315,7 +315,10 @@ impl Subscription {
 
     /// The server ended the stream for `reason`.
     fn on_end(&mut self, reason: EndReason) -> Option<Result<SubscriptionEvent>> {
-        let resumable = matches!(reason, EndReason::Shutdown | EndReason::SlowConsumer);
+        let resumable = matches!(
+            reason,
+            EndReason::Shutdown | EndReason::SlowConsumer | EndReason::Reset
+        );
         if resumable && self.options.resume {
             tracing::debug!(topic = %self.topic, %reason, "subscription ended by the server");
             let why = format!(

@@ -60,6 +60,10 @@ pub enum EndReason {
     SlowConsumer,
     /// The server is shutting down.
     Shutdown,
+    /// The store lost this incarnation of the topic (a shared store
+    /// restarted empty, or came back with older data): the topic goes on
+    /// under a new epoch, and resuming by id reports the epoch gap.
+    Reset,
     /// A reason this version does not know (from a newer server).
     Other(String),
 }
@@ -120,6 +124,7 @@ impl EndReason {
             EndReason::Deleted => "deleted",
             EndReason::SlowConsumer => "slow consumer",
             EndReason::Shutdown => "shutdown",
+            EndReason::Reset => "reset",
             EndReason::Other(s) => s,
         }
     }
@@ -130,6 +135,7 @@ impl EndReason {
             "deleted" => EndReason::Deleted,
             "slow consumer" => EndReason::SlowConsumer,
             "shutdown" => EndReason::Shutdown,
+            "reset" => EndReason::Reset,
             other => EndReason::Other(other.to_string()),
         }
     }
