@@ -20,6 +20,7 @@
 
 mod auth;
 mod config;
+mod notices;
 mod probe;
 pub mod store;
 mod subscription;
@@ -185,6 +186,9 @@ impl Broker {
         // A store that lists at once (memory, disk) is loaded now.
         if let Ok(Ok(logs)) = broker.inner.config.store.list().now() {
             broker.add_listed(logs);
+        }
+        if let Some(stream) = broker.inner.config.store.notices() {
+            notices::follow(&broker, stream);
         }
         broker
     }
@@ -624,14 +628,19 @@ impl Broker {
         ))
     }
 
-    /// Drops `t` from the topics held, when it is still the one held.
+    /// Drops `t` from the topics held, when it is still the one held, and
+    /// ends it as deleted.
     fn forget(&self, t: &Arc<Topic>) {
+        self.drop_held(t);
+        t.close(EndReason::Deleted, true);
+    }
+
+    /// Drops `t` from the topics held, when it is still the one held.
+    fn drop_held(&self, t: &Arc<Topic>) {
         let mut topics = self.write_topics();
         if topics.get(&t.name).is_some_and(|held| Arc::ptr_eq(held, t)) {
             topics.remove(&t.name);
         }
-        drop(topics);
-        t.close(EndReason::Deleted, true);
     }
 
     fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Arc<Topic>>> {

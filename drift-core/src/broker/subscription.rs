@@ -26,6 +26,8 @@ pub struct Subscription {
     /// The initial gap is still to be handed out (it is the first event).
     gap_pending: bool,
     live: BroadcastStream<Arc<Message>>,
+    /// A live message held back while the gap before it is handed out.
+    after_gap: Option<Arc<Message>>,
     /// Seq of the last message handed out (or the starting point).
     delivered: u64,
     start_last_seq: u64,
@@ -72,6 +74,7 @@ impl Subscription {
             initial_gap: joined.gap,
             gap_pending: joined.gap.is_some(),
             live: BroadcastStream::new(joined.live),
+            after_gap: None,
             delivered,
             start_last_seq: joined.last_seq,
             created,
@@ -183,6 +186,9 @@ impl Stream for Subscription {
             this.delivered = msg.seq;
             return Poll::Ready(Some(Event::Message(msg)));
         }
+        if let Some(msg) = this.after_gap.take() {
+            return Poll::Ready(Some(Event::Message(msg)));
+        }
         loop {
             match ready!(Pin::new(&mut this.live).poll_next(cx)) {
                 Some(Ok(msg)) => {
@@ -191,6 +197,19 @@ impl Stream for Subscription {
                     }
                     if this.is_too_far_behind(&msg) {
                         return this.on_slow(msg.seq);
+                    }
+                    if msg.seq > this.delivered + 1 {
+                        // Seqs the store numbered that never reached this
+                        // node (a shared store's lost notices whose messages
+                        // had left its log): said, never silent.
+                        let gap = Gap {
+                            from: this.delivered + 1,
+                            to: msg.seq - 1,
+                            reason: GapReason::Expired,
+                        };
+                        this.delivered = msg.seq;
+                        this.after_gap = Some(msg);
+                        return Poll::Ready(Some(Event::Gap(gap)));
                     }
                     this.delivered = msg.seq;
                     return Poll::Ready(Some(Event::Message(msg)));

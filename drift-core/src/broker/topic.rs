@@ -66,9 +66,12 @@ struct TopicState {
 }
 
 #[derive(Debug)]
-struct Batch {
-    time_us: u64,
-    payloads: Vec<Bytes>,
+enum Batch {
+    /// Messages to send.
+    Messages { time_us: u64, payloads: Vec<Bytes> },
+    /// Seqs up to this one that can no longer be had: skipped, so that
+    /// subscribers see the jump as a gap.
+    Missed { to: u64 },
 }
 
 /// An append the store answers later. Whoever holds it when the answer
@@ -178,41 +181,86 @@ impl Topic {
 
     /// Sends a batch the store accepted to the live channel, after every
     /// batch before it.
-    fn fan_out(&self, appended: Appended, payloads: &[Bytes]) {
+    pub(crate) fn fan_out(&self, appended: Appended, payloads: &[Bytes]) {
         let mut state = self.lock();
         if payloads.is_empty() || state.closed {
             return;
         }
         let next = self.last_seq.load(Ordering::Relaxed) + 1;
         if appended.first_seq > next {
-            state.waiting.insert(
-                appended.first_seq,
-                Batch {
-                    time_us: appended.time_us,
-                    payloads: payloads.to_vec(),
-                },
-            );
+            if state.live.is_none() {
+                // Nobody here listens, so nothing waits for the seqs before
+                // it (a shared store numbers other nodes' batches too, and
+                // this node hears of them only while it watches).
+                self.skip_to(&mut state, appended.first_seq + payloads.len() as u64 - 1);
+                return;
+            }
+            let batch = Batch::Messages {
+                time_us: appended.time_us,
+                payloads: payloads.to_vec(),
+            };
+            state.waiting.insert(appended.first_seq, batch);
             return;
         }
         if appended.first_seq < next {
             return; // already fanned out (a store repeating itself)
         }
         self.send(&mut state, appended, payloads);
+        self.send_waiting(&mut state);
+    }
+
+    /// Seqs `from..=to` were published but cannot be had: live subscribers
+    /// see them as a gap once every seq before them went out.
+    pub(crate) fn missed(&self, from: u64, to: u64) {
+        let mut state = self.lock();
+        let next = self.last_seq.load(Ordering::Relaxed) + 1;
+        if state.closed || to < next {
+            return;
+        }
+        if from > next && state.live.is_some() {
+            state.waiting.insert(from, Batch::Missed { to });
+            return;
+        }
+        self.last_seq.store(to, Ordering::Release);
+        self.send_waiting(&mut state);
+    }
+
+    /// Sends the waiting batches that now follow on.
+    fn send_waiting(&self, state: &mut TopicState) {
         loop {
             let next = self.last_seq.load(Ordering::Relaxed) + 1;
             let Some(entry) = state.waiting.first_entry() else {
                 break;
             };
-            if *entry.key() != next {
+            if *entry.key() > next {
                 break;
             }
-            let batch = entry.remove();
-            let appended = Appended {
-                first_seq: next,
-                time_us: batch.time_us,
-            };
-            self.send(&mut state, appended, &batch.payloads);
+            let first_seq = *entry.key();
+            match entry.remove() {
+                Batch::Messages { time_us, payloads } => {
+                    // A batch overlapping what went out is a repeat.
+                    if first_seq == next {
+                        self.send(state, Appended { first_seq, time_us }, &payloads);
+                    }
+                }
+                Batch::Missed { to } => {
+                    if to >= next {
+                        self.last_seq.store(to, Ordering::Release);
+                    }
+                }
+            }
         }
+    }
+
+    /// Moves the newest seq fanned out on to `seq` (when it is behind),
+    /// dropping what waited before it.
+    fn skip_to(&self, state: &mut TopicState, seq: u64) {
+        if seq > self.last_seq.load(Ordering::Relaxed) {
+            self.last_seq.store(seq, Ordering::Release);
+        }
+        let next = self.last_seq.load(Ordering::Relaxed) + 1;
+        state.waiting = state.waiting.split_off(&next);
+        self.send_waiting(state);
     }
 
     fn send(&self, state: &mut TopicState, appended: Appended, payloads: &[Bytes]) {
@@ -240,18 +288,36 @@ impl Topic {
     }
 
     /// Joins the live channel, then resolves `req` against the log. `None`
-    /// when the topic was deleted.
+    /// when the topic was deleted. Each join that answers `Some(Ok)` is
+    /// watched in the store until its [`Topic::leave`].
     pub(crate) async fn join(&self, req: &HistoryRequest) -> Option<Result<Joined>> {
+        // A shared store first makes sure other nodes' batches reach this
+        // one, and says where they start.
+        let watched = match self.log.watch().await {
+            Ok(w) => w,
+            Err(e) => return Some(Err(e)),
+        };
         let (live, last_seq) = {
             let mut state = self.lock();
             if state.closed {
+                drop(state);
+                self.log.unwatch();
                 return None;
             }
             let queue = self.queue_messages;
-            let live = state
-                .live
-                .get_or_insert_with(|| broadcast::channel(queue).0)
-                .subscribe();
+            let live = match &state.live {
+                Some(live) => live.subscribe(),
+                None => {
+                    // The first subscriber here: what the store holds before
+                    // the watch began is history, not live (no one listened).
+                    if let Some(seq) = watched {
+                        self.skip_to(&mut state, seq);
+                    }
+                    let (sender, receiver) = broadcast::channel(queue);
+                    state.live = Some(sender);
+                    receiver
+                }
+            };
             (live, self.last_seq.load(Ordering::Relaxed))
         };
         let (replay, gap) = if req.is_empty() {
@@ -259,7 +325,13 @@ impl Topic {
         } else {
             match self.select(req, last_seq).await {
                 Ok(selected) => selected,
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    // Left with the receiver still held: it counts as the
+                    // leaving one.
+                    self.leave();
+                    drop(live);
+                    return Some(Err(e));
+                }
             }
         };
         // The log may already hold messages not yet fanned out when the
@@ -332,6 +404,7 @@ impl Topic {
     /// that subscribes to many topics and leaves would otherwise leave a
     /// ring of `queue_messages` slots behind in each).
     pub(crate) fn leave(&self) {
+        self.log.unwatch();
         let mut state = self.lock();
         // Receivers are made only under this lock, so none can appear
         // between the count and the drop; the leaving one still counts.

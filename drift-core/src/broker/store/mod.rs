@@ -19,6 +19,8 @@ mod call;
 mod disk;
 mod fsync;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(any(test, feature = "test-stores"))]
 pub mod testing;
 
@@ -36,6 +38,8 @@ pub use fsync::Fsync;
 pub use memory::MemoryStore;
 #[cfg(test)]
 pub(crate) use memory::Numbering;
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
 
 use super::config::TopicConfig;
 use crate::model::Message;
@@ -103,6 +107,19 @@ pub trait TopicLog: Send + Sync + Debug + 'static {
     /// The retained messages matching `selection`, oldest first, each
     /// carrying this incarnation's epoch.
     fn read(&self, selection: &Selection) -> StoreCall<Vec<Arc<Message>>>;
+
+    /// A local subscriber joined: from now on [`TopicStore::notices`]
+    /// carries this topic's batches published elsewhere, until as many
+    /// [`TopicLog::unwatch`] calls have followed. A shared store answers the
+    /// newest seq it holds once notices flow (what lies before it is
+    /// history, not live); a store only this process writes answers `None`
+    /// at once (the broker itself fans out everything it accepts).
+    fn watch(&self) -> StoreCall<Option<u64>> {
+        StoreCall::ok(None)
+    }
+
+    /// A local subscriber left (see [`TopicLog::watch`]).
+    fn unwatch(&self) {}
 }
 
 /// A topic [`TopicStore::open`] found or made.
@@ -137,16 +154,37 @@ pub struct Selection {
     pub last: Option<u64>,
 }
 
-/// A change made elsewhere, from [`TopicStore::notices`].
+/// A change made elsewhere, from [`TopicStore::notices`]. A shared store
+/// hands out, for every topic it watches ([`TopicLog::watch`]), every
+/// batch with no seq left out: a notice it lost on the way is read back
+/// from the log, and what cannot be read back any more is a
+/// [`Notice::Missed`], which subscribers see as a gap.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Notice {
-    /// A message published by another node, with its topic's name.
+    /// A batch published by another node (or by this one: the broker skips
+    /// what it fanned out already).
     Published {
         /// The topic's name.
         topic: Arc<str>,
-        /// The message (its epoch says which incarnation).
-        message: Arc<Message>,
+        /// The incarnation it was published to.
+        epoch: u64,
+        /// Its seqs and publish time.
+        appended: Appended,
+        /// The payloads, in seq order.
+        payloads: Vec<Bytes>,
+    },
+    /// Seqs `from..=to` were published but can no longer be had (the topic
+    /// keeps no history, or they left it while this node was cut off).
+    Missed {
+        /// The topic's name.
+        topic: Arc<str>,
+        /// The incarnation.
+        epoch: u64,
+        /// First missing seq.
+        from: u64,
+        /// Last missing seq.
+        to: u64,
     },
     /// A topic incarnation deleted by another node.
     Deleted {
@@ -155,6 +193,19 @@ pub enum Notice {
         /// The incarnation deleted.
         epoch: u64,
     },
+    /// The store lost this incarnation (it restarted empty, or came back
+    /// with older data than it had handed out): it ends, and the topic
+    /// goes on under a new epoch.
+    Reset {
+        /// The topic's name.
+        topic: Arc<str>,
+        /// The incarnation lost.
+        epoch: u64,
+    },
+    /// Notices may have been lost for topics not watched (the store's
+    /// connection was cut): the broker forgets what it holds of them and
+    /// opens them again on next use.
+    Resync,
 }
 
 /// The stream of [`Notice`]s of a shared store.
