@@ -946,6 +946,22 @@ drift_status drift_server_config_set_cert_dir(drift_server_config *cfg, const ch
 drift_status drift_server_config_set_data_dir(drift_server_config *cfg, const char *dir);
 
 /**
+ * Share topics, their epochs and their history with every server using the
+ * Redis server at `url` (`redis://[:PASSWORD@]HOST:PORT[/DB]`, or
+ * `rediss://…` for TLS), so that several servers behave as one; NULL (the
+ * default) keeps them in this server. `url` is copied. A malformed URL, or
+ * one beside a data directory, is refused when the server starts
+ * (`DRIFT_STATUS_INVALID_ARGUMENT`); a Redis server that cannot be reached
+ * is not: publishes are refused until it answers.
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread; `url` is
+ * NULL or a NUL-terminated string.
+ */
+drift_status drift_server_config_set_redis(drift_server_config *cfg, const char *url);
+
+/**
  * With a data directory, when an accepted publish reaches stable storage:
  * `"always"` (the default: a publish is answered once it is on stable
  * storage) or an interval such as `"100ms"` (answered once the OS has it,

@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// synced every interval: a power loss may lose that much).
     #[arg(long, env = "DRIFT_FSYNC", default_value_t = ServerConfig::default().fsync, value_parser = fsync_mode)]
     fsync: Fsync,
+    /// Share topics, their epochs and their history with every node using
+    /// this Redis server: redis://[:PASSWORD@]HOST:PORT[/DB], or rediss://
+    /// for TLS. Several servers then behave as one.
+    #[arg(long, env = "DRIFT_REDIS_URL", conflicts_with = "data_dir")]
+    redis: Option<String>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "DRIFT_LOG", default_value = "info")]
     log: String,
@@ -128,6 +133,7 @@ impl ServeArgs {
             cert_dir: Some(self.cert_dir.clone()),
             data_dir: self.data_dir.clone(),
             fsync: self.fsync,
+            redis: self.redis.clone(),
             broker: BrokerConfig {
                 history_length: self.history_length,
                 history_bytes: (self.history_bytes > 0).then_some(self.history_bytes),

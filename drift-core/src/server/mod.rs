@@ -103,6 +103,11 @@ pub struct ServerConfig {
     /// With `data_dir`: when an accepted publish is on stable storage
     /// (before its answer, by default).
     pub fsync: Fsync,
+    /// A Redis server (`redis://[:PASSWORD@]HOST:PORT[/DB]`, `rediss://…`
+    /// for TLS) that keeps topics, epochs and history for every node that
+    /// uses it: several servers then behave as one (the shared store; this
+    /// replaces `broker.store`, and excludes `data_dir`).
+    pub redis: Option<String>,
     /// Topic, history and back-pressure limits, and hooks.
     pub broker: BrokerConfig,
     /// Protocol behaviour of the HTTP layer.
@@ -206,6 +211,11 @@ impl ServerConfig {
                 "max concurrent streams must be greater than 0",
             ));
         }
+        if self.data_dir.is_some() && self.redis.is_some() {
+            return Err(crate::Error::invalid(
+                "a data dir and a Redis store exclude each other: history lives in one store",
+            ));
+        }
         Ok(())
     }
 
@@ -243,6 +253,7 @@ impl Default for ServerConfig {
             cert_dir: None,
             data_dir: None,
             fsync: Fsync::Always,
+            redis: None,
             broker: BrokerConfig::default(),
             service: ServiceConfig::default(),
             keepalive: Some(Duration::from_secs(30)),

@@ -154,6 +154,18 @@ pub static OPTIONS: &[ServerOption] = &[
         set: |o, v| v.path().map(|x| o.config.data_dir = x),
     },
     ServerOption {
+        name: "redis",
+        kind: Text,
+        help: "Share topics, their epochs and their history with every node using this Redis server: redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS; empty: this node only.",
+        zero_is_none: false,
+        get: |o| V::Text(o.config.redis.clone().unwrap_or_default()),
+        set: |o, v| {
+            let url = v.text()?;
+            o.config.redis = (!url.is_empty()).then_some(url);
+            Ok(())
+        },
+    },
+    ServerOption {
         name: "fsync",
         kind: Text,
         help: "With data_dir: always (answer a publish once on stable storage) or an interval such as 100ms (once the OS has it; synced every interval).",

@@ -1,9 +1,9 @@
 //! Which store a server's broker keeps its topics in: the disk store in
-//! `data_dir` when one is set, else the configuration's own (memory unless a
-//! program put another there).
+//! `data_dir` or the Redis store at `redis` when one is set, else the
+//! configuration's own (memory unless a program put another there).
 
 use std::path::Path;
-#[cfg(feature = "disk")]
+#[cfg(any(feature = "disk", feature = "redis"))]
 use std::sync::Arc;
 
 use super::ServerConfig;
@@ -17,6 +17,9 @@ pub(crate) fn broker_config(config: &ServerConfig) -> Result<BrokerConfig> {
     if let Some(dir) = &config.data_dir {
         broker.store = open_disk(dir, config.fsync)?;
     }
+    if let Some(url) = &config.redis {
+        broker.store = open_redis(url)?;
+    }
     Ok(broker)
 }
 
@@ -24,11 +27,30 @@ impl ServerConfig {
     /// Where history lives, for a start-up log line: `history in DIR
     /// (fsync always)` or `history in memory`.
     pub fn history_location(&self) -> String {
-        match &self.data_dir {
-            Some(dir) => format!("history in {} (fsync {})", dir.display(), self.fsync),
-            None => "history in memory".to_owned(),
+        match (&self.data_dir, &self.redis) {
+            (Some(dir), _) => format!("history in {} (fsync {})", dir.display(), self.fsync),
+            (None, Some(url)) => format!("history in Redis at {}", redis_address(url)),
+            (None, None) => "history in memory".to_owned(),
         }
     }
+}
+
+#[cfg(feature = "redis")]
+fn open_redis(url: &str) -> Result<Arc<dyn crate::broker::TopicStore>> {
+    Ok(Arc::new(crate::broker::store::RedisStore::open(url)?))
+}
+
+#[cfg(not(feature = "redis"))]
+fn open_redis(_: &str) -> Result<std::sync::Arc<dyn crate::broker::TopicStore>> {
+    Err(crate::error::Error::invalid(
+        "cannot share topics through Redis: this build of Drift has no Redis store (drift-core's `redis` feature)",
+    ))
+}
+
+/// `HOST:PORT` of a Redis URL, for log lines (never its password).
+fn redis_address(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.rsplit_once('@').map_or(rest, |(_, r)| r)
 }
 
 #[cfg(feature = "disk")]

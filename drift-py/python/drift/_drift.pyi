@@ -199,6 +199,7 @@ class Server:
         cert_dir: Optional[Union[str, os.PathLike[str]]] = ...,
         data_dir: Optional[Union[str, os.PathLike[str]]] = ...,
         fsync: str = ...,
+        redis: Optional[str] = ...,
         history_length: int = ...,
         history: int = ...,
         history_bytes: Optional[int] = ...,
