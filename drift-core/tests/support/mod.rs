@@ -15,7 +15,7 @@
 //! One file per purpose: `server.rs` (the test server and its connections),
 //! `hyper_client.rs` (`Client`, `Reply`), `sub.rs` (`Sub`), `body.rs`
 //! (request bodies), `h2raw.rs` (`H2Raw`), `raw.rs` (transports, raw
-//! reads), `stores.rs` (the stores tests run against), `fs.rs` (`TempDir`) and `timing.rs` (timeouts, polling, clock);
+//! reads), `stores.rs` (the stores tests run against), `fs.rs` (`TempDir`), `redis.rs` (`RedisServer`) and `timing.rs` (timeouts, polling, clock);
 //! this file re-exports them all. `client.rs` is not part of this module: it
 //! is included on its own, next to it.
 //!
@@ -30,6 +30,7 @@ mod fs;
 mod h2raw;
 mod hyper_client;
 mod raw;
+mod redis;
 mod server;
 mod stores;
 mod sub;
@@ -38,5 +39,6 @@ mod timing;
 // Each test crate uses some of these re-exports and not others.
 #[allow(unused_imports)]
 pub use self::{
-    body::*, fs::*, h2raw::*, hyper_client::*, raw::*, server::*, stores::*, sub::*, timing::*,
+    body::*, fs::*, h2raw::*, hyper_client::*, raw::*, redis::*, server::*, stores::*, sub::*,
+    timing::*,
 };

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use drift_core::broker::store::testing;
-use drift_core::broker::{MemoryStore, TopicStore};
+use drift_core::broker::store::{Notices, Opened, RedisStore, StoreCall, TopicLog, testing};
+use drift_core::broker::{MemoryStore, TopicConfig, TopicStore};
 use drift_core::server::ServerConfig;
 
 #[derive(Debug, Clone, Copy)]
@@ -17,6 +17,9 @@ pub enum Store {
     Renumbered,
     /// SQLite in a directory of its own, removed when the server goes.
     Disk,
+    /// A Redis server of its own (Debian's redis-server), stopped when the
+    /// server goes.
+    Redis,
 }
 
 impl Store {
@@ -26,6 +29,7 @@ impl Store {
             Store::Yielding => Arc::new(testing::yielding(MemoryStore::new())),
             Store::Renumbered => Arc::new(testing::renumbered()),
             Store::Disk => Arc::new(testing::on_disk()),
+            Store::Redis => Arc::new(InRedis::start()),
         }
     }
 
@@ -63,6 +67,48 @@ macro_rules! every_store {
             async fn disk() {
                 super::$name(Store::Disk).await
             }
+
+            #[tokio::test$(($($arg)*))?]
+            async fn redis() {
+                super::$name(Store::Redis).await
+            }
         }
     };
+}
+
+/// The Redis store over a Redis server of its own.
+#[derive(Debug)]
+pub struct InRedis {
+    store: RedisStore,
+    _server: super::RedisServer,
+}
+
+impl InRedis {
+    /// Needs a tokio runtime (the store's connections run on it).
+    pub fn start() -> InRedis {
+        let server = super::RedisServer::start();
+        let store = RedisStore::open(&server.url()).expect("a Redis store");
+        InRedis {
+            store,
+            _server: server,
+        }
+    }
+}
+
+impl TopicStore for InRedis {
+    fn list(&self) -> StoreCall<Vec<Arc<dyn TopicLog>>> {
+        self.store.list()
+    }
+
+    fn open(&self, name: &str, create: Option<&TopicConfig>) -> StoreCall<Option<Opened>> {
+        self.store.open(name, create)
+    }
+
+    fn delete(&self, name: &str, epoch: u64) -> StoreCall<bool> {
+        self.store.delete(name, epoch)
+    }
+
+    fn notices(&self) -> Option<Notices> {
+        self.store.notices()
+    }
 }
