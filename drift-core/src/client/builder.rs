@@ -66,6 +66,21 @@ impl Target {
         })
     }
 
+    /// Parses one URL or several separated by commas (servers that share
+    /// topics, tried in turn), all `https` or all `http`.
+    pub(crate) fn parse_list(urls: &str) -> Result<Vec<Target>> {
+        let targets = urls
+            .split(',')
+            .map(Target::parse)
+            .collect::<Result<Vec<_>>>()?;
+        if targets.iter().any(|t| t.tls != targets[0].tls) {
+            return Err(Error::invalid(format!(
+                "the server URLs {urls:?} mix https and http: use one scheme for all"
+            )));
+        }
+        Ok(targets)
+    }
+
     /// The absolute URI of `path` (which starts with `/`) on this server.
     pub(crate) fn uri(&self, path: &str) -> Result<Uri> {
         let scheme = if self.tls { "https" } else { "http" };
@@ -179,7 +194,8 @@ impl ClientBuilder {
     /// [`crate::ErrorKind::Io`] / [`crate::ErrorKind::Tls`] when a CA file
     /// cannot be read or holds no certificate.
     pub fn build(self) -> Result<Client> {
-        let target = Target::parse(&self.url)?;
+        let targets = Target::parse_list(&self.url)?;
+        let target = &targets[0];
         let mut headers = HeaderMap::new();
         for (name, value) in &self.headers {
             let n = HeaderName::from_bytes(name.trim().as_bytes())
@@ -198,7 +214,7 @@ impl ClientBuilder {
         } else {
             None
         };
-        let connector = Connector::new(target, tls, self.connect_timeout);
+        let connector = Connector::new(targets, tls, self.connect_timeout);
         Ok(Client {
             inner: Arc::new(super::Inner {
                 connector,
@@ -242,6 +258,16 @@ mod tests {
         ] {
             assert!(Target::parse(bad).is_err(), "{bad:?} parsed");
         }
+    }
+
+    #[test]
+    fn several_urls_name_several_servers_of_one_scheme() {
+        let ts = Target::parse_list("http://a:1,http://b:2/p").unwrap();
+        let names: Vec<String> = ts.iter().map(Target::display).collect();
+        assert_eq!(names, ["a:1", "b:2"]);
+        assert_eq!(ts[1].base, "/p");
+        assert!(Target::parse_list("http://a:1,https://b:2").is_err());
+        assert!(Target::parse_list("http://a:1,").is_err());
     }
 
     #[test]

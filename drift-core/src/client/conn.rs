@@ -2,7 +2,7 @@
 //! h2 or cleartext h2c), share it among all requests, and replace it when it
 //! breaks.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
@@ -31,9 +31,13 @@ const CONNECTION_WINDOW: u32 = 16 << 20;
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Hands out the shared connection, making a new one when needed.
+/// Hands out the shared connection, making a new one when needed: to the
+/// server it last reached, or, when that one cannot be reached, to the next
+/// of the servers it was given (nodes sharing topics), in turn.
 pub(crate) struct Connector {
-    target: Target,
+    targets: Vec<Target>,
+    /// The server connected to last (an index into `targets`).
+    current: AtomicUsize,
     tls: Option<TlsConnector>,
     connect_timeout: Duration,
     /// The current connection. A tokio mutex so that concurrent callers
@@ -45,7 +49,7 @@ pub(crate) struct Connector {
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connector")
-            .field("target", &self.target)
+            .field("targets", &self.targets)
             .field("connect_timeout", &self.connect_timeout)
             .finish_non_exhaustive()
     }
@@ -68,13 +72,15 @@ struct Cached {
 }
 
 impl Connector {
+    /// `targets` is not empty.
     pub(crate) fn new(
-        target: Target,
+        targets: Vec<Target>,
         tls: Option<TlsConnector>,
         connect_timeout: Duration,
     ) -> Connector {
         Connector {
-            target,
+            targets,
+            current: AtomicUsize::new(0),
             tls,
             connect_timeout,
             slot: tokio::sync::Mutex::new(Slot::default()),
@@ -82,9 +88,9 @@ impl Connector {
         }
     }
 
-    /// The server this connector talks to.
+    /// The server this connector talks to (or last did).
     pub(crate) fn target(&self) -> &Target {
-        &self.target
+        &self.targets[self.current.load(Ordering::Relaxed) % self.targets.len()]
     }
 
     /// Sends `req` on the shared connection and waits for the response head.
@@ -138,18 +144,7 @@ impl Connector {
             return Err(Error::new(*kind, message.clone()));
         }
         slot.current = None;
-        let result = match tokio::time::timeout(self.connect_timeout, self.connect()).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "connecting to {} timed out after {:?}",
-                    self.target.display(),
-                    self.connect_timeout
-                ),
-            )),
-        };
-        let sender = match result {
+        let sender = match self.connect_any().await {
             Ok(sender) => sender,
             Err(e) => {
                 slot.failed = Some((Instant::now(), e.kind(), e.to_string()));
@@ -178,9 +173,48 @@ impl Connector {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Chunks>> {
-        let addr = self.target.display();
-        let tcp = TcpStream::connect((self.target.host.as_str(), self.target.port))
+    /// Connects to the current server, else to each next one in turn; the
+    /// last error when none answers.
+    async fn connect_any(&self) -> Result<SendRequest<Chunks>> {
+        let start = self.current.load(Ordering::Relaxed);
+        let mut last_error = None;
+        for i in 0..self.targets.len() {
+            let index = (start + i) % self.targets.len();
+            let target = &self.targets[index];
+            let attempt = tokio::time::timeout(self.connect_timeout, self.connect(target)).await;
+            let error = match attempt {
+                Ok(Ok(sender)) => {
+                    if i > 0 {
+                        tracing::info!(server = %target.display(), "connected to the next server");
+                    }
+                    self.current.store(index, Ordering::Relaxed);
+                    return Ok(sender);
+                }
+                Ok(Err(e)) => e,
+                Err(_) => Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "connecting to {} timed out after {:?}",
+                        target.display(),
+                        self.connect_timeout
+                    ),
+                ),
+            };
+            // Only a server that cannot be reached is passed over: a TLS
+            // or protocol failure is the same on every node.
+            let next = matches!(error.kind(), ErrorKind::Connect | ErrorKind::Timeout);
+            if !next {
+                return Err(error);
+            }
+            last_error = Some(error);
+        }
+        Err(last_error
+            .unwrap_or_else(|| Error::new(ErrorKind::Internal, "no server to connect to")))
+    }
+
+    async fn connect(&self, target: &Target) -> Result<SendRequest<Chunks>> {
+        let addr = target.display();
+        let tcp = TcpStream::connect((target.host.as_str(), target.port))
             .await
             .map_err(|e| {
                 Error::new(ErrorKind::Connect, format!("cannot connect to {addr}")).with_source(e)
@@ -190,11 +224,8 @@ impl Connector {
         let Some(tls) = &self.tls else {
             return handshake(tcp, &addr).await;
         };
-        let name = ServerName::try_from(self.target.host.clone()).map_err(|_| {
-            Error::invalid(format!(
-                "{:?} is not a valid TLS server name",
-                self.target.host
-            ))
+        let name = ServerName::try_from(target.host.clone()).map_err(|_| {
+            Error::invalid(format!("{:?} is not a valid TLS server name", target.host))
         })?;
         let stream = tls.connect(name, tcp).await.map_err(|e| {
             let is_tls = e
@@ -220,7 +251,7 @@ impl Connector {
     }
 
     fn request_error(&self, e: hyper::Error) -> Error {
-        let addr = self.target.display();
+        let addr = self.target().display();
         if e.is_timeout() {
             return Error::new(ErrorKind::Timeout, format!("request to {addr} timed out"));
         }
@@ -228,7 +259,7 @@ impl Connector {
         let mut message = format!("request to {addr} failed: {}", chain(&e));
         // The usual cause of a cleartext connection failing as a whole is
         // a TLS server at the other end.
-        if !self.target.tls && breaks_connection(&e) {
+        if !self.target().tls && breaks_connection(&e) {
             message.push_str(" (if the server uses TLS, use an https:// URL)");
         }
         Error::new(ErrorKind::Connect, message)

@@ -125,6 +125,11 @@ impl Client {
     /// (cleartext HTTP/2, e.g. a server started with `--h2c`). A path after
     /// the port is kept as a prefix of every route (for a server mounted
     /// below a reverse proxy path).
+    ///
+    /// Several URLs separated by commas name nodes that share topics
+    /// (`drift serve --redis`): the client connects to the first that
+    /// answers, stays with it, and moves to the next when it can no longer
+    /// connect; subscriptions then resume there by id.
     pub fn builder(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder::new(url)
     }

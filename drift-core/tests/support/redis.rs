@@ -14,19 +14,29 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
+    /// Extra `redis-server` arguments, kept for restarts.
+    args: Vec<String>,
 }
 
 impl RedisServer {
     /// A new, empty server on a free port.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// As [`RedisServer::start`], with extra `redis-server` arguments
+    /// (such as `--requirepass`).
+    pub fn start_with(args: &[&str]) -> RedisServer {
         let dir = TempDir::new("redis");
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         for _ in 0..5 {
             let port = free_port();
-            if let Some(child) = launch(&dir, port) {
+            if let Some(child) = launch(&dir, port, &args) {
                 return RedisServer {
                     child: Some(child),
                     port,
                     dir,
+                    args,
                 };
             }
         }
@@ -50,7 +60,7 @@ impl RedisServer {
     /// written by [`RedisServer::save`] (`dump.rdb` in its directory).
     pub fn restart(&mut self) {
         self.kill();
-        match launch(&self.dir, self.port) {
+        match launch(&self.dir, self.port, &self.args) {
             Some(child) => self.child = Some(child),
             None => panic!("redis-server did not start again on port {}", self.port),
         }
@@ -64,6 +74,11 @@ impl RedisServer {
     /// Writes a snapshot now (`SAVE`).
     pub fn save(&self) {
         assert_eq!(self.cli(&["SAVE"]).trim(), "OK", "SAVE");
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Runs `redis-cli` with `args` against the server; its output.
@@ -91,10 +106,11 @@ fn free_port() -> u16 {
 
 /// Starts redis-server and waits for its "Ready to accept connections"
 /// line; `None` when it exited first (the port was taken meanwhile).
-fn launch(dir: &TempDir, port: u16) -> Option<Child> {
+fn launch(dir: &TempDir, port: u16, args: &[String]) -> Option<Child> {
     let mut child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--logfile", ""])
+        .args(args)
         .arg("--dir")
         .arg(dir.path())
         .stdout(Stdio::piped())
