@@ -46,6 +46,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "https://127.0.0.1:5500")]
     url: String,
     /// Subscription URL template; `{topic}` is replaced by the topic name.
+    /// Several, separated by commas (nodes sharing topics), spread the
+    /// subscriber connections over them in turn (fanout).
     #[arg(long)]
     sub_url: Option<String>,
     /// Publish URL template; `{topic}` is replaced by the topic name.

@@ -21,10 +21,12 @@ use super::shared::{STOP, Shared, until};
 
 /// Everything the subscriber side needs, shared read-only by the shards.
 pub(crate) struct SubPlan {
-    pub endpoint: Endpoint,
+    /// Per server (`--sub-url` may list several, comma-separated: nodes
+    /// that share topics); connection `c` goes to server `c % servers`.
+    pub endpoints: Vec<Endpoint>,
     pub framing: FramingArg,
-    /// Per topic.
-    pub uris: Vec<Uri>,
+    /// Per server, per topic.
+    pub uris: Vec<Vec<Uri>>,
     pub subs_per_topic: usize,
     pub connections: usize,
     /// Per topic: per publisher, the first bitmap index of its messages.
@@ -48,10 +50,17 @@ impl SubPlan {
         offsets: Vec<Vec<u64>>,
         expected: Vec<u64>,
     ) -> Result<SubPlan> {
+        let templates: Vec<&str> = sub_url.split(',').collect();
         Ok(SubPlan {
-            endpoint: Endpoint::new(sub_url, tls)?,
+            endpoints: templates
+                .iter()
+                .map(|t| Endpoint::new(t, tls))
+                .collect::<Result<_>>()?,
             framing: args.framing,
-            uris: topic_uris(sub_url, topics)?,
+            uris: templates
+                .iter()
+                .map(|t| topic_uris(t, topics))
+                .collect::<Result<_>>()?,
             subs_per_topic: args.subs,
             connections: args.connections,
             offsets,
@@ -62,7 +71,12 @@ impl SubPlan {
     }
 
     pub(crate) fn total(&self) -> usize {
-        self.uris.len() * self.subs_per_topic
+        self.uris[0].len() * self.subs_per_topic
+    }
+
+    /// The server connection `conn` goes to.
+    fn server_of(&self, conn: usize) -> usize {
+        conn % self.endpoints.len()
     }
 
     /// Subscription `j` reads topic `j / S` and rides connection `j % C`.
@@ -101,7 +115,7 @@ pub(crate) async fn sub_connection(
             st.log = Some(Vec::new());
         }
     }
-    let send = match plan.endpoint.connect().await {
+    let send = match plan.endpoints[plan.server_of(conn)].connect().await {
         Ok(s) => s,
         Err(e) => {
             shared.error(format!("subscriber connection: {e}"));
@@ -161,7 +175,7 @@ async fn subscription(
     let permit = window.acquire().await;
     let req = Request::builder()
         .method(Method::GET)
-        .uri(plan.uris[topic].clone())
+        .uri(plan.uris[plan.server_of(j % plan.connections)][topic].clone())
         .header(header::ACCEPT, plan.framing.accept())
         .body(())
         .expect("valid request");
