@@ -497,7 +497,9 @@ drift_status drift_client_options_set_request_timeout_ms(drift_client_options *o
 /**
  * Makes a client for the server at `url`: `"https://HOST:PORT"` (TLS,
  * HTTP/2 by ALPN) or `"http://HOST:PORT"` (cleartext HTTP/2, for an h2c
- * server). `options` may be NULL for the defaults; it is only read during
+ * server); several, separated by commas, name nodes that share topics
+ * (`drift serve --redis`), and the client moves to the next when it cannot
+ * reach one. `options` may be NULL for the defaults; it is only read during
  * the call. It does not connect: the first request does, so a server that
  * is down shows up as `DRIFT_STATUS_CONNECT` from that request.
  *

@@ -13,7 +13,9 @@ use drift_core::{Error, ErrorKind, Result};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnArgs {
     /// Server URL: https://HOST:PORT, or http://HOST:PORT for a cleartext
-    /// (h2c) server.
+    /// (h2c) server. Several, separated by commas, name nodes sharing
+    /// topics (`drift serve --redis`): the next is used when one cannot be
+    /// reached, and a subscription resumes there.
     #[arg(long, env = "DRIFT_URL", default_value = "https://127.0.0.1:5500")]
     pub url: String,
     /// Trust only the CA certificate(s) in this PEM file (for example the

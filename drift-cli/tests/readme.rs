@@ -8,6 +8,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "redis")]
+#[path = "../../drift-core/tests/support/mod.rs"]
+mod support;
+
 /// Kills the server when the test ends, however it ends.
 struct Running(Child);
 
@@ -246,4 +250,71 @@ fn c_example_binaries_are_ignored_by_git() {
         out.status.success() && !report.contains("::"),
         "not ignored:\n{report}"
     );
+}
+
+/// The README's two-node example, against two `drift serve --redis` nodes
+/// on a Redis server of the test's own (the ports differ from the README's
+/// only to be free).
+#[cfg(feature = "redis")]
+#[test]
+fn redis_examples_run_verbatim() {
+    let redis = support::RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("drift-redis-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (p1, p2) = (free_port(), free_port());
+    let _nodes = [p1, p2].map(|port| start_node(&dir, port, &redis.url()));
+    let script = script(&readme(), "### Several nodes sharing topics")
+        .replace(":5501", &format!(":{p1}"))
+        .replace(":5502", &format!(":{p2}"));
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_drift")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&dir)
+        .env("PATH", path)
+        .env_remove("DRIFT_URL")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script}\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    // The publish's id, then the message read on the other node, twice.
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].ends_with("-1"), "{stdout}");
+    assert_eq!(&lines[1..], ["order 1", "order 1"], "{stdout}");
+}
+
+/// `drift serve --h2c --listen 127.0.0.1:PORT --redis URL`, once listening.
+#[cfg(feature = "redis")]
+fn start_node(dir: &Path, port: u16, redis: &str) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
+        .args(["serve", "--h2c", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--redis", redis])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("DRIFT_LISTEN")
+        .env_remove("DRIFT_DATA_DIR")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start drift serve");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    loop {
+        let line = lines.next().expect("server exited").unwrap();
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Running(child)
 }

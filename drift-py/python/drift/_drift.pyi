@@ -253,7 +253,10 @@ class Server:
 
 @final
 class Client:
-    """A Drift client with blocking methods (GIL released, Ctrl-C works)."""
+    """A Drift client with blocking methods (GIL released, Ctrl-C works).
+
+    `url` may list several servers separated by commas (nodes sharing topics through
+    Redis): the client moves to the next when it cannot reach one."""
 
     def __new__(
         cls,
