@@ -106,3 +106,59 @@ async fn a_killed_nodes_subscribers_resume_on_another_with_nothing_lost() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn rediss_reaches_a_redis_server_whose_certificate_is_trusted() {
+    within(async {
+        let identity = drift_core::tls::ServerIdentity::generate_self_signed().expect("a cert");
+        let dir = support::TempDir::new("rediss");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, &identity.cert_pem).expect("write the cert");
+        std::fs::write(&key, &identity.key_pem).expect("write the key");
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let redis = RedisServer::start_with(&[
+            "--port",
+            "0",
+            "--tls-port",
+            "{port}",
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-auth-clients",
+            "no",
+        ]);
+        let url = redis.url().replace("redis://", "rediss://");
+        // The system's roots, as a client finds them: here, that one cert.
+        let mut cmd = serve::command(["--h2c", "--listen", "127.0.0.1:0", "--redis", &url]);
+        cmd.env("SSL_CERT_FILE", &cert);
+        let (_node, node_url) = serve::start(&mut cmd).await;
+        let client = Client::builder(node_url).build().expect("a client");
+        let sent = client
+            .publish("T", "over TLS")
+            .await
+            .expect("publish through rediss://");
+        assert_eq!(sent.id.seq, 1);
+        let stored = redis.cli(&[
+            "--tls",
+            "--cacert",
+            &cert,
+            "HGET",
+            "drift:{T}:meta",
+            "last_seq",
+        ]);
+        assert_eq!(stored.trim(), "1", "the publish is in Redis");
+        // Without that root, the certificate is refused: 503, not a publish.
+        let mut cmd = serve::command(["--h2c", "--listen", "127.0.0.1:0", "--redis", &url]);
+        cmd.env("SSL_CERT_FILE", dir.path().join("none.pem"));
+        let (_untrusting, untrusting_url) = serve::start(&mut cmd).await;
+        let refused = Client::builder(untrusting_url)
+            .build()
+            .expect("a client")
+            .publish("T", "over TLS")
+            .await
+            .expect_err("an untrusted Redis certificate");
+        assert!(refused.to_string().contains("Redis"), "{refused}");
+    })
+    .await;
+}

@@ -25,7 +25,8 @@ impl RedisServer {
     }
 
     /// As [`RedisServer::start`], with extra `redis-server` arguments
-    /// (such as `--requirepass`).
+    /// (such as `--requirepass`), in which `{port}` stands for the port
+    /// chosen (for `--port 0 --tls-port {port}`: later arguments win).
     pub fn start_with(args: &[&str]) -> RedisServer {
         let dir = TempDir::new("redis");
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -110,7 +111,7 @@ fn launch(dir: &TempDir, port: u16, args: &[String]) -> Option<Child> {
     let mut child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--logfile", ""])
-        .args(args)
+        .args(args.iter().map(|a| a.replace("{port}", &port.to_string())))
         .arg("--dir")
         .arg(dir.path())
         .stdout(Stdio::piped())
