@@ -331,3 +331,44 @@ async fn redis_back_with_older_data_becomes_a_new_epoch() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn drift_clients_see_the_epoch_gap_after_redis_restarts_empty() {
+    use drift_core::client::{Backoff, Client, SubscribeOptions, SubscriptionEvent};
+    use drift_core::model::GapReason;
+    within(async {
+        let mut redis = RedisServer::start();
+        let a = node(&redis, |_| {}).await;
+        let client = Client::builder(a.url.clone()).build().expect("a client");
+        let options = SubscribeOptions {
+            reconnect: Backoff {
+                initial: std::time::Duration::from_millis(20),
+                max: std::time::Duration::from_millis(200),
+                max_attempts: None,
+            },
+            ..Default::default()
+        };
+        let mut sub = client.subscribe("T", options).await.expect("subscribe");
+        let first = client.publish("T", "before").await.expect("publish");
+        match sub.next_event().await {
+            Some(Ok(SubscriptionEvent::Message(m))) => assert_eq!(m.id, Some(first.id)),
+            other => panic!("the message, not {other:?}"),
+        }
+        redis.forget_snapshot();
+        redis.restart();
+        // The subscription resumes by itself; what it missed is said.
+        match sub.next_event().await {
+            Some(Ok(SubscriptionEvent::Gap(gap))) => assert_eq!(gap.reason, GapReason::Epoch),
+            other => panic!("an epoch gap, not {other:?}"),
+        }
+        let (epoch, _) = publish_once_back(&a, "after").await;
+        assert_ne!(epoch, first.id.epoch);
+        match sub.next_event().await {
+            Some(Ok(SubscriptionEvent::Message(m))) => {
+                assert_eq!((m.epoch, &m.payload[..]), (epoch, &b"after"[..]));
+            }
+            other => panic!("the new epoch's message, not {other:?}"),
+        }
+    })
+    .await;
+}
