@@ -1,6 +1,8 @@
 //! The `drift` command: `serve`, `pub`, `sub`, and `bench` (drift-bench).
 
+mod config_file;
 mod hint;
+mod print_config;
 mod pub_cmd;
 mod serve;
 mod sub_cmd;
@@ -54,7 +56,21 @@ fn main() -> ExitCode {
 /// `DRIFT_CACERT=` in a shell, a unit file or a compose file means "no CA
 /// file", not a file named "" (nor an error for a number or a flag).
 fn parse_command_line() -> Cli {
-    let matches = without_empty_env(Cli::command()).get_matches();
+    let command = without_empty_env(Cli::command());
+    let serve = command
+        .find_subcommand("serve")
+        .expect("drift has a serve command");
+    let args = config_file::expand(std::env::args_os().collect(), serve).unwrap_or_else(|e| {
+        eprintln!("drift: {e}");
+        std::process::exit(2)
+    });
+    let matches = command.clone().get_matches_from(args);
+    if let Some(("serve", given)) = matches.subcommand()
+        && given.get_flag("print_config")
+    {
+        print!("{}", print_config::render(serve, given));
+        std::process::exit(0);
+    }
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
@@ -124,7 +140,8 @@ mod tests {
         }
         for long in serve.get_arguments().filter_map(|a| a.get_long()) {
             assert!(
-                long == "log" || OPTIONS.iter().any(|o| o.flag() == format!("--{long}")),
+                ["log", "log-format", "config", "print-config"].contains(&long)
+                    || OPTIONS.iter().any(|o| o.flag() == format!("--{long}")),
                 "--{long} is not an option of drift_core::server::options"
             );
         }

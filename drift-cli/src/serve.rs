@@ -49,6 +49,21 @@ pub struct ServeArgs {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "DRIFT_LOG", default_value = "info")]
     log: String,
+    /// Log lines as text, or as JSON: one object per line (timestamp,
+    /// level, target, fields), for a log collector.
+    #[arg(long, env = "DRIFT_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Read options from this TOML file, by the flags' names
+    /// (`history_length = 100`, `h2c = true`, `cors_origin = ["…"]`).
+    /// Flags and DRIFT_* variables take precedence over it; an unknown key
+    /// or a bad value is refused with the file's line.
+    #[arg(long, env = "DRIFT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration (flags, environment, config file
+    /// and defaults together) as a config file, and exit. A password in the
+    /// Redis URL is shown as ***.
+    #[arg(long)]
+    print_config: bool,
     /// History capacity per topic, in messages.
     #[arg(long, env = "DRIFT_HISTORY_LENGTH", default_value_t = BrokerConfig::default().history_length)]
     history_length: usize,
@@ -165,7 +180,7 @@ impl ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> drift_core::Result<ExitCode> {
-    init_logging(&args.log)?;
+    init_logging(&args.log, &args.log_format)?;
     // Connections are served by `--threads` single-threaded runtimes (see
     // `ServerConfig::threads`); this one only accepts and waits for signals.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -268,7 +283,7 @@ fn listen_addr(text: &str) -> Result<SocketAddr, String> {
     drift_core::server::parse_listen(text).map_err(|e| e.to_string())
 }
 
-fn init_logging(filter: &str) -> drift_core::Result<()> {
+fn init_logging(filter: &str, format: &str) -> drift_core::Result<()> {
     let filter =
         tracing_subscriber::EnvFilter::try_new(quiet_peer_errors(filter)).map_err(|e| {
             drift_core::Error::new(
@@ -276,11 +291,14 @@ fn init_logging(filter: &str) -> drift_core::Result<()> {
                 format!("invalid --log filter: {e}"),
             )
         })?;
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour_logs())
-        .init();
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        logs.json().init();
+    } else {
+        logs.with_ansi(colour_logs()).init();
+    }
     Ok(())
 }
 
