@@ -43,6 +43,13 @@ pub(super) enum Command {
     Unwatch { name: Arc<str>, epoch: u64 },
 }
 
+/// Whether the pub/sub connection answers a PING in time. In subscribed
+/// mode Redis answers `["pong", ""]`, not `PONG`: any answer will do.
+async fn answers(sink: &mut PubSubSink) -> bool {
+    let answered = tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>()).await;
+    matches!(answered, Ok(Ok(_)))
+}
+
 /// A topic incarnation local subscribers read.
 #[derive(Debug)]
 struct Watched {
@@ -199,8 +206,7 @@ impl Watcher {
                     }
                 },
                 _ = ping.tick() => {
-                    let answered = tokio::time::timeout(PING_TIMEOUT, sink.ping::<String>()).await;
-                    if !matches!(answered, Ok(Ok(_))) {
+                    if !answers(&mut sink).await {
                         return Listened::Lost;
                     }
                 }
@@ -425,5 +431,53 @@ impl Watcher {
     fn send(&self, notice: Notice) {
         // The broker went away: nothing left to tell.
         let _ = self.notices.send(notice);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    /// A subscribed connection that answers its PING is alive: an earlier
+    /// check wanted `PONG` and dropped every idle node's connection each
+    /// time it pinged. Against a real redis-server (Debian's).
+    #[tokio::test]
+    async fn a_subscribed_connection_answers_its_ping() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--logfile", ""])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("redis-server runs (Debian's redis-server)");
+        let stdout = server.stdout.take().expect("its log");
+        let mut lines = BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok);
+        assert!(lines.any(|l| l.contains("Ready to accept connections")));
+        std::thread::spawn(move || for _ in lines {});
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("a URL");
+        let answered = tokio::time::timeout(Duration::from_secs(10), async {
+            let (mut sink, _stream) = client.get_async_pubsub().await.expect("connect").split();
+            sink.subscribe(DELETIONS).await.expect("subscribe");
+            answers(&mut sink).await
+        })
+        .await;
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_eq!(answered.ok(), Some(true));
     }
 }
