@@ -663,8 +663,11 @@ mod tests {
             assert_status!(drift_server_config_set_heartbeat_ms(cfg, 0), Ok);
             assert_status!(drift_server_config_set_shutdown_grace_ms(cfg, 1500), Ok);
             assert_status!(drift_server_config_set_threads(cfg, 2), Ok);
+            let url = c"redis://:pw@127.0.0.1:6379/1";
+            assert_status!(drift_server_config_set_redis(cfg, url.as_ptr()), Ok);
             // h2c wins over the TLS files, whatever the order.
             let c = (*cfg).to_core().unwrap();
+            assert_eq!(c.redis.as_deref(), Some("redis://:pw@127.0.0.1:6379/1"));
             assert!(matches!(c.tls, drift_core::server::TlsMode::H2c));
             assert_eq!(c.listen.to_string(), "127.0.0.1:7");
             assert_eq!(c.cert_dir.as_deref(), Some(std::path::Path::new("d")));
@@ -682,6 +685,12 @@ mod tests {
             assert_eq!(c.service.heartbeat, None);
             assert_eq!(c.shutdown_grace, Duration::from_millis(1500));
             assert_eq!(c.threads, 2);
+            assert_status!(drift_server_config_set_redis(cfg, std::ptr::null()), Ok);
+            assert_eq!(
+                (*cfg).to_core().unwrap().redis,
+                None,
+                "NULL: this server only"
+            );
             assert_status!(drift_server_config_set_h2c(cfg, false), Ok);
             assert!(matches!(
                 (*cfg).to_core().unwrap().tls,
