@@ -49,7 +49,7 @@ pub struct Gap {
 
 /// Why a subscription ended.
 ///
-/// More reasons may come (such as "unauthorized"): a match outside
+/// More reasons may come: a match outside
 /// drift-core needs a wildcard arm ([`EndReason::as_str`] names every reason).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -60,6 +60,9 @@ pub enum EndReason {
     SlowConsumer,
     /// The server is shutting down.
     Shutdown,
+    /// The grant the subscription was made under expired (its token's
+    /// `exp` passed): subscribe again with a fresh token.
+    Unauthorized,
     /// A reason this version does not know (from a newer server).
     Other(String),
 }
@@ -120,6 +123,7 @@ impl EndReason {
             EndReason::Deleted => "deleted",
             EndReason::SlowConsumer => "slow consumer",
             EndReason::Shutdown => "shutdown",
+            EndReason::Unauthorized => "unauthorized",
             EndReason::Other(s) => s,
         }
     }
@@ -130,6 +134,7 @@ impl EndReason {
             "deleted" => EndReason::Deleted,
             "slow consumer" => EndReason::SlowConsumer,
             "shutdown" => EndReason::Shutdown,
+            "unauthorized" => EndReason::Unauthorized,
             other => EndReason::Other(other.to_string()),
         }
     }
@@ -164,6 +169,7 @@ mod tests {
             EndReason::Deleted,
             EndReason::SlowConsumer,
             EndReason::Shutdown,
+            EndReason::Unauthorized,
         ] {
             assert_eq!(EndReason::parse(r.as_str()), r);
         }
