@@ -50,6 +50,19 @@ fn query(query: Option<&str>) -> Option<String> {
         .map(|v| v.into_owned())
 }
 
+/// `query` without the value of its `access_token` parameter, for anything
+/// that records a request's target.
+pub(crate) fn scrubbed(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((QUERY, _)) => "access_token=REDACTED",
+            _ => pair,
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +107,13 @@ mod tests {
                 .header("cookie", "drift_token=\"c\"")
         });
         assert_eq!(token_of(&r, false).as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn a_query_token_is_scrubbed() {
+        assert_eq!(
+            scrubbed("history=2&access_token=s3cret&x"),
+            "history=2&access_token=REDACTED&x"
+        );
     }
 }

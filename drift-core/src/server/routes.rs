@@ -59,6 +59,16 @@ pub(crate) struct BodyRoute<B> {
 /// tiny: hyper keeps one per stream until the stream's task first runs, and
 /// inlining the body-reading state machines made each ~2 KiB.
 pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
+    // The target without a query token's value; only made at trace level.
+    tracing::trace!(
+        "{} {}{}",
+        req.method(),
+        req.uri().path(),
+        req.uri()
+            .query()
+            .map(|q| format!("?{}", credentials::scrubbed(q)))
+            .unwrap_or_default()
+    );
     let head = req.method() == Method::HEAD;
     let origin = req.headers().get(header::ORIGIN).cloned();
     if let (Some(cors), Some(allow)) = (&cx.cors, methods_of(req.uri().path()))
