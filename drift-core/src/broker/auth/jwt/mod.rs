@@ -16,10 +16,12 @@
 
 mod cache;
 mod keys;
+mod memo;
 mod mint;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -75,6 +77,8 @@ impl JwtConfig {
 /// Verifies bearer JWTs and keeps the verified ones (see the module).
 #[derive(Debug)]
 pub struct JwtAuthenticator {
+    /// Tells this authenticator's entries in a thread's memo from another's.
+    id: u64,
     keys: Vec<Key>,
     issuer: Option<String>,
     audience: Option<String>,
@@ -145,7 +149,9 @@ impl JwtAuthenticator {
                 "JWT authentication needs a secret file or a public key",
             ));
         }
+        static IDS: AtomicU64 = AtomicU64::new(0);
         Ok(JwtAuthenticator {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
             keys,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
@@ -210,14 +216,23 @@ impl Authenticator for JwtAuthenticator {
         let Some(token) = access.credentials else {
             return Ok(self.anonymous.clone());
         };
-        if let Some(grant) = self.cache.get(token) {
-            if grant.expired_at(SystemTime::now()) {
-                return Err(grant.expired());
+        let grant = match memo::get(self.id, token) {
+            Some(grant) => grant,
+            None => {
+                let grant = match self.cache.get(token) {
+                    Some(grant) => grant,
+                    None => {
+                        let grant = Arc::new(self.verify(token)?);
+                        self.cache.put(token, grant.clone());
+                        grant
+                    }
+                };
+                memo::put(self.id, token, &grant)
             }
-            return Ok(grant);
+        };
+        if grant.expired_at(SystemTime::now()) {
+            return Err(grant.expired());
         }
-        let grant = Arc::new(self.verify(token)?);
-        self.cache.put(token, grant.clone());
         Ok(grant)
     }
 
