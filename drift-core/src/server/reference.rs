@@ -7,10 +7,7 @@ use super::response;
 
 /// Route name and help text, sorted by route name as the original page was.
 const ROUTES: &[(&str, &str)] = &[
-    (
-        "DELETE /v1/auth/cookie",
-        "Remove the drift_token cookie.",
-    ),
+    ("DELETE /v1/auth/cookie", "Remove the drift_token cookie."),
     (
         "DELETE /v1/t/*",
         "Delete a topic and close all subscriptions to the topic.",
