@@ -401,7 +401,7 @@ fn under_valgrind() {
     }
     let suppressions = crate_dir().join("tests/c/valgrind.supp");
     let supp_arg = format!("--suppressions={}", suppressions.display());
-    for name in ["roundtrip", "threads", "server"] {
+    for name in ["roundtrip", "threads", "server", "auth"] {
         let exe = compile(name, Link::Dynamic);
         let mut wrapper = vec![
             "valgrind",
@@ -416,7 +416,12 @@ fn under_valgrind() {
         if suppressions.exists() {
             wrapper.push(&supp_arg);
         }
-        let stderr = run(&exe, &wrapper, VALGRIND_TIMEOUT);
+        let envs = if name == "auth" {
+            auth_env()
+        } else {
+            Vec::new()
+        };
+        let stderr = run_with(&exe, &wrapper, VALGRIND_TIMEOUT, &envs);
         assert!(
             !stderr.contains("definitely lost") && !stderr.contains("Invalid "),
             "valgrind reported problems in {name}:\n{stderr}"
