@@ -474,6 +474,18 @@ drift_status drift_client_options_add_header(drift_client_options *opts,
                                              const char *value);
 
 /**
+ * Send `token` as `Authorization: Bearer TOKEN` with every request (a JWT
+ * the server's authentication accepts); NULL removes it. The token is
+ * copied, and never appears in an error message.
+ *
+ * # Safety
+ *
+ * `opts` is NULL or live options used by no other thread; `token` is NULL
+ * or a NUL-terminated string.
+ */
+drift_status drift_client_options_set_token(drift_client_options *opts, const char *token);
+
+/**
  * Time allowed to set up a connection (TCP, TLS, HTTP/2), in milliseconds
  * (default 10000; must be > 0).
  *
@@ -861,6 +873,81 @@ drift_status drift_server_stop(drift_server *server);
  * running.
  */
 void drift_server_free(drift_server *server);
+
+/**
+ * Authenticate callers with HS256 JWTs signed with the secret in the file
+ * `path` (at least 32 bytes; a trailing line end is ignored); NULL removes
+ * it. With a JWT key set, everything a token does not grant is refused
+ * (401 without a valid token, 403 without the right). The path is copied;
+ * the file is read by `drift_server_start`, which fails with
+ * `DRIFT_STATUS_INVALID_ARGUMENT` naming it when it is unusable.
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread; `path` is
+ * NULL or a NUL-terminated string.
+ */
+drift_status drift_server_config_set_jwt_secret_file(drift_server_config *cfg, const char *path);
+
+/**
+ * Also accept RS256 or ES256 JWTs signed by the public key in the PEM file
+ * `path` (call once per key: tokens signed by any of them are accepted, so
+ * that keys can be rotated). The path is copied; the file is read by
+ * `drift_server_start`.
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread; `path` is
+ * NULL or a NUL-terminated string.
+ */
+drift_status drift_server_config_add_jwt_public_key(drift_server_config *cfg, const char *path);
+
+/**
+ * The `iss` and an `aud` a token must have; NULL for either: not checked
+ * (the default). Both are copied.
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread; `issuer`
+ * and `audience` are NULL or NUL-terminated strings.
+ */
+drift_status drift_server_config_set_jwt_claims(drift_server_config *cfg,
+                                                const char *issuer,
+                                                const char *audience);
+
+/**
+ * Accept tokens without `exp`, which never expire (`false`, the default,
+ * refuses them).
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread.
+ */
+drift_status drift_server_config_set_jwt_allow_no_exp(drift_server_config *cfg, bool allow);
+
+/**
+ * What a caller without a token may subscribe to, with a JWT key set:
+ * comma-separated topic patterns (`*` is any run of characters, as in
+ * `"public.*,news"`), `"subscribe"` for every topic, or NULL or `"none"`
+ * (the default) for nothing. Copied.
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread;
+ * `patterns` is NULL or a NUL-terminated string.
+ */
+drift_status drift_server_config_set_anonymous(drift_server_config *cfg, const char *patterns);
+
+/**
+ * Also take a token from the `access_token` query parameter (RFC 6750).
+ * `false` (the default) does not: URLs end up in logs and histories, and
+ * RFC 9700 advises against tokens in them.
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread.
+ */
+drift_status drift_server_config_set_allow_query_token(drift_server_config *cfg, bool allow);
 
 /**
  * A new server configuration with the defaults (see `drift_server_config`).

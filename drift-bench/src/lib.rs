@@ -118,6 +118,10 @@ pub struct BenchArgs {
     /// Print no progress on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Bearer token sent with every publish (a JWT for a server with
+    /// authentication; subscriptions, too, send it).
+    #[arg(long, value_name = "JWT", env = "DRIFT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// fanout: write every delivery to FILE, one line each (publish and
     /// receive time in µs, topic, publisher, seq, connection, subscription),
     /// to see which deliveries make the tail (drift-bench/bench/tail.py). Kept
@@ -211,6 +215,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         .pub_url
         .clone()
         .unwrap_or_else(|| format!("{base}/v1/t/{{topic}}"));
+    if let Some(token) = &args.token {
+        let value = http::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .map_err(|_| invalid("--token is not a valid header value"))?;
+        let _ = net::TOKEN.set(value);
+    }
     let tls = net::TlsChoice::from_args(args.insecure, args.cacert.clone());
     let summary = match args.scenario {
         Scenario::Fanout => fanout::run(&args, &sub_url, &pub_url, &tls)?,

@@ -7,6 +7,9 @@ use bytes::Bytes;
 use drift_core::tls::{ALPN_H2, Trust, client_config, tls_connector};
 use drift_core::{Error, ErrorKind, Result};
 use h2::client::SendRequest;
+
+/// The `Authorization` value every request carries (`--token`), once set.
+pub(crate) static TOKEN: std::sync::OnceLock<http::HeaderValue> = std::sync::OnceLock::new();
 use http::Uri;
 use tokio::net::TcpStream;
 

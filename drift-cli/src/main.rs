@@ -7,6 +7,7 @@ mod pub_cmd;
 mod serve;
 mod sub_cmd;
 mod sub_report;
+mod token_cmd;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ enum Command {
     Sub(sub_cmd::SubArgs),
     /// Measure a server: fan-out, publish rate, idle subscriptions.
     Bench(Box<drift_bench::BenchArgs>),
+    /// Mint a development token (HS256) from a secret file; prints it alone.
+    Token(token_cmd::TokenArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Pub(args) => pub_cmd::run(args),
         Command::Sub(args) => sub_cmd::run(args),
         Command::Bench(args) => drift_bench::run(*args),
+        Command::Token(args) => token_cmd::run(args),
     };
     match result {
         Ok(code) => code,

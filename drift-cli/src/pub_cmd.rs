@@ -30,6 +30,10 @@ pub struct ConnArgs {
     /// "Authorization: Bearer TOKEN".
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
+    /// Bearer token sent with every request (a JWT; `drift token` mints
+    /// one for development).
+    #[arg(long, env = "DRIFT_TOKEN", value_name = "JWT", hide_env_values = true)]
+    pub token: Option<String>,
     /// Seconds allowed to connect (TCP, TLS and HTTP/2 set-up).
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub connect_timeout: f64,
@@ -54,6 +58,9 @@ impl ConnArgs {
             .connect_timeout(timeout);
         if let Some(path) = &self.cacert {
             builder = builder.ca_file(path);
+        }
+        if let Some(token) = &self.token {
+            builder = builder.token(token);
         }
         for header in &self.headers {
             let (name, value) = header.split_once(':').ok_or_else(|| {

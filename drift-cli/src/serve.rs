@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use drift_core::broker::BrokerConfig;
 use drift_core::broker::store::Fsync;
+use drift_core::broker::{BrokerConfig, JwtConfig};
 use drift_core::server::{Cors, Server, ServerConfig, ServiceConfig, TlsMode};
 
 /// Arguments of `drift serve`. Every option can also be set by the
@@ -121,6 +121,33 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+    /// Authenticate with HS256 JWTs signed with the secret in this file (at
+    /// least 32 bytes); everything a token does not grant is then refused.
+    #[arg(long, env = "DRIFT_JWT_SECRET_FILE")]
+    jwt_secret_file: Option<PathBuf>,
+    /// Authenticate with RS256/ES256 JWTs signed by the key in this PEM
+    /// file; repeatable (comma-separated in the environment), so that keys
+    /// can be rotated.
+    #[arg(long, env = "DRIFT_JWT_PUBLIC_KEY", value_delimiter = ',')]
+    jwt_public_key: Vec<PathBuf>,
+    /// The iss a token must have (none: not checked).
+    #[arg(long, env = "DRIFT_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// An aud a token must have (none: not checked).
+    #[arg(long, env = "DRIFT_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// Accept tokens without exp (they never expire).
+    #[arg(long, env = "DRIFT_JWT_ALLOW_NO_EXP")]
+    jwt_allow_no_exp: bool,
+    /// With JWT: what a caller without a token may subscribe to, as topic
+    /// patterns (`*` for any run of characters), or `subscribe` for every
+    /// topic. Nothing by default.
+    #[arg(long, env = "DRIFT_ANONYMOUS", value_delimiter = ',')]
+    anonymous: Vec<String>,
+    /// Also take a token from the access_token query parameter (RFC 6750).
+    /// Off by default: URLs end up in logs and histories (RFC 9700).
+    #[arg(long, env = "DRIFT_ALLOW_QUERY_TOKEN")]
+    allow_query_token: bool,
     /// Connection threads (0: one per core); each runs its own connections
     /// from start to end.
     #[arg(long, env = "DRIFT_THREADS", default_value_t = ServerConfig::default().threads)]
@@ -166,6 +193,15 @@ impl ServeArgs {
                 cors: (!self.cors_origins.is_empty()).then(|| Cors {
                     allow_origins: self.cors_origins.clone(),
                 }),
+                query_token: self.allow_query_token,
+            },
+            jwt: JwtConfig {
+                secret_file: self.jwt_secret_file.clone(),
+                public_key_files: self.jwt_public_key.clone(),
+                issuer: self.jwt_issuer.clone(),
+                audience: self.jwt_audience.clone(),
+                allow_no_exp: self.jwt_allow_no_exp,
+                anonymous: JwtConfig::anonymous_patterns(&self.anonymous),
             },
             max_header_bytes: self.max_header_bytes,
             max_concurrent_streams: self.max_streams,
@@ -215,6 +251,10 @@ async fn serve(args: ServeArgs) -> drift_core::Result<ExitCode> {
         );
     }
     tracing::info!("{}", config.history_location());
+    tracing::info!(
+        "access: {}",
+        server.broker().config().authenticator.describe()
+    );
     match files {
         Ok(files) => tracing::info!(
             "serving at most {} connections (open-file limit {files})",

@@ -72,8 +72,14 @@ fn commands(readme: &str, heading: &str) -> Vec<String> {
 }
 
 fn start_server(dir: &Path, port: u16) -> Running {
+    start_server_with(dir, port, &[])
+}
+
+/// `drift serve ARGS` on `port`, once it listens.
+fn start_server_with(dir: &Path, port: u16, args: &[String]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("DRIFT_LISTEN")
@@ -222,6 +228,71 @@ fn cli_examples_run_verbatim() {
         assert!(v["id"].as_str().unwrap().contains('-'));
     }
     assert_eq!(&lines[4..], ["hello", "one", "two"]);
+}
+
+/// The Authentication section's commands as written: those before `drift
+/// serve` run first, the server starts with the block's own flags (on an
+/// ephemeral port), then the rest runs as one script (so `TOKEN` carries
+/// over), each `curl -N` given 3 seconds.
+#[test]
+fn auth_examples_run_verbatim() {
+    let readme = readme();
+    let dir = std::env::temp_dir().join(format!("drift-auth-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_drift")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let bash = |script: &str| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&dir)
+            .env("PATH", &path)
+            .env_remove("DRIFT_JWT_SECRET_FILE")
+            .env_remove("DRIFT_TOKEN")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "{script}\nstdout: {stdout}\nstderr: {stderr}"
+        );
+        stdout
+    };
+    let commands = commands(&readme, "## Authentication");
+    let serve_at = commands
+        .iter()
+        .position(|c| c.starts_with("drift serve "))
+        .expect("the section starts a server");
+    bash(&format!("set -e\n{}", commands[..serve_at].join("\n")));
+    let args: Vec<String> = commands[serve_at]["drift serve ".len()..]
+        .split_whitespace()
+        .map(|a| a.trim_matches('\'').to_owned())
+        .collect();
+    let _server = start_server_with(&dir, port, &args);
+    let mut script = String::from("set -e\n");
+    for cmd in &commands[serve_at + 1..] {
+        let cmd = cmd.replace(":5500", &format!(":{port}"));
+        if cmd.contains(" -N ") {
+            script.push_str(&format!("timeout 3 {cmd} || test $? -eq 124\n"));
+        } else {
+            script.push_str(&cmd);
+            script.push('\n');
+        }
+    }
+    let stdout = bash(&script);
+    let _ = std::fs::remove_dir_all(&dir);
+    // What the section promises: the signed-in publish and subscription,
+    // and the anonymous publish refused with the reason.
+    assert!(stdout.contains("data: signed in"), "{stdout}");
+    assert!(stdout.contains("HTTP/2 401"), "{stdout}");
+    assert!(stdout.contains("www-authenticate: Bearer"), "{stdout}");
+    assert!(stdout.contains("needs a token"), "{stdout}");
 }
 
 /// What the C section's commands build into the checkout (`cc … -o NAME`)

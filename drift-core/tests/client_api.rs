@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use client_support::{Proxy, client_for, client_via, collect_messages, next_message, numbered};
-use drift_core::broker::{Access, Action, Authorizer, TopicConfigRequest};
+use drift_core::broker::{Access, Authenticator, Grant, TopicConfigRequest, TopicPatterns};
 use drift_core::client::{Client, SubscribeOptions};
 use drift_core::protocol::HistoryRequest;
 use drift_core::tls::{ServerIdentity, Trust};
@@ -309,27 +309,35 @@ async fn h2c_serves_everything() {
     .await;
 }
 
-/// Requires `Authorization: Bearer s3cret` for everything.
+/// Grants everything to the token `s3cret`, nothing to another token, and
+/// asks a caller without one for a token.
 #[derive(Debug)]
 struct NeedsToken;
 
-impl Authorizer for NeedsToken {
-    fn authorize(&self, _: Action, _: &str, access: &Access<'_>) -> drift_core::Result<()> {
+impl Authenticator for NeedsToken {
+    fn authenticate(&self, access: &Access<'_>) -> drift_core::Result<std::sync::Arc<Grant>> {
+        let mut grant = Grant::open();
         match access.credentials {
-            Some("Bearer s3cret") => Ok(()),
-            Some(_) => Err(Error::new(ErrorKind::Forbidden, "wrong token")),
-            None => Err(Error::new(
-                ErrorKind::Unauthorized,
-                "a bearer token is required",
-            )),
+            Some("s3cret") => grant.authenticated = true,
+            Some(_) => {
+                grant = Grant::anonymous(TopicPatterns::none());
+                grant.authenticated = true;
+            }
+            None => grant = Grant::anonymous(TopicPatterns::none()),
         }
+        Ok(std::sync::Arc::new(grant))
+    }
+
+    fn describe(&self) -> String {
+        "the token s3cret".into()
     }
 }
 
 #[tokio::test]
 async fn extra_headers_are_sent_with_every_request() {
     within(async {
-        let server = start_server(|c| c.broker.authorizer = std::sync::Arc::new(NeedsToken)).await;
+        let server =
+            start_server(|c| c.broker.authenticator = std::sync::Arc::new(NeedsToken)).await;
         let pem = server.ca_pem.clone().unwrap();
         let anonymous = Client::builder(&server.url)
             .trust(Trust::CaPem(pem.clone()))
@@ -337,7 +345,7 @@ async fn extra_headers_are_sent_with_every_request() {
             .unwrap();
         let e = anonymous.publish("t", "m").await.unwrap_err();
         assert_eq!((e.kind(), e.status()), (ErrorKind::Unauthorized, Some(401)));
-        assert!(e.to_string().contains("a bearer token is required"), "{e}");
+        assert!(e.to_string().contains("needs a token"), "{e}");
         let wrong = Client::builder(&server.url)
             .trust(Trust::CaPem(pem.clone()))
             .header("Authorization", "Bearer nope")

@@ -33,6 +33,9 @@ pub struct drift_client_options {
     trust: Trust,
     insecure: bool,
     headers: Vec<(String, String)>,
+    /// Sent as a bearer header; kept apart from `headers` so that Debug
+    /// never shows it.
+    token: Option<String>,
     connect_timeout: Duration,
     request_timeout: Option<Duration>,
 }
@@ -71,6 +74,7 @@ impl std::fmt::Debug for drift_client_options {
             .field("trust", &self.trust)
             .field("insecure", &self.insecure)
             .field("headers", &names)
+            .field("token", &self.token.as_ref().map(|_| "(set)"))
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .finish()
@@ -83,6 +87,7 @@ impl Default for drift_client_options {
             trust: Trust::System,
             insecure: false,
             headers: Vec::new(),
+            token: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
         }
@@ -101,6 +106,9 @@ impl drift_client_options {
         };
         for (name, value) in &self.headers {
             b = b.header(name.clone(), value.clone());
+        }
+        if let Some(token) = &self.token {
+            b = b.token(token);
         }
         b
     }
@@ -212,6 +220,29 @@ pub unsafe extern "C" fn drift_client_options_add_header(
             // SAFETY: as above.
             let value = str_arg(value, "value")?;
             opts.headers.push((name.to_owned(), value.to_owned()));
+            Ok(())
+        })
+    }
+}
+
+/// Send `token` as `Authorization: Bearer TOKEN` with every request (a JWT
+/// the server's authentication accepts); NULL removes it. The token is
+/// copied, and never appears in an error message.
+///
+/// # Safety
+///
+/// `opts` is NULL or live options used by no other thread; `token` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_client_options_set_token(
+    opts: *mut drift_client_options,
+    token: *const c_char,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        try_set(opts, |opts| {
+            // SAFETY: the caller promised NULL or a NUL-terminated string.
+            opts.token = opt_str_arg(token, "token")?.map(str::to_owned);
             Ok(())
         })
     }

@@ -24,6 +24,7 @@ pub mod client;
 mod handle;
 pub mod message;
 pub mod server;
+pub mod server_auth;
 pub mod server_config;
 mod signals;
 pub mod status;

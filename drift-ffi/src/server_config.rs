@@ -33,7 +33,7 @@ use crate::status::drift_status;
 pub struct drift_server_config {
     /// TLS from its `cert`, `key` and `h2c`, where h2c wins while set,
     /// whatever the order (see [`drift_server_config::to_core`]).
-    options: ServerOptions,
+    pub(crate) options: ServerOptions,
 }
 
 impl Handle for drift_server_config {
@@ -79,7 +79,7 @@ impl drift_server_config {
 /// # Safety
 ///
 /// As for [`try_set`].
-unsafe fn set_options<const N: usize>(
+pub(crate) unsafe fn set_options<const N: usize>(
     cfg: *mut drift_server_config,
     values: [(&str, OptionValue); N],
 ) -> drift_status {

@@ -203,6 +203,11 @@ fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
 
 /// Runs a compiled test program and checks its verdict.
 fn run(exe: &Path, wrapper: &[&str], timeout: Duration) -> String {
+    run_with(exe, wrapper, timeout, &[])
+}
+
+/// As [`run`], with these environment variables.
+fn run_with(exe: &Path, wrapper: &[&str], timeout: Duration, envs: &[(&str, String)]) -> String {
     // DRIFT_C_WRAPPER (e.g. "strace -f -o /tmp/trace") prefixes every run,
     // for debugging.
     let extra = std::env::var("DRIFT_C_WRAPPER").unwrap_or_default();
@@ -219,6 +224,7 @@ fn run(exe: &Path, wrapper: &[&str], timeout: Duration) -> String {
         None => Command::new(exe),
     };
     cmd.env("RUST_BACKTRACE", "1");
+    cmd.envs(envs.iter().map(|(k, v)| (k, v)));
     // cargo test puts target/<profile> (with a libdrift.so from some earlier
     // `cargo build`) on LD_LIBRARY_PATH, which beats the program's RUNPATH:
     // make sure the dynamic programs load the library of this build.
@@ -269,6 +275,47 @@ fn server_static() {
 #[test]
 fn server_dynamic() {
     run(&compile("server", Link::Dynamic), &[], RUN_TIMEOUT);
+}
+
+/// The JWT secret file of drift-core's tests, and a token it signs that may
+/// publish and subscribe to "news" for ten minutes.
+fn auth_env() -> Vec<(&'static str, String)> {
+    use drift_core::broker::auth::{MintRequest, mint_hs256, read_secret_file};
+    let secret = crate_dir().join("../drift-core/tests/data/jwt/secret");
+    let token = mint_hs256(
+        &read_secret_file(&secret).unwrap(),
+        &MintRequest {
+            publish: vec!["news".into()],
+            subscribe: vec!["news".into()],
+            ttl: Some(Duration::from_secs(600)),
+            ..MintRequest::default()
+        },
+    )
+    .unwrap();
+    vec![
+        ("DRIFT_TEST_SECRET_FILE", secret.display().to_string()),
+        ("DRIFT_TEST_TOKEN", token),
+    ]
+}
+
+#[test]
+fn auth_static() {
+    run_with(
+        &compile("auth", Link::Static),
+        &[],
+        RUN_TIMEOUT,
+        &auth_env(),
+    );
+}
+
+#[test]
+fn auth_dynamic() {
+    run_with(
+        &compile("auth", Link::Dynamic),
+        &[],
+        RUN_TIMEOUT,
+        &auth_env(),
+    );
 }
 
 #[test]
@@ -354,7 +401,7 @@ fn under_valgrind() {
     }
     let suppressions = crate_dir().join("tests/c/valgrind.supp");
     let supp_arg = format!("--suppressions={}", suppressions.display());
-    for name in ["roundtrip", "threads", "server"] {
+    for name in ["roundtrip", "threads", "server", "auth"] {
         let exe = compile(name, Link::Dynamic);
         let mut wrapper = vec![
             "valgrind",
@@ -369,7 +416,12 @@ fn under_valgrind() {
         if suppressions.exists() {
             wrapper.push(&supp_arg);
         }
-        let stderr = run(&exe, &wrapper, VALGRIND_TIMEOUT);
+        let envs = if name == "auth" {
+            auth_env()
+        } else {
+            Vec::new()
+        };
+        let stderr = run_with(&exe, &wrapper, VALGRIND_TIMEOUT, &envs);
         assert!(
             !stderr.contains("definitely lost") && !stderr.contains("Invalid "),
             "valgrind reported problems in {name}:\n{stderr}"

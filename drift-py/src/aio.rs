@@ -32,13 +32,14 @@ pub(crate) struct PyAsyncClient {
 #[pymethods]
 impl PyAsyncClient {
     #[new]
-    #[pyo3(signature = (url, *, cafile = None, cadata = None, insecure = false, headers = None, timeout = None))]
+    #[pyo3(signature = (url, *, cafile = None, cadata = None, insecure = false, headers = None, token = None, timeout = None))]
     fn new(
         url: &str,
         cafile: Option<PathBuf>,
         cadata: Option<Bound<'_, PyAny>>,
         insecure: bool,
         headers: Option<Bound<'_, PyAny>>,
+        token: Option<String>,
         timeout: Option<f64>,
     ) -> PyResult<Self> {
         let client = build_client(
@@ -47,6 +48,7 @@ impl PyAsyncClient {
             cadata.as_ref(),
             insecure,
             headers.as_ref(),
+            token.as_deref(),
             timeout,
         )?;
         Ok(PyAsyncClient {

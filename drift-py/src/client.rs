@@ -22,7 +22,8 @@ use crate::types::{PyMessageId, item_object, payload};
 /// `url` is `https://host:port` (TLS, HTTP/2) or `http://host:port` (h2c).
 /// Trust: the system's roots by default, `cafile=` (a PEM file) or `cadata=`
 /// (PEM text) instead, or `insecure=True` to accept any certificate
-/// (development only). `headers` are sent with every request. `timeout`
+/// (development only). `headers` are sent with every request, and so is
+/// `token` as `Authorization: Bearer TOKEN`. `timeout`
 /// bounds connecting and each request (not the life of a subscription).
 /// Every call releases the GIL and can be interrupted by Ctrl-C.
 #[pyclass(name = "Client", module = "drift", frozen)]
@@ -33,13 +34,14 @@ pub(crate) struct PyClient {
 #[pymethods]
 impl PyClient {
     #[new]
-    #[pyo3(signature = (url, *, cafile = None, cadata = None, insecure = false, headers = None, timeout = None))]
+    #[pyo3(signature = (url, *, cafile = None, cadata = None, insecure = false, headers = None, token = None, timeout = None))]
     fn new(
         url: &str,
         cafile: Option<PathBuf>,
         cadata: Option<Bound<'_, PyAny>>,
         insecure: bool,
         headers: Option<Bound<'_, PyAny>>,
+        token: Option<String>,
         timeout: Option<f64>,
     ) -> PyResult<Self> {
         let client = build_client(
@@ -48,6 +50,7 @@ impl PyClient {
             cadata.as_ref(),
             insecure,
             headers.as_ref(),
+            token.as_deref(),
             timeout,
         )?;
         Ok(PyClient {

@@ -28,9 +28,13 @@ pub(crate) fn build_client(
     cadata: Option<&Bound<'_, PyAny>>,
     insecure: bool,
     headers: Option<&Bound<'_, PyAny>>,
+    token: Option<&str>,
     timeout: Option<f64>,
 ) -> PyResult<Client> {
     let mut builder = Client::builder(url).insecure(insecure);
+    if let Some(token) = token {
+        builder = builder.token(token);
+    }
     match (cafile, cadata) {
         (Some(_), Some(_)) => return Err(invalid("give cafile or cadata, not both")),
         (Some(path), None) => builder = builder.trust(Trust::CaFile(path)),

@@ -148,13 +148,15 @@ pub(crate) async fn post(
     let mut send = send.ready().await.map_err(|e| format!("publish: {e}"))?;
     let t0 = now_us();
     let body = payload::encode(publisher, seq, t0, size);
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(Method::POST)
         .uri(uri)
         .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(header::CONTENT_LENGTH, size)
-        .body(())
-        .expect("valid request");
+        .header(header::CONTENT_LENGTH, size);
+    if let Some(token) = crate::net::TOKEN.get() {
+        req = req.header(header::AUTHORIZATION, token.clone());
+    }
+    let req = req.body(()).expect("valid request");
     let (resp, mut stream) = send
         .send_request(req, false)
         .map_err(|e| format!("publish: {e}"))?;

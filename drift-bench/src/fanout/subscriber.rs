@@ -173,12 +173,14 @@ async fn subscription(
     let route = plan.route(j);
     let topic = plan.topic_of(j);
     let permit = window.acquire().await;
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(Method::GET)
         .uri(plan.uris[plan.server_of(j % plan.connections)][topic].clone())
-        .header(header::ACCEPT, plan.framing.accept())
-        .body(())
-        .expect("valid request");
+        .header(header::ACCEPT, plan.framing.accept());
+    if let Some(token) = crate::net::TOKEN.get() {
+        req = req.header(header::AUTHORIZATION, token.clone());
+    }
+    let req = req.body(()).expect("valid request");
     let fail = |e: String| {
         shared.error(e);
         shared.subs_failed.fetch_add(1, Ordering::Relaxed);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::auth::{AllowAll, Authorizer};
+use super::auth::{AllowAll, Authenticator};
 use super::store::{MemoryStore, TopicStore};
 use crate::error::{Error, Result};
 
@@ -32,8 +32,9 @@ pub struct BrokerConfig {
     pub queue_bytes: u64,
     /// Refuse to create topics implicitly (publish/subscribe then need `PUT`).
     pub require_create: bool,
-    /// Authorises every operation.
-    pub authorizer: Arc<dyn Authorizer>,
+    /// Turns every request's credentials into a grant that the action is
+    /// checked against ([`AllowAll`] by default: an open server).
+    pub authenticator: Arc<dyn Authenticator>,
     /// Holds every topic's epoch, configuration and retained messages, and
     /// assigns seqs (memory by default).
     pub store: Arc<dyn TopicStore>,
@@ -52,7 +53,7 @@ impl Default for BrokerConfig {
             queue_messages: 1024,
             queue_bytes: 8 << 20,
             require_create: false,
-            authorizer: Arc::new(AllowAll),
+            authenticator: Arc::new(AllowAll),
             store: Arc::new(MemoryStore::new()),
         }
     }

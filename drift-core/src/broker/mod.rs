@@ -18,7 +18,7 @@
 //! # Ok(()) }
 //! ```
 
-mod auth;
+pub mod auth;
 mod config;
 mod notices;
 mod probe;
@@ -33,7 +33,9 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
-pub use auth::{Access, Action, AllowAll, Authorizer};
+pub use auth::{
+    Access, Action, AllowAll, Authenticator, Grant, JwtAuthenticator, JwtConfig, TopicPatterns,
+};
 pub use config::{
     BrokerConfig, MAX_HISTORY_LENGTH, Retention, TopicConfig, TopicConfigRequest,
     validate_topic_name,
@@ -135,6 +137,9 @@ pub struct Publisher {
     /// The topic incarnation last published to, kept so that a stream of
     /// messages does not look the topic up again for each one.
     current: Option<Arc<Topic>>,
+    /// The grant it was authorised with: a stream of messages stops being
+    /// accepted when it expires.
+    grant: Arc<Grant>,
 }
 
 impl Publisher {
@@ -148,6 +153,9 @@ impl Publisher {
     /// outcome; the others follow it by seq. Nothing of a failed batch is
     /// published.
     pub async fn publish_batch(&mut self, payloads: &[Bytes]) -> Result<Published> {
+        if self.grant.expired_at(std::time::SystemTime::now()) {
+            return Err(self.grant.expired());
+        }
         for p in payloads {
             self.broker.check_size(p)?;
         }
@@ -227,7 +235,7 @@ impl Broker {
     ) -> Result<Published> {
         self.check_name(topic)?;
         self.check_size(&payload)?;
-        self.authorize_publish(topic, access)?;
+        self.authorize(Action::Publish, topic, access)?;
         self.publish_checked(topic, &mut None, std::slice::from_ref(&payload))
             .await
     }
@@ -310,19 +318,31 @@ impl Broker {
     /// once, rather than for every message.
     pub fn publisher(&self, topic: &str, access: &Access<'_>) -> Result<Publisher> {
         self.check_name(topic)?;
-        self.authorize_publish(topic, access)?;
+        let grant = self.authorize(Action::Publish, topic, access)?;
         Ok(Publisher {
             broker: self.clone(),
             topic: topic.to_owned(),
             current: None,
+            grant,
         })
     }
 
-    fn authorize_publish(&self, topic: &str, access: &Access<'_>) -> Result<()> {
-        self.inner
-            .config
-            .authorizer
-            .authorize(Action::Publish, topic, access)
+    /// The grant of `access`, when it allows `action` on `topic`; the
+    /// authenticator's refusal (401) or the grant's (401 or 403) otherwise.
+    pub fn authorize(
+        &self,
+        action: Action,
+        topic: &str,
+        access: &Access<'_>,
+    ) -> Result<Arc<Grant>> {
+        let grant = self.authenticate(access)?;
+        grant.check(action, topic)?;
+        Ok(grant)
+    }
+
+    /// The grant of `access`'s credentials (see [`Authenticator`]).
+    pub fn authenticate(&self, access: &Access<'_>) -> Result<Arc<Grant>> {
+        self.inner.config.authenticator.authenticate(access)
     }
 
     /// Subscribes to `topic` (creating it unless creation must be explicit),
@@ -338,8 +358,8 @@ impl Broker {
         policy: SlowPolicy,
         access: &Access<'_>,
     ) -> StoreCall<Subscription> {
-        let slot = match self.subscribe_checks(topic, access) {
-            Ok(slot) => slot,
+        let (slot, grant) = match self.subscribe_checks(topic, access) {
+            Ok(checked) => checked,
             Err(e) => return StoreCall::Ready(Err(e)),
         };
         let broker = self.clone();
@@ -349,7 +369,8 @@ impl Broker {
                 let (t, created) = broker.topic_for_use(&topic).await?;
                 match t.join(&history).await {
                     Some(joined) => {
-                        return Ok(Subscription::new(t, joined?, created, policy, slot));
+                        let sub = Subscription::new(t, joined?, created, policy, slot);
+                        return Ok(sub.until(grant.expires));
                     }
                     None => broker.forget(&t),
                 }
@@ -365,16 +386,17 @@ impl Broker {
         }
     }
 
-    fn subscribe_checks(&self, topic: &str, access: &Access<'_>) -> Result<SubscriptionSlot> {
+    fn subscribe_checks(
+        &self,
+        topic: &str,
+        access: &Access<'_>,
+    ) -> Result<(SubscriptionSlot, Arc<Grant>)> {
         self.check_name(topic)?;
-        self.inner
-            .config
-            .authorizer
-            .authorize(Action::Subscribe, topic, access)?;
+        let grant = self.authorize(Action::Subscribe, topic, access)?;
         if self.inner.shutting_down.load(Ordering::SeqCst) {
             return Err(shutting_down());
         }
-        self.take_subscription_slot()
+        Ok((self.take_subscription_slot()?, grant))
     }
 
     /// Creates `topic` with `config` (`PUT`). An existing topic with the same
@@ -386,10 +408,7 @@ impl Broker {
         access: &Access<'_>,
     ) -> Result<Created> {
         self.check_name(topic)?;
-        self.inner
-            .config
-            .authorizer
-            .authorize(Action::Create, topic, access)?;
+        self.authorize(Action::Create, topic, access)?;
         let wanted = config.resolve(&self.inner.config)?;
         let (t, created) = match self.cached(topic) {
             Some(t) => (t, false),
@@ -417,10 +436,7 @@ impl Broker {
     /// "deleted". `NotFound` when there is no such topic.
     pub async fn delete(&self, topic: &str, access: &Access<'_>) -> Result<()> {
         self.check_name(topic)?;
-        self.inner
-            .config
-            .authorizer
-            .authorize(Action::Delete, topic, access)?;
+        self.authorize(Action::Delete, topic, access)?;
         let found = self.find(topic).await?;
         let Some(t) = found else {
             return Err(not_found(topic));
@@ -438,31 +454,34 @@ impl Broker {
     /// The topic's state, `None` when it does not exist. Never creates.
     pub async fn inspect(&self, topic: &str, access: &Access<'_>) -> Result<Option<TopicInfo>> {
         self.check_name(topic)?;
-        self.inner
-            .config
-            .authorizer
-            .authorize(Action::Inspect, topic, access)?;
+        self.authorize(Action::Inspect, topic, access)?;
         let found = self.find(topic).await?;
         Ok(found.map(|t| info(&t)))
     }
 
     /// Every topic this server holds that `access` may inspect, by name
-    /// (the readiness probe's own topic left out).
-    pub fn topics(&self, access: &Access<'_>) -> Vec<TopicInfo> {
+    /// (the readiness probe's own topic left out). Credentials that do not
+    /// authenticate are refused rather than shown an empty list.
+    pub fn topics(&self, access: &Access<'_>) -> Result<Vec<TopicInfo>> {
+        let grant = self.authenticate(access)?;
+        if grant.expired_at(std::time::SystemTime::now()) {
+            return Err(grant.expired());
+        }
+        if !grant.authenticated && grant.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Unauthorized,
+                "listing topics needs a token (Authorization: Bearer, or the drift_token cookie)",
+            ));
+        }
         let held: Vec<Arc<Topic>> = self.read_topics().values().cloned().collect();
-        let authorizer = &self.inner.config.authorizer;
         let mut infos: Vec<TopicInfo> = held
             .iter()
             .filter(|t| &*t.name != PROBE_TOPIC)
-            .filter(|t| {
-                authorizer
-                    .authorize(Action::Inspect, &t.name, access)
-                    .is_ok()
-            })
+            .filter(|t| grant.allows(Action::Inspect, &t.name))
             .map(|t| info(t))
             .collect();
         infos.sort_by(|a, b| a.name.cmp(&b.name));
-        infos
+        Ok(infos)
     }
 
     /// Number of topics held (opened from the store).

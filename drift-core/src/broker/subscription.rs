@@ -1,10 +1,12 @@
 //! A subscriber's view of a topic: first the gap (if any) and history it
 //! asked for, then live messages, then one end event.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
 
 use futures_core::Stream;
 use tokio_stream::wrappers::BroadcastStream;
@@ -34,7 +36,42 @@ pub struct Subscription {
     created: bool,
     policy: SlowPolicy,
     done: bool,
+    /// When the grant it was made under ends: then it ends, with reason
+    /// `unauthorized`.
+    expiry: Option<Expiry>,
     _slot: SubscriptionSlot,
+}
+
+/// A subscription's end by its grant's expiry. The timer is made at the
+/// first poll, on the runtime that polls it (a connection thread's).
+struct Expiry {
+    at: SystemTime,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Expiry {
+    /// Ready once `at` has come by the wall clock (which `exp` is in; the
+    /// monotonic timer only says when to look again).
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let remaining = match self.at.duration_since(SystemTime::now()) {
+                Ok(d) if !d.is_zero() => d,
+                _ => return Poll::Ready(()),
+            };
+            // An end past what the timer can hold never comes.
+            let Some(deadline) = tokio::time::Instant::now().checked_add(remaining) else {
+                return Poll::Pending;
+            };
+            match &mut self.timer {
+                Some(timer) if !timer.is_elapsed() => {}
+                Some(timer) => timer.as_mut().reset(deadline),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            if let Some(timer) = &mut self.timer {
+                ready!(timer.as_mut().poll(cx));
+            }
+        }
+    }
 }
 
 impl Drop for Subscription {
@@ -80,8 +117,16 @@ impl Subscription {
             created,
             policy,
             done: false,
+            expiry: None,
             _slot: slot,
         }
+    }
+
+    /// The same subscription, ending with reason `unauthorized` at
+    /// `expires` (when that is `Some`).
+    pub(crate) fn until(mut self, expires: Option<SystemTime>) -> Subscription {
+        self.expiry = expires.map(|at| Expiry { at, timer: None });
+        self
     }
 
     /// The topic's name.
@@ -176,6 +221,11 @@ impl Stream for Subscription {
         let this = &mut *self;
         if this.done {
             return Poll::Ready(None);
+        }
+        if let Some(expiry) = &mut this.expiry
+            && expiry.poll(cx).is_ready()
+        {
+            return this.finish(EndReason::Unauthorized);
         }
         if std::mem::take(&mut this.gap_pending)
             && let Some(gap) = this.initial_gap

@@ -398,13 +398,13 @@ every_store! {
     }
 
     async fn a_publisher_authorises_once_and_follows_a_recreated_topic(store: Store) {
-        let b = broker(store, |c| c.authorizer = std::sync::Arc::new(DenyPublish));
+        let b = broker(store, |c| c.authenticator = std::sync::Arc::new(DenyPublish));
         assert_eq!(
             b.publisher("t", &ACCESS).expect_err("authorised").kind(),
             ErrorKind::Forbidden
         );
         let ok = Access {
-            credentials: Some("Bearer ok"),
+            credentials: Some("ok"),
             peer: None,
         };
         let mut publisher = b.publisher("t", &ok).expect("publisher");
@@ -449,37 +449,100 @@ every_store! {
     }
 }
 
+/// Grants everything but publishing, which takes the token "ok"; and to
+/// the token "brief" everything for 300 ms.
 #[derive(Debug)]
 struct DenyPublish;
 
-impl Authorizer for DenyPublish {
-    fn authorize(&self, action: Action, topic: &str, access: &Access<'_>) -> crate::Result<()> {
-        match (action, access.credentials) {
-            (Action::Publish, Some("Bearer ok")) => Ok(()),
-            (Action::Publish, _) => Err(Error::new(
-                ErrorKind::Forbidden,
-                format!("no publishing to {topic}"),
-            )),
-            _ => Ok(()),
+impl Authenticator for DenyPublish {
+    fn authenticate(&self, access: &Access<'_>) -> crate::Result<std::sync::Arc<Grant>> {
+        let mut grant = Grant::open();
+        grant.authenticated = true;
+        match access.credentials {
+            Some("ok") => {}
+            Some("brief") => {
+                grant.expires = Some(std::time::SystemTime::now() + Duration::from_millis(300));
+            }
+            _ => grant.publish = auth::TopicPatterns::none(),
         }
+        Ok(std::sync::Arc::new(grant))
+    }
+
+    fn describe(&self) -> String {
+        "a test's".into()
     }
 }
 
 #[tokio::test]
-async fn authorizer_decides() {
+async fn the_grant_decides() {
     let b = broker(Store::Memory, |c| {
-        c.authorizer = std::sync::Arc::new(DenyPublish)
+        c.authenticator = std::sync::Arc::new(DenyPublish)
     });
     let refused = b
         .publish("t", Bytes::new(), &ACCESS)
         .await
         .expect_err("denied");
     assert_eq!(refused.kind(), ErrorKind::Forbidden);
+    assert!(
+        refused.to_string().contains("publish to topic \"t\""),
+        "{refused}"
+    );
     let ok = Access {
-        credentials: Some("Bearer ok"),
+        credentials: Some("ok"),
         peer: None,
     };
     b.publish("t", Bytes::new(), &ok).await.expect("allowed");
+}
+
+const BRIEF: Access<'static> = Access {
+    credentials: Some("brief"),
+    peer: None,
+};
+
+#[tokio::test]
+async fn a_subscription_ends_unauthorized_when_its_grant_expires() {
+    let b = broker(Store::Memory, |c| {
+        c.authenticator = std::sync::Arc::new(DenyPublish)
+    });
+    let started = std::time::Instant::now();
+    let mut sub = b
+        .subscribe(
+            "t",
+            HistoryRequest::default(),
+            SlowPolicy::Disconnect,
+            &BRIEF,
+        )
+        .await
+        .expect("subscribe");
+    let end = tokio::time::timeout(Duration::from_secs(5), sub.next_event())
+        .await
+        .expect("ended in time");
+    assert!(
+        matches!(end, Some(Event::End(EndReason::Unauthorized))),
+        "{end:?}"
+    );
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(250), "ended early: {took:?}");
+    assert!(sub.next_event().await.is_none());
+}
+
+#[tokio::test]
+async fn a_publisher_stops_when_its_grant_expires() {
+    let b = broker(Store::Memory, |c| {
+        c.authenticator = std::sync::Arc::new(DenyPublish)
+    });
+    let mut publisher = b.publisher("t", &BRIEF).expect("publisher");
+    publisher
+        .publish(Bytes::from_static(b"a"))
+        .await
+        .expect("before expiry");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let e = publisher
+        .publish(Bytes::from_static(b"b"))
+        .await
+        .expect_err("after expiry");
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert!(e.to_string().contains("expired"), "{e}");
 }
 
 // ===== the wall clock stepping back =====

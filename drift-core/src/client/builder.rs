@@ -164,6 +164,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends `token` as `Authorization: Bearer TOKEN` with every request
+    /// (a JWT the server's authentication accepts). The same as
+    /// `header("authorization", format!("Bearer {token}"))`; the token is
+    /// never in an error message.
+    pub fn token(self, token: impl AsRef<str>) -> ClientBuilder {
+        let value = format!("Bearer {}", token.as_ref().trim());
+        self.header("authorization", value)
+    }
+
     /// Time allowed to set up a connection: TCP, TLS and the HTTP/2
     /// handshake (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {

@@ -49,7 +49,7 @@ pub struct Gap {
 
 /// Why a subscription ended.
 ///
-/// More reasons may come (such as "unauthorized"): a match outside
+/// More reasons may come: a match outside
 /// drift-core needs a wildcard arm ([`EndReason::as_str`] names every reason).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -64,6 +64,9 @@ pub enum EndReason {
     /// restarted empty, or came back with older data): the topic goes on
     /// under a new epoch, and resuming by id reports the epoch gap.
     Reset,
+    /// The grant the subscription was made under expired (its token's
+    /// `exp` passed): subscribe again with a fresh token.
+    Unauthorized,
     /// A reason this version does not know (from a newer server).
     Other(String),
 }
@@ -125,6 +128,7 @@ impl EndReason {
             EndReason::SlowConsumer => "slow consumer",
             EndReason::Shutdown => "shutdown",
             EndReason::Reset => "reset",
+            EndReason::Unauthorized => "unauthorized",
             EndReason::Other(s) => s,
         }
     }
@@ -136,6 +140,7 @@ impl EndReason {
             "slow consumer" => EndReason::SlowConsumer,
             "shutdown" => EndReason::Shutdown,
             "reset" => EndReason::Reset,
+            "unauthorized" => EndReason::Unauthorized,
             other => EndReason::Other(other.to_string()),
         }
     }
@@ -170,6 +175,7 @@ mod tests {
             EndReason::Deleted,
             EndReason::SlowConsumer,
             EndReason::Shutdown,
+            EndReason::Unauthorized,
         ] {
             assert_eq!(EndReason::parse(r.as_str()), r);
         }

@@ -18,10 +18,12 @@ pub(crate) struct Context {
     pub(crate) peer: Option<SocketAddr>,
     /// One heartbeat clock for all of the service's subscriptions.
     pub(crate) heartbeats: Heartbeats,
+    /// Whether a token may come in the `access_token` query parameter.
+    pub(crate) query_token: bool,
 }
 
 impl Context {
-    /// Who is asking, for the broker's authoriser.
+    /// Who is asking, for the broker's authenticator.
     pub(crate) fn access<'a>(&self, credentials: Option<&'a str>) -> Access<'a> {
         Access {
             credentials,

@@ -11,7 +11,10 @@ use crate::broker::{Access, TopicInfo};
 
 /// Every topic `access` may inspect, by name.
 pub(crate) fn list(cx: &Context, access: &Access<'_>) -> Response<DriftBody> {
-    let topics: Vec<Value> = cx.broker.topics(access).iter().map(to_json).collect();
+    let topics: Vec<Value> = match cx.broker.topics(access) {
+        Ok(topics) => topics.iter().map(to_json).collect(),
+        Err(e) => return response::from_error(&e),
+    };
     json_response(&json!({ "topics": topics }))
 }
 

@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use super::connection_watch::{self, Expiry, PrefaceWatch, Streams, Watched};
 use super::engine::{Coalesced, Connections, EngineCounters, EngineStats, PollCount};
 use super::service::DriftService;
-use super::{ServerConfig, TlsMode, dead_peers, storage};
+use super::{ServerConfig, TlsMode, auth_setup, dead_peers, storage};
 use crate::broker::Broker;
 use crate::error::{Error, ErrorKind, Result};
 use crate::tls::{ServerIdentity, tls_acceptor};
@@ -113,7 +113,10 @@ impl Server {
             None => None,
         };
         let local_addr = listener.local_addr()?;
-        let broker = Broker::new(storage::broker_config(&config)?);
+        let broker = Broker::new(auth_setup::authenticated(
+            &config,
+            storage::broker_config(&config)?,
+        )?);
         let service = DriftService::new(broker, config.service.clone());
         Ok(Server {
             listener,

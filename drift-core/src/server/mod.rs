@@ -21,11 +21,14 @@
 //! # Ok(()) }
 //! ```
 
+mod auth_cookie;
+mod auth_setup;
 mod background;
 mod body;
 mod connection_watch;
 mod context;
 mod cors;
+mod credentials;
 mod dead_peers;
 mod drain;
 mod engine;
@@ -60,8 +63,8 @@ pub use options::ServerOptions;
 pub use restartable::RestartableServer;
 pub use service::{DriftService, ServiceConfig};
 
-use crate::broker::BrokerConfig;
 use crate::broker::store::Fsync;
+use crate::broker::{BrokerConfig, JwtConfig};
 use crate::tls::ServerIdentity;
 
 /// How the server secures its port.
@@ -110,6 +113,11 @@ pub struct ServerConfig {
     pub redis: Option<String>,
     /// Topic, history and back-pressure limits, and hooks.
     pub broker: BrokerConfig,
+    /// JWT authentication: with a secret file or a public key, this
+    /// replaces `broker.authenticator`, and everything not granted is
+    /// refused. Without (the default) the server keeps
+    /// `broker.authenticator`, open unless a program set another.
+    pub jwt: JwtConfig,
     /// Protocol behaviour of the HTTP layer.
     pub service: ServiceConfig,
     /// Idle time after which an accepted connection's peer is probed by
@@ -255,6 +263,7 @@ impl Default for ServerConfig {
             fsync: Fsync::Always,
             redis: None,
             broker: BrokerConfig::default(),
+            jwt: JwtConfig::default(),
             service: ServiceConfig::default(),
             keepalive: Some(Duration::from_secs(30)),
             handshake_timeout: Duration::from_secs(10),

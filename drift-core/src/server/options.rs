@@ -329,6 +329,92 @@ pub static OPTIONS: &[ServerOption] = &[
         },
     },
     ServerOption {
+        name: "jwt_secret_file",
+        kind: Path,
+        help: "Authenticate with HS256 JWTs signed with the secret in this file (at least 32 bytes); everything not granted is then refused.",
+        zero_is_none: false,
+        get: |o| V::Path(o.config.jwt.secret_file.clone()),
+        set: |o, v| v.path().map(|x| o.config.jwt.secret_file = x),
+    },
+    ServerOption {
+        name: "jwt_public_key",
+        kind: List,
+        help: "Authenticate with RS256/ES256 JWTs signed by the key in this PEM file; repeatable, so that keys can be rotated.",
+        zero_is_none: false,
+        get: |o| {
+            V::List(
+                o.config
+                    .jwt
+                    .public_key_files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            )
+        },
+        set: |o, v| {
+            o.config.jwt.public_key_files = v.list()?.into_iter().map(PathBuf::from).collect();
+            Ok(())
+        },
+    },
+    ServerOption {
+        name: "jwt_issuer",
+        kind: Text,
+        help: "The iss a token must have (none: not checked).",
+        zero_is_none: false,
+        get: |o| V::Text(o.config.jwt.issuer.clone().unwrap_or_default()),
+        set: |o, v| {
+            o.config.jwt.issuer = Some(v.text()?).filter(|t| !t.is_empty());
+            Ok(())
+        },
+    },
+    ServerOption {
+        name: "jwt_audience",
+        kind: Text,
+        help: "An aud a token must have (none: not checked).",
+        zero_is_none: false,
+        get: |o| V::Text(o.config.jwt.audience.clone().unwrap_or_default()),
+        set: |o, v| {
+            o.config.jwt.audience = Some(v.text()?).filter(|t| !t.is_empty());
+            Ok(())
+        },
+    },
+    ServerOption {
+        name: "jwt_allow_no_exp",
+        kind: Bool,
+        help: "Accept tokens without exp (they never expire).",
+        zero_is_none: false,
+        get: |o| V::Bool(o.config.jwt.allow_no_exp),
+        set: |o, v| v.bool().map(|x| o.config.jwt.allow_no_exp = x),
+    },
+    ServerOption {
+        name: "anonymous",
+        kind: List,
+        help: "With JWT: what a caller without a token may subscribe to, as topic patterns (subscribe: every topic); none by default.",
+        zero_is_none: false,
+        get: |o| {
+            V::List(
+                o.config
+                    .jwt
+                    .anonymous
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect(),
+            )
+        },
+        set: |o, v| {
+            o.config.jwt.anonymous = crate::broker::JwtConfig::anonymous_patterns(&v.list()?);
+            Ok(())
+        },
+    },
+    ServerOption {
+        name: "allow_query_token",
+        kind: Bool,
+        help: "Also take a token from the access_token query parameter (RFC 6750; URLs end up in logs and histories, so RFC 9700 advises against it).",
+        zero_is_none: false,
+        get: |o| V::Bool(o.config.service.query_token),
+        set: |o, v| v.bool().map(|x| o.config.service.query_token = x),
+    },
+    ServerOption {
         name: "threads",
         kind: Count,
         help: "Connection threads (0: one per core); each runs its connections from start to end.",
@@ -893,6 +979,40 @@ mod tests {
         o.set_text("max_topics", "0").unwrap();
         assert!(o.validate().unwrap_err().to_string().contains("max topics"));
         assert!(o.to_config().is_err());
+    }
+
+    #[test]
+    fn auth_options_change_the_jwt_config() {
+        let mut o = ServerOptions::embedded();
+        for (name, text) in [
+            ("jwt_secret_file", "s"),
+            ("jwt_public_key", "a.pem,b.pem"),
+            ("jwt_issuer", "https://idp"),
+            ("jwt_audience", "drift"),
+            ("jwt_allow_no_exp", "yes"),
+            ("anonymous", "subscribe"),
+            ("allow_query_token", "on"),
+        ] {
+            o.set_text(name, text).unwrap();
+        }
+        let c = o.to_config().unwrap();
+        assert_eq!(c.jwt.secret_file, Some(PathBuf::from("s")));
+        assert_eq!(
+            c.jwt.public_key_files,
+            [PathBuf::from("a.pem"), PathBuf::from("b.pem")]
+        );
+        assert_eq!(c.jwt.issuer.as_deref(), Some("https://idp"));
+        assert_eq!(c.jwt.audience.as_deref(), Some("drift"));
+        assert!(c.jwt.allow_no_exp && c.service.query_token);
+        assert!(c.jwt.anonymous.matches("any topic"));
+        o.set_text("anonymous", "public.*,news").unwrap();
+        let anonymous = o.to_config().unwrap().jwt.anonymous;
+        assert!(anonymous.matches("news") && anonymous.matches("public.x"));
+        assert!(!anonymous.matches("private"));
+        o.set_text("anonymous", "none").unwrap();
+        assert!(o.to_config().unwrap().jwt.anonymous.is_empty());
+        o.set_text("jwt_issuer", "").unwrap();
+        assert_eq!(o.to_config().unwrap().jwt.issuer, None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::response;
 
 /// Route name and help text, sorted by route name as the original page was.
 const ROUTES: &[(&str, &str)] = &[
+    ("DELETE /v1/auth/cookie", "Remove the drift_token cookie."),
     (
         "DELETE /v1/t/*",
         "Delete a topic and close all subscriptions to the topic.",
@@ -38,6 +39,10 @@ const ROUTES: &[(&str, &str)] = &[
         "Print the current server time as a UNIX seconds-since-epoch",
     ),
     ("HEAD /v1/t/*", "Check whether a topic exists."),
+    (
+        "POST /v1/auth/cookie",
+        "With Authorization: Bearer TOKEN, set the drift_token cookie (HttpOnly; Secure) to it, for EventSource.",
+    ),
     (
         "POST /v1/t/*",
         "Publish a message to a topic (the body is the message; with Content-Type application/vnd.drift.frames, \

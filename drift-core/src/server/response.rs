@@ -58,9 +58,36 @@ pub(crate) fn status_of(e: &Error) -> StatusCode {
     }
 }
 
-/// The error response for a drift-core error.
+/// The error response for a drift-core error; a refusal for want of good
+/// credentials (401) or of a grant (403) says so in `WWW-Authenticate`
+/// too (RFC 6750 §3).
 pub(crate) fn from_error(e: &Error) -> Response<DriftBody> {
-    error(status_of(e), &e.to_string())
+    let mut res = error(status_of(e), &e.to_string());
+    let code = match e.kind() {
+        ErrorKind::Unauthorized => "invalid_token",
+        ErrorKind::Forbidden => "insufficient_scope",
+        _ => return res,
+    };
+    let challenge = format!(
+        "Bearer realm=\"drift\", error=\"{code}\", error_description=\"{}\"",
+        quotable(e.message())
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+/// `text` as the inside of an RFC 6750 quoted string: printable ASCII
+/// without `"` and `\`, which becomes `'`; anything else `?`.
+fn quotable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
 }
 
 /// 405 with the `Allow` header.

@@ -10,7 +10,7 @@ use super::cors::Cors;
 use super::engine::BodyWaker;
 use super::response::LaterResponse;
 use super::subscribe::Subscribed;
-use super::{health, inspect, reference, response, subscribe, topics};
+use super::{auth_cookie, credentials, health, inspect, reference, response, subscribe, topics};
 
 const TOPIC_PREFIX: &str = "/v1/t/";
 const TOPICS: &str = "/v1/topics";
@@ -59,6 +59,16 @@ pub(crate) struct BodyRoute<B> {
 /// tiny: hyper keeps one per stream until the stream's task first runs, and
 /// inlining the body-reading state machines made each ~2 KiB.
 pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
+    // The target without a query token's value; only made at trace level.
+    tracing::trace!(
+        "{} {}{}",
+        req.method(),
+        req.uri().path(),
+        req.uri()
+            .query()
+            .map(|q| format!("?{}", credentials::scrubbed(q)))
+            .unwrap_or_default()
+    );
     let head = req.method() == Method::HEAD;
     let origin = req.headers().get(header::ORIGIN).cloned();
     if let (Some(cors), Some(allow)) = (&cx.cors, methods_of(req.uri().path()))
@@ -168,8 +178,13 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
             }
             _ => response::method_not_allowed("GET"),
         },
+        auth_cookie::PATH => match *method {
+            Method::POST => auth_cookie::set(cx, &req),
+            Method::DELETE => auth_cookie::clear(cx),
+            _ => response::method_not_allowed(auth_cookie::METHODS),
+        },
         TOPICS => match *method {
-            Method::GET => inspect::list(cx, &cx.access(credentials_of(&req).as_deref())),
+            Method::GET => inspect::list(cx, &cx.access(credentials_of(cx, &req).as_deref())),
             _ => response::method_not_allowed("GET"),
         },
         p if p.starts_with(TOPICS_PREFIX) => {
@@ -179,7 +194,7 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
             };
             match *method {
                 Method::GET => {
-                    let one = inspect::one(cx.clone(), topic, credentials_of(&req));
+                    let one = inspect::one(cx.clone(), topic, credentials_of(cx, &req));
                     return Dispatched::Later(Box::pin(one));
                 }
                 _ => response::method_not_allowed("GET"),
@@ -190,7 +205,7 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
                 Ok(t) => t,
                 Err(res) => return res.into(),
             };
-            let credentials = credentials_of(&req);
+            let credentials = credentials_of(cx, &req);
             match *method {
                 Method::PUT | Method::POST | Method::HEAD | Method::DELETE => {
                     return Dispatched::Body((req, topic, credentials));
@@ -209,12 +224,9 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
     })
 }
 
-/// The `Authorization` header's value, for the broker's authoriser.
-fn credentials_of<B>(req: &Request<B>) -> Option<String> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+/// The request's bearer token, for the broker's authenticator.
+fn credentials_of<B>(cx: &Context, req: &Request<B>) -> Option<String> {
+    credentials::token_of(req, cx.query_token)
 }
 
 /// The methods a known path answers, `None` for unknown paths.
@@ -223,6 +235,7 @@ fn methods_of(path: &str) -> Option<&'static str> {
         "/" | "/v1" | "/v1/" | "/ping" | "/v1/time" | "/healthz" | "/readyz" | TOPICS => {
             Some("GET")
         }
+        auth_cookie::PATH => Some(auth_cookie::METHODS),
         p if p.starts_with(TOPICS_PREFIX) => Some("GET"),
         p if p.starts_with(TOPIC_PREFIX) => Some(TOPIC_METHODS),
         _ => None,

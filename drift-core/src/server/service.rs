@@ -24,6 +24,10 @@ pub struct ServiceConfig {
     pub heartbeat: Option<Duration>,
     /// Cross-origin access for browsers; `None` sends no CORS headers.
     pub cors: Option<Cors>,
+    /// Take a bearer token from the `access_token` query parameter too
+    /// (RFC 6750 §2.3). Off by default: RFC 9700 advises against tokens in
+    /// URLs, which proxies, browser histories and logs keep.
+    pub query_token: bool,
 }
 
 impl Default for ServiceConfig {
@@ -31,6 +35,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             heartbeat: Some(Duration::from_secs(15)),
             cors: None,
+            query_token: false,
         }
     }
 }
@@ -51,11 +56,12 @@ impl DriftService {
                 broker,
                 cors: config.cors,
                 peer: None,
+                query_token: config.query_token,
             },
         }
     }
 
-    /// The same service, noting the peer's address for the authoriser.
+    /// The same service, noting the peer's address for the authenticator.
     pub fn with_peer(&self, peer: SocketAddr) -> DriftService {
         let mut cx = self.cx.clone();
         cx.peer = Some(peer);

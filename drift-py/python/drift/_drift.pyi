@@ -217,6 +217,13 @@ class Server:
         handshake_timeout: float = ...,
         idle_timeout: Optional[float] = ...,
         cors_origin: Union[list[str], tuple[str, ...]] = ...,
+        jwt_secret_file: Optional[Union[str, os.PathLike[str]]] = ...,
+        jwt_public_key: Union[list[str], tuple[str, ...]] = ...,
+        jwt_issuer: str = ...,
+        jwt_audience: str = ...,
+        jwt_allow_no_exp: bool = ...,
+        anonymous: Union[list[str], tuple[str, ...]] = ...,
+        allow_query_token: bool = ...,
         threads: int = ...,
         shutdown_grace: float = ...,
     ) -> Self:
@@ -266,6 +273,7 @@ class Client:
         cadata: Optional[Union[str, bytes]] = None,
         insecure: bool = False,
         headers: Optional[_Headers] = None,
+        token: Optional[str] = None,
         timeout: Optional[float] = None,
     ) -> Self: ...
     def publish(self, topic: str, data: _Data) -> MessageId: ...
@@ -342,6 +350,7 @@ class AsyncClient:
         cadata: Optional[Union[str, bytes]] = None,
         insecure: bool = False,
         headers: Optional[_Headers] = None,
+        token: Optional[str] = None,
         timeout: Optional[float] = None,
     ) -> Self: ...
     def publish(self, topic: str, data: _Data) -> Awaitable[MessageId]: ...
