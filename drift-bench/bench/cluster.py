@@ -12,7 +12,10 @@ Per run, alternating which system goes first:
   redis-server; the nginx workers and theirs); lost must be 0 for Drift;
 - latency: the same at a fixed 100 messages/s for 10 s, for the cross-node publish-to-delivery
   latency (p50/p99; 2/3 of Drift's and 1/2 of nchan's subscribers are on another node than the
-  publisher).
+  publisher);
+and once, for Drift only, a run of 3000 messages at 1000/s during which the third node is killed
+(SIGKILL) after one second: its subscribers resume on the next node by Last-Event-ID (`drift
+bench --resume`), and nothing may be lost or duplicated.
 Prints one JSON line per run and a table of medians and ratios. Installs what is missing
 (Debian's redis-server, nginx, libnginx-mod-nchan) when run as root. Every load is on
 127.0.0.1, bounded in messages and time, and stops by itself.
@@ -162,6 +165,25 @@ for rep in range(1, runs + 1):
             print(json.dumps(d), flush=True)
             results.append(d)
         stop(kind, handle)
+# One more Drift run with a node killed (SIGKILL) one second into 3000 messages at 1000/s: its
+# subscribers (every third connection) resume on the next node by Last-Event-ID (--resume).
+handle, subs, pub, pids = drift_cluster()
+victim = handle[1][2][0]
+run = subprocess.Popen(
+    [binary, "bench", "fanout", "--sub-url", ",".join(subs), "--pub-url", pub, "--framing", "sse",
+     "-t", "1", "-s", str(SUBS), "-c", str(CONNS), "-p", "1", "-m", "16", "-b", "64", "-n", "3000",
+     "--rate", "1000", "--duration", "60", "--drain", "5", "--resume", "--label", "drift-kill", "-q"],
+    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+time.sleep(1.0)
+victim.kill()
+victim.wait()
+out, err = run.communicate(timeout=150)
+lines = [l for l in out.splitlines() if l.startswith("{")]
+killed = json.loads(lines[-1]) if lines else {"error": err[-300:]}
+killed.update(server="drift", scenario="kill", rep=1)
+print(json.dumps(killed), flush=True)
+results.append(killed)
+stop("drift", (handle[0], [n for n in handle[1] if n[0] is not victim]))
 shutil.rmtree(work, ignore_errors=True)
 
 
@@ -177,6 +199,10 @@ def median(kind, scenario, key, sub=None):
     return statistics.median(vals) if vals else None
 
 
+for d in results:
+    if d.get("scenario") == "kill":
+        print(f"kill run: {d.get('delivered')} of {d.get('expected')} delivered, lost {d.get('lost')}, "
+              f"duplicates {d.get('duplicates')}, streams resumed on another node {d.get('streams_resumed')}")
 rows = [("fanout", "deliveries_per_server_cpu_s", None), ("fanout", "lost", None),
         ("latency", "latency_us", "p50"), ("latency", "latency_us", "p99"), ("latency", "lost", None)]
 print(f"{'scenario':10} {'measure':32} {'drift':>12} {'nchan':>12} {'drift/nchan':>12}")

@@ -129,6 +129,12 @@ pub struct BenchArgs {
     /// a --rate.
     #[arg(long, value_name = "FILE")]
     latency_log: Option<std::path::PathBuf>,
+    /// fanout, SSE: a subscription whose stream breaks (its server went
+    /// away) opens again on the next --sub-url server with the last event
+    /// id it saw (Last-Event-ID), as Drift's own client resumes, so that a
+    /// node killed mid-run shows whether anything was lost.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -202,6 +208,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             "--size must be at least {} bytes (sequence number and timestamp)",
             payload::HEADER_LEN
         )));
+    }
+    if args.resume && (args.scenario != Scenario::Fanout || args.framing != FramingArg::Sse) {
+        return Err(drift_core::Error::new(
+            drift_core::ErrorKind::InvalidInput,
+            "--resume is for the fanout scenario with --framing sse (it resumes by SSE event id)",
+        ));
     }
     if args.latency_log.is_some() && args.scenario != Scenario::Fanout {
         return Err(invalid("--latency-log applies to the fanout scenario only"));

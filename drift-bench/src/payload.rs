@@ -83,6 +83,9 @@ pub(crate) struct StreamParser {
     named_event: bool,
     /// SSE: that field was `end`.
     end_event: bool,
+    /// SSE: the last `id:` field, to resume from (`Last-Event-ID`); empty
+    /// before the first. One buffer, reused.
+    pub(crate) last_id: String,
 }
 
 impl StreamParser {
@@ -92,6 +95,7 @@ impl StreamParser {
             carry: Vec::new(),
             named_event: false,
             end_event: false,
+            last_id: String::new(),
         }
     }
 
@@ -161,8 +165,14 @@ impl StreamParser {
                 let v = v.strip_prefix(b" ").unwrap_or(v);
                 self.named_event = v != b"message";
                 self.end_event = v == b"end";
+            } else if let Some(v) = line.strip_prefix(b"id:") {
+                let v = v.strip_prefix(b" ").unwrap_or(v);
+                if let Ok(id) = std::str::from_utf8(v) {
+                    self.last_id.clear();
+                    self.last_id.push_str(id);
+                }
             }
-            // `id:`, `retry:` and comments carry nothing the bench needs.
+            // `retry:` and comments carry nothing the bench needs.
         }
         pos
     }

@@ -19,6 +19,8 @@ pub(crate) struct ConnStats {
     pub bad: u64,
     /// Streams that ended (in-band end, END_STREAM or reset) while measuring.
     pub ended: u64,
+    /// With `--resume`: streams opened again on another server.
+    pub resumed: u64,
     /// Per subscription: (expected, unique received).
     pub per_sub: Vec<(u64, u64)>,
     pub(super) bitmaps: Vec<Vec<u64>>,
@@ -37,6 +39,7 @@ impl ConnStats {
             other: 0,
             bad: 0,
             ended: 0,
+            resumed: 0,
             per_sub: Vec::new(),
             bitmaps: Vec::new(),
             warm: Vec::new(),
@@ -55,6 +58,7 @@ impl ConnStats {
         self.other += o.other;
         self.bad += o.bad;
         self.ended += o.ended;
+        self.resumed += o.resumed;
         self.per_sub.append(&mut o.per_sub);
         if let Some(mut theirs) = o.log {
             self.log.get_or_insert_with(Vec::new).append(&mut theirs);

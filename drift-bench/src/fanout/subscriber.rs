@@ -29,6 +29,8 @@ pub(crate) struct SubPlan {
     pub uris: Vec<Vec<Uri>>,
     pub subs_per_topic: usize,
     pub connections: usize,
+    /// `--resume`: reopen a broken stream on the next server.
+    pub resume: bool,
     /// Per topic: per publisher, the first bitmap index of its messages.
     pub offsets: Vec<Vec<u64>>,
     /// Per topic: messages that will be published to it.
@@ -66,6 +68,7 @@ impl SubPlan {
             offsets,
             expected,
             open_window: args.open_window,
+            resume: args.resume,
             log_deliveries: args.latency_log.is_some(),
         })
     }
@@ -115,50 +118,98 @@ pub(crate) async fn sub_connection(
             st.log = Some(Vec::new());
         }
     }
-    let send = match plan.endpoints[plan.server_of(conn)].connect().await {
-        Ok(s) => s,
-        Err(e) => {
-            shared.error(format!("subscriber connection: {e}"));
-            shared
-                .subs_failed
-                .fetch_add(mine.len() as u64, Ordering::Relaxed);
-            return stats.into_inner();
-        }
-    };
-    if mine.len() > send.current_max_send_streams() && send.current_max_send_streams() > 0 {
-        shared.error(format!(
-            "{} subscriptions on one connection but the server allows {} streams: use more --connections",
-            mine.len(),
-            send.current_max_send_streams()
-        ));
-    }
     let mut phase = shared.phase.subscribe();
     // At most `open_window` subscribe requests of this connection await
     // their answer at a time, as clients that arrive over time would.
     let window = tokio::sync::Semaphore::new(plan.open_window.max(1));
-    {
+    // With --resume, each subscription's last event id, and the server this
+    // connection goes to now (the next one after its server went away).
+    let last_ids = RefCell::new(vec![String::new(); mine.len()]);
+    let mut server = plan.server_of(conn);
+    let mut resumed = false;
+    loop {
+        let send = match plan.endpoints[server].connect().await {
+            Ok(s) => s,
+            Err(e) => {
+                shared.error(format!("subscriber connection: {e}"));
+                shared
+                    .subs_failed
+                    .fetch_add(mine.len() as u64, Ordering::Relaxed);
+                return stats.into_inner();
+            }
+        };
+        if mine.len() > send.current_max_send_streams() && send.current_max_send_streams() > 0 {
+            shared.error(format!(
+                "{} subscriptions on one connection but the server allows {} streams: use more --connections",
+                mine.len(),
+                send.current_max_send_streams()
+            ));
+        }
+        let mut broken = false;
         let mut futs = FuturesUnordered::new();
         for (local, &j) in mine.iter().enumerate() {
+            let at = Place {
+                local,
+                j,
+                server,
+                resumed,
+            };
             futs.push(subscription(
                 &stats,
                 &shared,
                 &plan,
                 &window,
-                local,
+                &last_ids,
                 send.clone(),
-                j,
+                at,
             ));
         }
         let stop = until(&mut phase, STOP);
         tokio::pin!(stop);
+        let mut stopped = false;
         loop {
             tokio::select! {
-                r = futs.next() => if r.is_none() { stop.as_mut().await; break },
-                () = stop.as_mut() => break,
+                r = futs.next() => match r {
+                    Some(Outcome::Broken) => broken = true,
+                    Some(Outcome::Over) => {}
+                    None => break,
+                },
+                () = stop.as_mut() => {
+                    stopped = true;
+                    break;
+                }
             }
         }
+        drop(futs);
+        if stopped {
+            break;
+        }
+        if !(broken && plan.resume) {
+            stop.as_mut().await;
+            break;
+        }
+        server = (server + 1) % plan.endpoints.len();
+        resumed = true;
     }
     stats.into_inner()
+}
+
+/// Where a subscription is: its index on its connection and overall, the
+/// server it goes to, and whether it resumes there.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    local: usize,
+    j: usize,
+    server: usize,
+    resumed: bool,
+}
+
+/// How a subscription's stream stopped.
+enum Outcome {
+    /// The server ended it in-band, or it could not be opened.
+    Over,
+    /// The stream broke (the connection or its server went away).
+    Broken,
 }
 
 async fn subscription(
@@ -166,24 +217,34 @@ async fn subscription(
     shared: &Shared,
     plan: &SubPlan,
     window: &tokio::sync::Semaphore,
-    local: usize,
+    last_ids: &RefCell<Vec<String>>,
     send: SendRequest<Bytes>,
-    j: usize,
-) {
-    let route = plan.route(j);
+    at: Place,
+) -> Outcome {
+    let Place {
+        local,
+        j,
+        server,
+        resumed,
+    } = at;
     let topic = plan.topic_of(j);
     let permit = window.acquire().await;
     let mut req = Request::builder()
         .method(Method::GET)
-        .uri(plan.uris[plan.server_of(j % plan.connections)][topic].clone())
+        .uri(plan.uris[server][topic].clone())
         .header(header::ACCEPT, plan.framing.accept());
     if let Some(token) = crate::net::TOKEN.get() {
         req = req.header(header::AUTHORIZATION, token.clone());
+    }
+    let last_id = last_ids.borrow()[local].clone();
+    if resumed && !last_id.is_empty() {
+        req = req.header("last-event-id", last_id);
     }
     let req = req.body(()).expect("valid request");
     let fail = |e: String| {
         shared.error(e);
         shared.subs_failed.fetch_add(1, Ordering::Relaxed);
+        Outcome::Over
     };
     let mut send = match send.ready().await {
         Ok(s) => s,
@@ -191,7 +252,9 @@ async fn subscription(
     };
     let resp = match send.send_request(req, true) {
         Ok((resp, _)) => {
-            shared.subs_sent.fetch_add(1, Ordering::Relaxed);
+            if !resumed {
+                shared.subs_sent.fetch_add(1, Ordering::Relaxed);
+            }
             resp.await
         }
         Err(e) => return fail(format!("subscribe: {e}")),
@@ -201,11 +264,31 @@ async fn subscription(
         Ok(r) => return fail(format!("subscribe answered {}", r.status())),
         Err(e) => return fail(format!("subscribe: {e}")),
     };
+    if resumed {
+        drop(permit);
+        stats.borrow_mut().resumed += 1;
+        return read_stream(stats, shared, plan, last_ids, resp, at).await;
+    }
     shared.subs_ready.fetch_add(1, Ordering::Relaxed);
     drop(permit);
-    let offsets = &plan.offsets[topic];
+    read_stream(stats, shared, plan, last_ids, resp, at).await
+}
+
+/// Reads a subscription's body until the server ends it or it breaks.
+async fn read_stream(
+    stats: &RefCell<ConnStats>,
+    shared: &Shared,
+    plan: &SubPlan,
+    last_ids: &RefCell<Vec<String>>,
+    resp: http::Response<h2::RecvStream>,
+    at: Place,
+) -> Outcome {
+    let Place { local, j, .. } = at;
+    let route = plan.route(j);
+    let offsets = &plan.offsets[plan.topic_of(j)];
     let mut body = resp.into_body();
     let mut parser = StreamParser::new(plan.framing);
+    let mut outcome = Outcome::Broken;
     while let Some(chunk) = body.data().await {
         let Ok(chunk) = chunk else { break };
         let _ = body.flow_control().release_capacity(chunk.len());
@@ -229,9 +312,20 @@ async fn subscription(
         if new > 0 {
             shared.delivered(new, now);
         }
+        if plan.resume && !parser.last_id.is_empty() {
+            let mut ids = last_ids.borrow_mut();
+            ids[local].clear();
+            ids[local].push_str(&parser.last_id);
+        }
         if ended {
+            outcome = Outcome::Over;
             break;
         }
     }
-    stats.borrow_mut().ended += 1;
+    if !plan.resume {
+        stats.borrow_mut().ended += 1;
+    } else if let Outcome::Over = outcome {
+        stats.borrow_mut().ended += 1;
+    }
+    outcome
 }

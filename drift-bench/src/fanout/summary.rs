@@ -89,6 +89,7 @@ pub(super) fn summary(o: Outcome<'_>) -> Summary {
     s.set("bad", stats.bad);
     s.set("other_events", stats.other);
     s.set("streams_ended", stats.ended);
+    s.set("streams_resumed", stats.resumed);
     s.set(
         "delivered_msgs_per_s",
         r1(stats.unique as f64 / deliver_secs),
