@@ -11,9 +11,11 @@
 //! - `client`: `drift.Client` and `drift.Subscription` (blocking).
 //! - `aio`: `drift.AsyncClient` and `drift.AsyncSubscription` (asyncio).
 //! - `types`: `MessageId`, `Message`, `Gap` and argument conversions.
+//! - `cli`: the `drift` command line (drift-cli's), for the console script.
 #![deny(missing_debug_implementations)]
 
 mod aio;
+mod cli;
 mod client;
 mod errors;
 mod options;
@@ -40,6 +42,9 @@ mod _drift {
 
     #[pymodule_export]
     use crate::types::{PyGap, PyMessage, PyMessageId};
+
+    #[pymodule_export]
+    use crate::cli::cli;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

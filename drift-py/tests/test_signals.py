@@ -1,4 +1,4 @@
-"""Ctrl-C on blocking calls, and the command line (`python -m drift`), in
+"""Ctrl-C on blocking calls, and the command line (`python -m drift`, the Rust one), in
 child processes. The children say when they are ready; the tests wait on
 their output and exit, never on the clock."""
 
@@ -191,8 +191,8 @@ def test_cli_serve_stops_cleanly(how: int, tmp_path: "os.PathLike[str]") -> None
         assert "listening on https://127.0.0.1:" in banner, banner
         url = banner.split("listening on ")[1].split()[0]
         cert_line = _readline(serve.stderr)
+        assert os.path.join(".drift", "cert.pem") in cert_line, cert_line
         cert = os.path.join(str(tmp_path), ".drift", "cert.pem")
-        assert cert in cert_line
         with drift.Client(url, cafile=cert, timeout=10) as c:
             assert c.publish("t", "x").seq == 1
         serve.send_signal(how)

@@ -12,6 +12,7 @@ from typing_extensions import Self
 __version__: Final[str]
 
 __all__ = [
+    "cli",
     "Server",
     "Client",
     "Subscription",
@@ -408,3 +409,6 @@ class AsyncSubscription:
     def last_id(self) -> Optional[MessageId]: ...
     @property
     def end_reason(self) -> Optional[str]: ...
+
+def cli(args: list[str]) -> int:
+    """Runs the ``drift`` command line (the program's name first); its exit status."""
