@@ -54,6 +54,8 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     status: Option<u16>,
+    /// The server's own one-line reason, when it gave one.
+    reason: Option<String>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -69,6 +71,7 @@ impl Error {
             kind,
             message: message.into(),
             status: None,
+            reason: None,
             source: None,
         }
     }
@@ -98,6 +101,18 @@ impl Error {
     /// The HTTP status of a server answer, when the error came from one.
     pub fn status(&self) -> Option<u16> {
         self.status
+    }
+
+    /// Attaches the reason the server gave (the first line of its answer).
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// The reason the server gave for refusing, as it wrote it (the
+    /// message says more: the status and what was asked).
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {

@@ -202,6 +202,10 @@ fn create_classes(py: Python<'_>) -> PyResult<Vec<Py<PyType>>> {
         if let Some(status) = spec.status {
             namespace.set_item("status", status)?;
         }
+        if spec.exc == Exc::DriftError {
+            // Every instance reads `reason`: the server's own, or None.
+            namespace.set_item("reason", py.None())?;
+        }
         let class = type_.call1((spec.name, PyTuple::new(py, bases)?, namespace))?;
         made.push(class.cast_into::<PyType>()?.unbind());
     }
@@ -266,12 +270,15 @@ pub(crate) fn to_pyerr(err: Error) -> PyErr {
         _ => Exc::DriftError,
     };
     let pyerr = new_err(exc, err.to_string());
-    if let Some(status) = status {
-        Python::attach(|py| {
-            // The class attribute is the usual status of the class; the
-            // instance gets the one the server actually sent.
+    Python::attach(|py| {
+        // The class attribute is the usual status of the class; the
+        // instance gets the one the server actually sent.
+        if let Some(status) = status {
             let _ = pyerr.value(py).setattr("status", status);
-        });
-    }
+        }
+        if let Some(reason) = err.reason() {
+            let _ = pyerr.value(py).setattr("reason", reason);
+        }
+    });
     pyerr
 }

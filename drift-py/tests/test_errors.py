@@ -163,7 +163,14 @@ def test_subscribe_to_missing_topic_with_require_create() -> None:
     with drift.Server(h2c=True, require_create=True) as s, client_for(s) as c:
         with pytest.raises(drift.NotFound):
             c.subscribe("nope")
-        with pytest.raises(drift.NotFound):
+        with pytest.raises(drift.NotFound) as e:
             c.publish("nope", "x")
+        # The status and the server's own reason, as attributes.
+        assert e.value.status == 404
+        assert e.value.reason is not None and e.value.reason.startswith('no topic named "nope"')
+        assert e.value.reason in str(e.value)
+        with pytest.raises(drift.InvalidArgument) as bad:
+            c.publish("", "x")
+        assert bad.value.reason is None
         assert c.create("yes")
         assert c.publish("yes", "x").seq == 1

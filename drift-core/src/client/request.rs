@@ -148,12 +148,13 @@ pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> Error {
         status.as_u16(),
         status.canonical_reason().unwrap_or("")
     );
-    let message = if reason.is_empty() {
-        head.trim_end().to_owned()
-    } else {
-        format!("{}: {reason}", head.trim_end())
-    };
-    Error::new(kind, message).with_status(status.as_u16())
+    if reason.is_empty() {
+        return Error::new(kind, head.trim_end()).with_status(status.as_u16());
+    }
+    let message = format!("{}: {reason}", head.trim_end());
+    Error::new(kind, message)
+        .with_status(status.as_u16())
+        .with_reason(reason)
 }
 
 /// A header's value as text, when present and valid.

@@ -52,6 +52,9 @@ _Item = Union["Message", "Gap"]
 class DriftError(Exception):
     """Base class of every error raised by drift."""
 
+    reason: Optional[str]
+    """The reason the server gave, as it wrote it (None when the error is not a server's answer)."""
+
 class ConnectError(DriftError, ConnectionError):
     """The server could not be reached, or the connection broke."""
 
