@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::ServerConfig;
 use crate::broker::BrokerConfig;
-use crate::broker::store::Fsync;
+use crate::broker::store::{self, Fsync};
 use crate::error::Result;
 
 /// The broker configuration `config` serves with, its store opened.
@@ -29,7 +29,7 @@ impl ServerConfig {
     pub fn history_location(&self) -> String {
         match (&self.data_dir, &self.redis) {
             (Some(dir), _) => format!("history in {} (fsync {})", dir.display(), self.fsync),
-            (None, Some(url)) => format!("history in Redis at {}", redis_address(url)),
+            (None, Some(url)) => format!("history in Redis at {}", store::redis_address(url)),
             (None, None) => "history in memory".to_owned(),
         }
     }
@@ -45,12 +45,6 @@ fn open_redis(_: &str) -> Result<std::sync::Arc<dyn crate::broker::TopicStore>> 
     Err(crate::error::Error::invalid(
         "cannot share topics through Redis: this build of Drift has no Redis store (drift-core's `redis` feature)",
     ))
-}
-
-/// `HOST:PORT` of a Redis URL, for log lines (never its password).
-fn redis_address(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.rsplit_once('@').map_or(rest, |(_, r)| r)
 }
 
 #[cfg(feature = "disk")]

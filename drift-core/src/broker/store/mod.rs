@@ -21,6 +21,7 @@ mod fsync;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+mod redis_address;
 #[cfg(any(test, feature = "test-stores"))]
 pub mod testing;
 
@@ -40,6 +41,7 @@ pub use memory::MemoryStore;
 pub(crate) use memory::Numbering;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
+pub(crate) use redis_address::redis_address;
 
 use super::config::TopicConfig;
 use crate::model::Message;

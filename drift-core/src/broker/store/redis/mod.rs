@@ -24,6 +24,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
+use super::redis_address::redis_address;
 use super::{Notice, Notices, Opened, StoreCall, TopicLog, TopicStore};
 use crate::broker::config::TopicConfig;
 use crate::error::{Error, ErrorKind, Result};
@@ -60,7 +61,7 @@ impl RedisStore {
     /// [`ErrorKind::InvalidInput`] for a URL that is not one of these, and
     /// [`ErrorKind::Internal`] outside a tokio runtime.
     pub fn open(url: &str) -> Result<RedisStore> {
-        let address = address_of(url);
+        let address = redis_address(url);
         let client = redis::Client::open(url).map_err(|e| {
             Error::invalid(format!(
                 "cannot use the Redis URL for {address}: {e} (expected redis://[:PASSWORD@]HOST:PORT[/DB] or rediss://…)"
@@ -100,13 +101,6 @@ impl RedisStore {
     }
 }
 
-/// `HOST:PORT[/DB]` of a Redis URL, without scheme or credentials.
-fn address_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    rest.split(['?', '#']).next().unwrap_or(rest).to_owned()
-}
-
 impl TopicStore for RedisStore {
     /// Nothing: topics are opened by name on first use, so that a node
     /// does not load every topic of a shared store.
@@ -137,20 +131,5 @@ impl TopicStore for RedisStore {
     fn notices(&self) -> Option<Notices> {
         let receiver = crate::lock::lock(&self.shared.notices).take()?;
         Some(Box::pin(UnboundedReceiverStream::new(receiver)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::address_of;
-
-    #[test]
-    fn the_address_in_messages_has_no_password() {
-        assert_eq!(
-            address_of("redis://:s3cret@10.0.0.1:6380/2"),
-            "10.0.0.1:6380/2"
-        );
-        assert_eq!(address_of("rediss://user:pw@h:1"), "h:1");
-        assert_eq!(address_of("redis://h:1?protocol=resp3"), "h:1");
     }
 }
