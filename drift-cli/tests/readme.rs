@@ -75,14 +75,14 @@ fn start_server(dir: &Path, port: u16) -> Running {
     start_server_with(dir, port, &[])
 }
 
-/// `drift serve ARGS` on `port`, once it listens.
-fn start_server_with(dir: &Path, port: u16, args: &[String]) -> Running {
+/// `drift ARGS` in `dir`, once it logs that it is listening.
+fn start(dir: &Path, args: &[&str]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("DRIFT_LISTEN")
+        .env_remove("DRIFT_DATA_DIR")
         .stderr(Stdio::piped())
         .spawn()
         .expect("start drift serve");
@@ -99,6 +99,14 @@ fn start_server_with(dir: &Path, port: u16, args: &[String]) -> Running {
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     Running(child)
+}
+
+/// `drift serve ARGS` on `port`, once it listens.
+fn start_server_with(dir: &Path, port: u16, args: &[String]) -> Running {
+    let listen = format!("127.0.0.1:{port}");
+    let mut all = vec!["serve", "--listen", &listen];
+    all.extend(args.iter().map(String::as_str));
+    start(dir, &all)
 }
 
 #[test]
@@ -368,24 +376,9 @@ fn redis_examples_run_verbatim() {
 /// `drift serve --h2c --listen 127.0.0.1:PORT --redis URL`, once listening.
 #[cfg(feature = "redis")]
 fn start_node(dir: &Path, port: u16, redis: &str) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
-        .args(["serve", "--h2c", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--redis", redis])
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("DRIFT_LISTEN")
-        .env_remove("DRIFT_DATA_DIR")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start drift serve");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    loop {
-        let line = lines.next().expect("server exited").unwrap();
-        if line.contains("listening on") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Running(child)
+    let listen = format!("127.0.0.1:{port}");
+    start(
+        dir,
+        &["serve", "--h2c", "--listen", &listen, "--redis", redis],
+    )
 }
