@@ -547,9 +547,11 @@ void drift_client_free(drift_client *client);
  * NULL when `len` is 0), copied before the call returns. Creates the topic
  * unless the server requires `drift_client_create` first.
  *
- * On success `*out_seq` and `*out_epoch` receive the message's id (each
- * may be NULL when not wanted; both 0 from a server that assigns no ids).
- * Fails with `DRIFT_STATUS_TOO_LARGE` above the server's message size
+ * On success `*out_seq` and `*out_epoch` receive the message's id (both
+ * 0 from a server that assigns no ids) and `*out_time_us` its publish
+ * time in microseconds since the Unix epoch, by the server's clock (by the
+ * client's when the server does not say); each may be NULL when not
+ * wanted. Fails with `DRIFT_STATUS_TOO_LARGE` above the server's message size
  * limit, `DRIFT_STATUS_INVALID_ARGUMENT` for a bad topic name,
  * `DRIFT_STATUS_NOT_FOUND` on a server that requires creation, or a
  * connection status. Any thread may call this, concurrently.
@@ -557,15 +559,16 @@ void drift_client_free(drift_client *client);
  * # Safety
  *
  * `client` is NULL or a live client; `topic` is NULL or a NUL-terminated
- * string; `data` is NULL or points to `len` readable bytes; `out_seq` and
- * `out_epoch` are NULL or writable.
+ * string; `data` is NULL or points to `len` readable bytes; `out_seq`,
+ * `out_epoch` and `out_time_us` are NULL or writable.
  */
 drift_status drift_client_publish(const drift_client *client,
                                   const char *topic,
                                   const uint8_t *data,
                                   size_t len,
                                   uint64_t *out_seq,
-                                  uint64_t *out_epoch);
+                                  uint64_t *out_epoch,
+                                  uint64_t *out_time_us);
 
 /**
  * Publishes `count` messages to `topic`, in order, in one request: message
@@ -574,8 +577,9 @@ drift_status drift_client_publish(const drift_client *client,
  * and `lens` may be NULL when `count` is 0, which publishes nothing.
  *
  * On success `out_seqs[i]` and `out_epochs[i]` receive the id of message
- * `i` (each array may be NULL when not wanted, or has room for `count`
- * values; ids are 0 from a server that assigns none). Fails as
+ * `i` (0 from a server that assigns none) and `out_times_us[i]` its
+ * publish time, as `drift_client_publish` says; each array may be NULL when
+ * not wanted, or has room for `count` values. Fails as
  * `drift_client_publish`; when the server fails part-way, the messages
  * before the failure stay published and the out arrays are not written.
  * Any thread may call this, concurrently.
@@ -585,8 +589,8 @@ drift_status drift_client_publish(const drift_client *client,
  * `client` is NULL or a live client; `topic` is NULL or a NUL-terminated
  * string; when `count` > 0, `data` and `lens` are NULL or point to `count`
  * readable values, and each `data[i]` is NULL or points to `lens[i]`
- * readable bytes; `out_seqs` and `out_epochs` are NULL or writable for
- * `count` values.
+ * readable bytes; `out_seqs`, `out_epochs` and `out_times_us` are NULL or
+ * writable for `count` values.
  */
 drift_status drift_client_publish_many(const drift_client *client,
                                        const char *topic,
@@ -594,7 +598,8 @@ drift_status drift_client_publish_many(const drift_client *client,
                                        const size_t *lens,
                                        size_t count,
                                        uint64_t *out_seqs,
-                                       uint64_t *out_epochs);
+                                       uint64_t *out_epochs,
+                                       uint64_t *out_times_us);
 
 /**
  * Creates `topic`. `json_config` may be NULL for the server's defaults, or

@@ -68,7 +68,7 @@ async fn publish_many_streams_a_batch_in_order() {
         let first: Vec<Bytes> = numbered("m", 1..=50).into_iter().map(Bytes::from).collect();
         let ids = client.publish_many("batch", first).await.unwrap();
         assert_eq!(
-            ids.iter().map(|id| id.seq).collect::<Vec<_>>(),
+            ids.iter().map(|p| p.id.seq).collect::<Vec<_>>(),
             (1..=50).collect::<Vec<_>>()
         );
         // Now the client knows the server speaks Drift: one streamed request.
@@ -78,8 +78,8 @@ async fn publish_many_streams_a_batch_in_order() {
             .collect();
         let ids = client.publish_many("batch", second).await.unwrap();
         assert_eq!(ids.len(), 250);
-        assert_eq!(ids[0].seq, 51);
-        assert_eq!(ids[249].seq, 300);
+        assert_eq!(ids[0].id.seq, 51);
+        assert_eq!(ids[249].id.seq, 300);
         assert!(
             client
                 .publish_many("batch", Vec::new())
@@ -93,6 +93,28 @@ async fn publish_many_streams_a_batch_in_order() {
             collect_messages(&mut sub, 300).await,
             numbered("m", 1..=300)
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn publish_many_answers_the_times_subscribers_see() {
+    within(async {
+        let server = start_server(|_| {}).await;
+        let client = client_for(&server);
+        // The first publish tells the client the server speaks Drift, so the
+        // batch goes as one streamed publish, whose answer lists the times.
+        let warm = client.publish("times", "warm").await.unwrap();
+        let sent = client
+            .publish_many("times", vec!["a".into(), "b".into(), "c".into()])
+            .await
+            .unwrap();
+        let mut sub = client.subscribe("times", replay_all()).await.unwrap();
+        for want in std::iter::once(&warm).chain(&sent) {
+            let m = next_message(&mut sub).await;
+            assert_eq!((m.id, m.time_us), (Some(want.id), want.time_us));
+        }
+        assert!(sent.iter().all(|p| p.time_us >= warm.time_us));
     })
     .await;
 }

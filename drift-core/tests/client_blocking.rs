@@ -54,7 +54,7 @@ fn blocking_client_with_its_own_runtime() {
     for want in ["one", "two", "three"] {
         assert_eq!(message_text(&mut sub), want);
     }
-    assert_eq!(sub.last_id(), Some(ids[1]));
+    assert_eq!(sub.last_id(), Some(ids[1].id));
     assert_eq!(sub.epoch(), Some(p.id.epoch));
     let now = client.server_time().unwrap();
     assert!(now > 1_600_000_000);

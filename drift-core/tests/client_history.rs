@@ -183,7 +183,7 @@ async fn messages_gone_from_history_are_reported_as_a_gap() {
             .subscribe(
                 "short",
                 history(HistoryRequest {
-                    after: Some(ids[2]),
+                    after: Some(ids[2].id),
                     ..Default::default()
                 }),
             )

@@ -242,7 +242,7 @@ async fn the_original_server_gets_plain_posts_and_raw_subscriptions() {
         let batch: Vec<Bytes> = ["a", "b", "c"].into_iter().map(Bytes::from).collect();
         let ids = client.publish_many("t", batch).await.unwrap();
         published += 3;
-        assert!(ids.iter().all(|id| *id == MessageId { epoch: 0, seq: 0 }));
+        assert!(ids.iter().all(|p| p.id == MessageId { epoch: 0, seq: 0 }));
         for want in ["a", "b", "c"] {
             assert_eq!(text(&next_message(&mut sub).await), want);
         }

@@ -174,7 +174,7 @@ async fn restart_is_reported_as_an_epoch_gap(tls: TlsMode) {
     // Memory history: the restarted server knows nothing of the old epoch.
     let after: Vec<_> = ["a1", "a2"].into_iter().map(Bytes::from).collect();
     let ids = client.publish_many("r", after).await.unwrap();
-    assert_ne!(ids[0].epoch, old_epoch);
+    assert_ne!(ids[0].id.epoch, old_epoch);
 
     assert_eq!(
         next(&mut sub).await,
@@ -186,9 +186,9 @@ async fn restart_is_reported_as_an_epoch_gap(tls: TlsMode) {
         "the restart is reported before the new messages"
     );
     let m = next_message(&mut sub).await;
-    assert_eq!((m.id, &m.payload[..]), (Some(ids[0]), &b"a1"[..]));
+    assert_eq!((m.id, &m.payload[..]), (Some(ids[0].id), &b"a1"[..]));
     assert_eq!(text(&next_message(&mut sub).await), "a2");
-    assert_eq!(sub.epoch(), Some(ids[0].epoch));
+    assert_eq!(sub.epoch(), Some(ids[0].id.epoch));
     restarted.shutdown().await.unwrap();
 }
 

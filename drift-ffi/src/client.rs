@@ -368,9 +368,11 @@ pub unsafe extern "C" fn drift_client_free(client: *mut drift_client) {
 /// NULL when `len` is 0), copied before the call returns. Creates the topic
 /// unless the server requires `drift_client_create` first.
 ///
-/// On success `*out_seq` and `*out_epoch` receive the message's id (each
-/// may be NULL when not wanted; both 0 from a server that assigns no ids).
-/// Fails with `DRIFT_STATUS_TOO_LARGE` above the server's message size
+/// On success `*out_seq` and `*out_epoch` receive the message's id (both
+/// 0 from a server that assigns no ids) and `*out_time_us` its publish
+/// time in microseconds since the Unix epoch, by the server's clock (by the
+/// client's when the server does not say); each may be NULL when not
+/// wanted. Fails with `DRIFT_STATUS_TOO_LARGE` above the server's message size
 /// limit, `DRIFT_STATUS_INVALID_ARGUMENT` for a bad topic name,
 /// `DRIFT_STATUS_NOT_FOUND` on a server that requires creation, or a
 /// connection status. Any thread may call this, concurrently.
@@ -378,8 +380,8 @@ pub unsafe extern "C" fn drift_client_free(client: *mut drift_client) {
 /// # Safety
 ///
 /// `client` is NULL or a live client; `topic` is NULL or a NUL-terminated
-/// string; `data` is NULL or points to `len` readable bytes; `out_seq` and
-/// `out_epoch` are NULL or writable.
+/// string; `data` is NULL or points to `len` readable bytes; `out_seq`,
+/// `out_epoch` and `out_time_us` are NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_client_publish(
     client: *const drift_client,
@@ -388,6 +390,7 @@ pub unsafe extern "C" fn drift_client_publish(
     len: usize,
     out_seq: *mut u64,
     out_epoch: *mut u64,
+    out_time_us: *mut u64,
 ) -> drift_status {
     ffi_status! {
         // SAFETY: forwarded from the caller.
@@ -396,7 +399,10 @@ pub unsafe extern "C" fn drift_client_publish(
         let payload = unsafe { bytes_arg(data, len, "data") }?;
         let sent = client.inner.publish(topic, bytes::Bytes::copy_from_slice(payload))?;
         // SAFETY: each is NULL (skipped) or writable, as promised.
-        unsafe { write_id(out_seq, out_epoch, sent.id) };
+        unsafe {
+            write_id(out_seq, out_epoch, sent.id);
+            write_out(out_time_us, sent.time_us);
+        }
         Ok(())
     }
 }
@@ -407,8 +413,9 @@ pub unsafe extern "C" fn drift_client_publish(
 /// and `lens` may be NULL when `count` is 0, which publishes nothing.
 ///
 /// On success `out_seqs[i]` and `out_epochs[i]` receive the id of message
-/// `i` (each array may be NULL when not wanted, or has room for `count`
-/// values; ids are 0 from a server that assigns none). Fails as
+/// `i` (0 from a server that assigns none) and `out_times_us[i]` its
+/// publish time, as `drift_client_publish` says; each array may be NULL when
+/// not wanted, or has room for `count` values. Fails as
 /// `drift_client_publish`; when the server fails part-way, the messages
 /// before the failure stay published and the out arrays are not written.
 /// Any thread may call this, concurrently.
@@ -418,8 +425,8 @@ pub unsafe extern "C" fn drift_client_publish(
 /// `client` is NULL or a live client; `topic` is NULL or a NUL-terminated
 /// string; when `count` > 0, `data` and `lens` are NULL or point to `count`
 /// readable values, and each `data[i]` is NULL or points to `lens[i]`
-/// readable bytes; `out_seqs` and `out_epochs` are NULL or writable for
-/// `count` values.
+/// readable bytes; `out_seqs`, `out_epochs` and `out_times_us` are NULL or
+/// writable for `count` values.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn drift_client_publish_many(
     client: *const drift_client,
@@ -429,18 +436,22 @@ pub unsafe extern "C" fn drift_client_publish_many(
     count: usize,
     out_seqs: *mut u64,
     out_epochs: *mut u64,
+    out_times_us: *mut u64,
 ) -> drift_status {
     ffi_status! {
         // SAFETY: forwarded from the caller.
         let (client, topic) = unsafe { client_topic(client, topic) }?;
         // SAFETY: the caller promised count readable pointers and lengths.
         let payloads = unsafe { payloads_arg(data, lens, count) }?;
-        let ids = client.inner.publish_many(topic, payloads)?;
+        let sent = client.inner.publish_many(topic, payloads)?;
         let at = |array: *mut u64, i| if array.is_null() { array } else { array.wrapping_add(i) };
-        for (i, id) in ids.into_iter().take(count).enumerate() {
+        for (i, one) in sent.into_iter().take(count).enumerate() {
             // SAFETY: each array is NULL (skipped) or writable for count
             // values, as promised, and i < count.
-            unsafe { write_id(at(out_seqs, i), at(out_epochs, i), id) };
+            unsafe {
+                write_id(at(out_seqs, i), at(out_epochs, i), one.id);
+                write_out(at(out_times_us, i), one.time_us);
+            }
         }
         Ok(())
     }
@@ -681,19 +692,19 @@ mod tests {
             let bad = c"\xff".as_ptr();
             let (mut seq, mut b, mut secs) = (0u64, false, 0u64);
             assert_status!(
-                drift_client_publish(null(), t, null(), 0, null_mut(), null_mut()),
+                drift_client_publish(null(), t, null(), 0, null_mut(), null_mut(), null_mut()),
                 NullArgument
             );
             assert_status!(
-                drift_client_publish(c, null(), null(), 0, null_mut(), null_mut()),
+                drift_client_publish(c, null(), null(), 0, null_mut(), null_mut(), null_mut()),
                 NullArgument
             );
             assert_status!(
-                drift_client_publish(c, t, null(), 3, null_mut(), null_mut()),
+                drift_client_publish(c, t, null(), 3, null_mut(), null_mut(), null_mut()),
                 NullArgument
             );
             assert_status!(
-                drift_client_publish(c, bad, null(), 0, &mut seq, null_mut()),
+                drift_client_publish(c, bad, null(), 0, &mut seq, null_mut(), null_mut()),
                 InvalidArgument
             );
             assert!(

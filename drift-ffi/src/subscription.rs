@@ -781,7 +781,15 @@ mod tests {
             let mut sub = null_mut();
             assert_status!(drift_client_subscribe(c, t, null(), &mut sub), Ok);
             assert_status!(
-                drift_client_publish(c, t, c"x".as_ptr().cast(), 1, null_mut(), null_mut()),
+                drift_client_publish(
+                    c,
+                    t,
+                    c"x".as_ptr().cast(),
+                    1,
+                    null_mut(),
+                    null_mut(),
+                    null_mut()
+                ),
                 Ok
             );
             let (started, waiting) = std::sync::mpsc::channel();
@@ -854,7 +862,15 @@ mod tests {
             assert_eq!(seq, 7, "out-param untouched on failure");
             for _ in 0..3 {
                 assert_status!(
-                    drift_client_publish(c, t, c"x".as_ptr().cast(), 1, null_mut(), null_mut()),
+                    drift_client_publish(
+                        c,
+                        t,
+                        c"x".as_ptr().cast(),
+                        1,
+                        null_mut(),
+                        null_mut(),
+                        null_mut()
+                    ),
                     Ok
                 );
             }
@@ -874,7 +890,15 @@ mod tests {
             assert_eq!(received.load(Ordering::SeqCst), 3);
             // A negative timeout waits as long as it takes.
             assert_status!(
-                drift_client_publish(c, t, c"x".as_ptr().cast(), 1, null_mut(), null_mut()),
+                drift_client_publish(
+                    c,
+                    t,
+                    c"x".as_ptr().cast(),
+                    1,
+                    null_mut(),
+                    null_mut(),
+                    null_mut()
+                ),
                 Ok
             );
             assert_status!(drift_subscription_next(pull, -1, &mut msg), Ok);

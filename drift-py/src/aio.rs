@@ -88,7 +88,10 @@ impl PyAsyncClient {
                 .publish_many(&topic, payloads)
                 .await
                 .map_err(to_pyerr)?;
-            Ok(ids.into_iter().map(PyMessageId).collect::<Vec<_>>())
+            Ok(ids
+                .into_iter()
+                .map(|sent| PyMessageId(sent.id))
+                .collect::<Vec<_>>())
         })
     }
 

@@ -84,7 +84,7 @@ impl PyClient {
             .map(|m| payload(&m?))
             .collect::<PyResult<Vec<_>>>()?;
         let ids = wait(py, client.publish_many(topic, payloads))?.map_err(to_pyerr)?;
-        Ok(ids.into_iter().map(PyMessageId).collect())
+        Ok(ids.into_iter().map(|sent| PyMessageId(sent.id)).collect())
     }
 
     /// Creates a topic; True when created, False when it already existed with

@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
   while (fgets(line, sizeof line, stdin)) {
     size_t len = strcspn(line, "\r\n");
     uint64_t seq = 0, epoch = 0;
-    s = drift_client_publish(client, topic, (const uint8_t *)line, len, &seq, &epoch);
+    s = drift_client_publish(client, topic, (const uint8_t *)line, len, &seq, &epoch, NULL);
     if (s != DRIFT_STATUS_OK) {
       rc = fail("publish", s);
       break;

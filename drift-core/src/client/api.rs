@@ -58,7 +58,8 @@ impl Client {
     }
 
     /// Publishes `payloads` in order in one streamed request (a `POST` of
-    /// Drift message frames) and returns their ids in the same order.
+    /// Drift message frames) and returns their ids and publish times in the
+    /// same order.
     ///
     /// A server that does not speak Drift framing would store such a body as
     /// a single message, so until this client has seen the server answer
@@ -70,29 +71,29 @@ impl Client {
     ///
     /// As [`Client::publish`]. When the server fails part-way, the messages
     /// before the failure stay published.
-    pub async fn publish_many(&self, topic: &str, payloads: Vec<Bytes>) -> Result<Vec<MessageId>> {
-        let mut ids = Vec::with_capacity(payloads.len());
+    pub async fn publish_many(&self, topic: &str, payloads: Vec<Bytes>) -> Result<Vec<Publish>> {
+        let mut sent = Vec::with_capacity(payloads.len());
         let mut rest = payloads.into_iter().peekable();
         if self.server_kind() == ServerKind::Unknown
             && let Some(first) = rest.next()
         {
-            ids.push(self.publish(topic, first).await?.id);
+            sent.push(self.publish(topic, first).await?);
         }
         if rest.peek().is_none() {
-            return Ok(ids);
+            return Ok(sent);
         }
         if self.server_kind() != ServerKind::Drift {
             for payload in rest {
-                ids.push(self.publish(topic, payload).await?.id);
+                sent.push(self.publish(topic, payload).await?);
             }
-            return Ok(ids);
+            return Ok(sent);
         }
         let rest: Vec<Bytes> = rest.collect();
-        ids.extend(self.publish_stream(topic, rest).await?);
-        Ok(ids)
+        sent.extend(self.publish_stream(topic, rest).await?);
+        Ok(sent)
     }
 
-    async fn publish_stream(&self, topic: &str, payloads: Vec<Bytes>) -> Result<Vec<MessageId>> {
+    async fn publish_stream(&self, topic: &str, payloads: Vec<Bytes>) -> Result<Vec<Publish>> {
         let expected = payloads.len();
         let mut body = Chunks::empty();
         for payload in payloads {
@@ -113,7 +114,8 @@ impl Client {
         let bad = |why: String| Error::new(ErrorKind::Protocol, format!("streamed publish: {why}"));
         let text =
             std::str::from_utf8(&text).map_err(|_| bad("the id list is not UTF-8".into()))?;
-        let mut ids = Vec::with_capacity(expected);
+        let received_us = now_us();
+        let mut sent = Vec::with_capacity(expected);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             // A long stream's answer streams: a failure part-way is its
             // last line, `error: STATUS REASON`, after the ids published.
@@ -126,20 +128,19 @@ impl Client {
                     .ok_or_else(|| bad(format!("bad outcome {line:?}")))?;
                 return Err(status_error(status, reason.as_bytes()));
             }
-            ids.push(
-                line.parse::<MessageId>()
-                    .map_err(|_| bad(format!("bad id {line:?}")))?,
+            sent.push(
+                published_line(line, received_us).ok_or_else(|| bad(format!("bad id {line:?}")))?,
             );
         }
         // A streaming answer has no count header: its ids are the count.
-        let count = header_u64(&parts.headers, headers::COUNT).unwrap_or(ids.len() as u64);
-        if ids.len() != expected || count != expected as u64 {
+        let count = header_u64(&parts.headers, headers::COUNT).unwrap_or(sent.len() as u64);
+        if sent.len() != expected || count != expected as u64 {
             return Err(bad(format!(
                 "sent {expected} messages, the server stored {count} and listed {}",
-                ids.len()
+                sent.len()
             )));
         }
-        Ok(ids)
+        Ok(sent)
     }
 
     /// Creates `topic` with `config` (`PUT`). Returns `true` when it was
@@ -204,5 +205,44 @@ impl Client {
                 format!("the server time {text:?} is not Unix seconds"),
             )
         })
+    }
+}
+
+/// One line of a streamed publish's answer: `EPOCH-SEQ TIME_US`, or the
+/// bare id of a server that lists no times (then the time is `received_us`,
+/// the client's clock, as [`Publish::time_us`] says).
+fn published_line(line: &str, received_us: u64) -> Option<Publish> {
+    let (id, time) = match line.split_once(' ') {
+        Some((id, time)) => (id, Some(time)),
+        None => (line, None),
+    };
+    let time_us = match time {
+        Some(time) => time.parse().ok()?,
+        None => received_us,
+    };
+    Some(Publish {
+        id: id.parse().ok()?,
+        time_us,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streamed_answer_line_carries_the_id_and_maybe_the_time() {
+        let id = MessageId { epoch: 7, seq: 3 };
+        assert_eq!(
+            published_line("7-3 1764700000000001", 5),
+            Some(Publish {
+                id,
+                time_us: 1_764_700_000_000_001
+            })
+        );
+        assert_eq!(published_line("7-3", 5), Some(Publish { id, time_us: 5 }));
+        for bad in ["7-3 ", "7-3 x", "x 1", "7-3 1 2", ""] {
+            assert_eq!(published_line(bad, 5), None, "{bad:?}");
+        }
     }
 }

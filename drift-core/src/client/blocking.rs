@@ -179,7 +179,7 @@ impl BlockingClient {
     }
 
     /// See [`Client::publish_many`].
-    pub fn publish_many(&self, topic: &str, payloads: Vec<Bytes>) -> Result<Vec<MessageId>> {
+    pub fn publish_many(&self, topic: &str, payloads: Vec<Bytes>) -> Result<Vec<Publish>> {
         self.rt.wait(self.client.publish_many(topic, payloads))
     }
 

@@ -46,9 +46,9 @@ int main(void) {
   /* With the token: "news" publishes; another topic is forbidden. */
   drift_client *client = client_with(server, token);
   uint64_t seq = 0;
-  CHECK_OK(drift_client_publish(client, "news", (const uint8_t *)"x", 1, &seq, NULL));
+  CHECK_OK(drift_client_publish(client, "news", (const uint8_t *)"x", 1, &seq, NULL, NULL));
   CHECK(seq == 1);
-  CHECK_STATUS(drift_client_publish(client, "other", (const uint8_t *)"x", 1, NULL, NULL),
+  CHECK_STATUS(drift_client_publish(client, "other", (const uint8_t *)"x", 1, NULL, NULL, NULL),
                DRIFT_STATUS_FORBIDDEN);
   CHECK(strstr(drift_last_error(), "publish to topic \"other\"") != NULL);
   CHECK(strstr(drift_last_error(), token) == NULL); /* never echoed */
@@ -56,7 +56,7 @@ int main(void) {
 
   /* Without one (or with the token removed again): 401, asking for one. */
   drift_client *anonymous = client_with(server, NULL);
-  CHECK_STATUS(drift_client_publish(anonymous, "news", (const uint8_t *)"x", 1, NULL, NULL),
+  CHECK_STATUS(drift_client_publish(anonymous, "news", (const uint8_t *)"x", 1, NULL, NULL, NULL),
                DRIFT_STATUS_UNAUTHORIZED);
   CHECK(strstr(drift_last_error(), "needs a token") != NULL);
   drift_client_free(anonymous);

@@ -18,11 +18,13 @@
 
 /* The next item of `sub`, which must be a message with this payload and
  * seq (and, unless 0, this epoch). */
-static void expect_message(drift_subscription *sub, const char *payload,
-                           uint64_t seq, uint64_t epoch) {
+/* Reads the next message and checks it; answers its publish time (0 when
+ * there was none). */
+static uint64_t expect_message(drift_subscription *sub, const char *payload,
+                               uint64_t seq, uint64_t epoch) {
   drift_message *msg = NULL;
   CHECK_OK(drift_subscription_next(sub, WAIT_MS, &msg));
-  if (!msg) return;
+  if (!msg) return 0;
   CHECK(drift_message_kind(msg) == DRIFT_KIND_MESSAGE);
   const uint8_t *data = NULL;
   size_t len = 0;
@@ -35,8 +37,10 @@ static void expect_message(drift_subscription *sub, const char *payload,
   }
   CHECK(drift_message_seq(msg) == seq);
   if (epoch) CHECK(drift_message_epoch(msg) == epoch);
-  CHECK(drift_message_time_us(msg) > 0);
+  uint64_t time_us = drift_message_time_us(msg);
+  CHECK(time_us > 0);
   drift_message_free(msg);
+  return time_us;
 }
 
 /* The next item of `sub`, which must be a message with this seq. */
@@ -67,7 +71,7 @@ static void expect_end(drift_subscription *sub, const char *reason) {
 static void publish(drift_client *client, const char *topic, const char *text,
                     uint64_t *seq, uint64_t *epoch) {
   CHECK_OK(drift_client_publish(client, topic, (const uint8_t *)text,
-                                strlen(text), seq, epoch));
+                                strlen(text), seq, epoch, NULL));
 }
 
 static void test_boundary(void) {
@@ -100,7 +104,7 @@ static void test_boundary(void) {
   CHECK_OK(drift_last_error_message(buf, sizeof buf, &n));
   CHECK(n == strlen("url must not be NULL"));
   CHECK_STR(buf, "url mus");
-  CHECK_STATUS(drift_client_publish(NULL, "t", NULL, 0, NULL, NULL),
+  CHECK_STATUS(drift_client_publish(NULL, "t", NULL, 0, NULL, NULL, NULL),
                DRIFT_STATUS_NULL_ARGUMENT);
   CHECK_STATUS(drift_client_new("not a url", NULL, &client),
                DRIFT_STATUS_INVALID_ARGUMENT);
@@ -188,12 +192,12 @@ int main(void) {
   CHECK(!exists);
   CHECK_STATUS(drift_client_delete(client, "nope"), DRIFT_STATUS_NOT_FOUND);
   CHECK_STATUS(drift_client_publish(client, "\xff\xfe", (const uint8_t *)"x", 1,
-                                    NULL, NULL),
+                                    NULL, NULL, NULL),
                DRIFT_STATUS_INVALID_ARGUMENT);
-  CHECK_STATUS(drift_client_publish(client, "", (const uint8_t *)"x", 1, NULL, NULL),
+  CHECK_STATUS(drift_client_publish(client, "", (const uint8_t *)"x", 1, NULL, NULL, NULL),
                DRIFT_STATUS_INVALID_ARGUMENT);
   static uint8_t big[100 * 1024];
-  CHECK_STATUS(drift_client_publish(client, "rt", big, sizeof big, NULL, NULL),
+  CHECK_STATUS(drift_client_publish(client, "rt", big, sizeof big, NULL, NULL, NULL),
                DRIFT_STATUS_TOO_LARGE);
 
   /* ----- publish, then history: last N ----- */
@@ -222,7 +226,7 @@ int main(void) {
   CHECK(seq == 6);
   expect_message(sub, "m6", 6, first_epoch);
   const uint8_t binary[] = {0, 1, 0, 255};
-  CHECK_OK(drift_client_publish(client, "rt", binary, sizeof binary, &seq, NULL));
+  CHECK_OK(drift_client_publish(client, "rt", binary, sizeof binary, &seq, NULL, NULL));
   drift_message *msg = NULL;
   CHECK_OK(drift_subscription_next(sub, WAIT_MS, &msg));
   if (msg) {
@@ -237,9 +241,12 @@ int main(void) {
     CHECK(drift_message_end_reason(msg) == NULL);
     drift_message_free(msg);
   }
-  CHECK_OK(drift_client_publish(client, "rt", NULL, 0, &seq, NULL));
+  /* The publish answers the time the subscriber sees. */
+  uint64_t published_us = 0;
+  CHECK_OK(drift_client_publish(client, "rt", NULL, 0, &seq, NULL, &published_us));
   CHECK(seq == 8);
-  expect_message(sub, "", 8, first_epoch);
+  CHECK(published_us > 0);
+  CHECK(expect_message(sub, "", 8, first_epoch) == published_us);
 
   /* Nothing more: a timeout, and the subscription goes on. */
   msg = NULL;
@@ -264,23 +271,25 @@ int main(void) {
   CHECK(last_seq == 0 && last_epoch == 0);
   const uint8_t *many[3] = {(const uint8_t *)"p1", (const uint8_t *)"p22", NULL};
   const size_t many_lens[3] = {2, 3, 0};
-  uint64_t many_seqs[3] = {0}, many_epochs[3] = {0};
+  uint64_t many_seqs[3] = {0}, many_epochs[3] = {0}, many_times[3] = {0};
   CHECK_OK(drift_client_publish_many(client, "many", many, many_lens, 3, many_seqs,
-                                     many_epochs));
+                                     many_epochs, many_times));
   CHECK(many_seqs[0] == 1 && many_seqs[1] == 2 && many_seqs[2] == 3);
   CHECK(many_epochs[0] != 0 && many_epochs[1] == many_epochs[0] &&
         many_epochs[2] == many_epochs[0]);
-  expect_message(many_sub, "p1", 1, many_epochs[0]);
-  expect_message(many_sub, "p22", 2, many_epochs[0]);
-  expect_message(many_sub, "", 3, many_epochs[0]);
+  CHECK(many_times[0] > 0 && many_times[1] > 0 && many_times[2] > 0);
+  /* Each answered time is the one its subscriber sees. */
+  CHECK(expect_message(many_sub, "p1", 1, many_epochs[0]) == many_times[0]);
+  CHECK(expect_message(many_sub, "p22", 2, many_epochs[0]) == many_times[1]);
+  CHECK(expect_message(many_sub, "", 3, many_epochs[0]) == many_times[2]);
   CHECK_OK(drift_subscription_last_id(many_sub, &last_seq, &last_epoch));
   CHECK(last_seq == 3 && last_epoch == many_epochs[0]);
   /* Nothing to publish is fine; missing arrays are not. */
-  CHECK_OK(drift_client_publish_many(client, "many", NULL, NULL, 0, NULL, NULL));
-  CHECK_STATUS(drift_client_publish_many(client, "many", NULL, many_lens, 1, NULL, NULL),
+  CHECK_OK(drift_client_publish_many(client, "many", NULL, NULL, 0, NULL, NULL, NULL));
+  CHECK_STATUS(drift_client_publish_many(client, "many", NULL, many_lens, 1, NULL, NULL, NULL),
                DRIFT_STATUS_NULL_ARGUMENT);
   const uint8_t *missing[1] = {NULL};
-  CHECK_STATUS(drift_client_publish_many(client, "many", missing, many_lens, 1, NULL, NULL),
+  CHECK_STATUS(drift_client_publish_many(client, "many", missing, many_lens, 1, NULL, NULL, NULL),
                DRIFT_STATUS_NULL_ARGUMENT);
   CHECK_STR(drift_last_error(), "data[0] must not be NULL");
   drift_subscription_free(many_sub);
@@ -359,7 +368,7 @@ int main(void) {
   drift_subscription_free(last);
 
   /* The server is down: requests fail with a connection status. */
-  s = drift_client_publish(client, "tiny", (const uint8_t *)"x", 1, NULL, NULL);
+  s = drift_client_publish(client, "tiny", (const uint8_t *)"x", 1, NULL, NULL, NULL);
   CHECK(s == DRIFT_STATUS_CONNECT || s == DRIFT_STATUS_UNAVAILABLE);
 
   drift_client_free(client);

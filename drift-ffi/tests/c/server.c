@@ -63,7 +63,7 @@ static void test_options_by_name(void) {
   CHECK(drift_server_ca_cert_path(server) == NULL); /* h2c: no certificate */
   drift_client *client = NULL;
   CHECK_OK(drift_client_new(drift_server_url(server), NULL, &client));
-  CHECK_STATUS(drift_client_publish(client, "t", (const uint8_t *)"x", 1, NULL, NULL),
+  CHECK_STATUS(drift_client_publish(client, "t", (const uint8_t *)"x", 1, NULL, NULL, NULL),
                DRIFT_STATUS_NOT_FOUND);
   drift_client_free(client);
   drift_server_free(server);
@@ -78,7 +78,7 @@ static void check_first_publish_trusting(drift_server *server, const char *ca) {
   CHECK_OK(drift_client_new(drift_server_url(server), opts, &client));
   drift_client_options_free(opts);
   uint64_t seq = 0;
-  CHECK_OK(drift_client_publish(client, "t", (const uint8_t *)"x", 1, &seq, NULL));
+  CHECK_OK(drift_client_publish(client, "t", (const uint8_t *)"x", 1, &seq, NULL, NULL));
   CHECK(seq == 1);
   drift_client_free(client);
 }
@@ -155,7 +155,7 @@ static drift_server *start_on(const char *dir, drift_status *status) {
 static void publish_to(drift_server *server, uint64_t *seq, uint64_t *epoch) {
   drift_client *client = NULL;
   CHECK_OK(drift_client_new(drift_server_url(server), NULL, &client));
-  CHECK_OK(drift_client_publish(client, "kept", (const uint8_t *)"x", 1, seq, epoch));
+  CHECK_OK(drift_client_publish(client, "kept", (const uint8_t *)"x", 1, seq, epoch, NULL));
   drift_client_free(client);
 }
 

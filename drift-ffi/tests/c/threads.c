@@ -103,7 +103,7 @@ static void *publish_messages(void *arg) {
     int len = snprintf(text, sizeof text, "msg-%d", i);
     uint64_t seq = 0;
     CHECK_OK(drift_client_publish(client, "fan", (const uint8_t *)text, (size_t)len,
-                                  &seq, NULL));
+                                  &seq, NULL, NULL));
     if (seq != (uint64_t)i) FAIL_AT("publish %d got seq %llu", i, (unsigned long long)seq);
   }
   return NULL;
@@ -213,7 +213,7 @@ int main(void) {
   char extra[32];
   int extra_len = snprintf(extra, sizeof extra, "msg-%d", MESSAGES + 1);
   CHECK_OK(drift_client_publish(client, "fan", (const uint8_t *)extra, (size_t)extra_len,
-                                NULL, NULL));
+                                NULL, NULL, NULL));
   CHECK(wait_for(&counters[3].running, 1));
   drift_subscription_free(cb_subs[3]);
   atomic_store(&counters[3].freed, 1);
@@ -263,7 +263,7 @@ static void *publish_some(void *arg) {
   (void)arg;
   for (int i = 0; i < PER_PUBLISHER; i++) {
     uint64_t seq = 0;
-    drift_status s = drift_client_publish(client, "par", (const uint8_t *)"p", 1, &seq, NULL);
+    drift_status s = drift_client_publish(client, "par", (const uint8_t *)"p", 1, &seq, NULL, NULL);
     if (s != DRIFT_STATUS_OK || seq == 0 || seq > PUBLISHERS * PER_PUBLISHER) {
       FAIL_AT("parallel publish: %s seq %llu", drift_status_str(s), (unsigned long long)seq);
       continue;
@@ -303,7 +303,7 @@ static void test_close_from_another_thread(void) {
   struct waiting w = {.status = -1};
   CHECK_OK(drift_client_subscribe(client, "closing", NULL, &w.sub));
   uint64_t seq = 0;
-  CHECK_OK(drift_client_publish(client, "closing", (const uint8_t *)"x", 1, &seq, NULL));
+  CHECK_OK(drift_client_publish(client, "closing", (const uint8_t *)"x", 1, &seq, NULL, NULL));
   pthread_t reader;
   pthread_create(&reader, NULL, wait_forever, &w);
   CHECK(wait_for(&w.first_done, 1));
@@ -345,10 +345,10 @@ static void test_close_from_its_own_callback(void) {
    * callback subscription has had its chance to see it too. */
   drift_subscription *witness = NULL;
   CHECK_OK(drift_client_subscribe(client, "stopping", NULL, &witness));
-  CHECK_OK(drift_client_publish(client, "stopping", (const uint8_t *)"1", 1, NULL, NULL));
+  CHECK_OK(drift_client_publish(client, "stopping", (const uint8_t *)"1", 1, NULL, NULL, NULL));
   CHECK(wait_for(&st.calls, 1));
   CHECK_STR(drift_subscription_end_reason(sub), "closed");
-  CHECK_OK(drift_client_publish(client, "stopping", (const uint8_t *)"2", 1, NULL, NULL));
+  CHECK_OK(drift_client_publish(client, "stopping", (const uint8_t *)"2", 1, NULL, NULL, NULL));
   for (int i = 0; i < 2; i++) {
     drift_message *msg = NULL;
     CHECK_OK(drift_subscription_next(witness, WAIT_MS, &msg));
