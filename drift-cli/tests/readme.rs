@@ -8,9 +8,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod readme_blocks;
 #[cfg(feature = "redis")]
 #[path = "../../drift-core/tests/support/mod.rs"]
 mod support;
+
+use readme_blocks::{readme, shell_block};
 
 /// Kills the server when the test ends, however it ends.
 struct Running(Child);
@@ -28,25 +31,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
-}
-
-/// The first shell block of the README section `heading`.
-fn shell_block<'a>(readme: &'a str, heading: &str) -> &'a str {
-    let section = readme
-        .split(heading)
-        .nth(1)
-        .unwrap_or_else(|| panic!("README has no section {heading:?}"));
-    section
-        .split("```sh")
-        .nth(1)
-        .unwrap()
-        .split("```")
-        .next()
-        .unwrap()
 }
 
 /// The shell commands of the README section `heading`, continuation lines

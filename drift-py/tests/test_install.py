@@ -84,6 +84,14 @@ def test_the_wheel_and_sdist_are_what_users_install(tmp_path: Path) -> None:
         assert any(m.endswith(part) for m in members), f"{part} is not in {sdist.name}"
 
 
+def _readme_install_command() -> str:
+    """The shell block of the README's Python section: its install command."""
+    section = README.read_text(encoding="utf-8").split("\n## Python\n", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert block.strip().startswith("pip install"), block
+    return block
+
+
 @pytest.mark.timeout(1800)
 def test_pip_install_drift_by_name_into_a_fresh_virtualenv(tmp_path: Path) -> None:
     dist = _dist(tmp_path)
@@ -94,8 +102,14 @@ def test_pip_install_drift_by_name_into_a_fresh_virtualenv(tmp_path: Path) -> No
     env.pop("VIRTUAL_ENV", None)
     assert shutil.which("cargo", path=env["PATH"]) is None
     assert shutil.which("rustc", path=env["PATH"]) is None
-    _run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-          "--no-index", "--find-links", str(dist), "drift"], tmp_path, 300, env)
+    # The README's install command as written: `pip` is the virtualenv's
+    # (first on PATH), `dist` the built wheel and sdist.
+    if not (tmp_path / "dist").exists():
+        (tmp_path / "dist").symlink_to(dist.resolve(), target_is_directory=True)
+    install = _readme_install_command()
+    _run(["bash", "-ec", install], tmp_path, 300,
+         dict(env, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_QUIET="1"))
+    _run([str(py), "-c", "import drift"], tmp_path, 60, env)
 
     # Run from an empty directory so that only the installed package is seen.
     work = tmp_path / "work"
