@@ -82,6 +82,11 @@ pub struct ServeArgs {
     /// Most subscriptions held at once.
     #[arg(long, env = "DRIFT_MAX_SUBSCRIPTIONS", default_value_t = BrokerConfig::default().max_subscriptions)]
     max_subscriptions: usize,
+    /// Forget a topic that subscribers made by asking for it (no PUT,
+    /// nothing published) this many seconds after its last subscriber left
+    /// (0: never).
+    #[arg(long, env = "DRIFT_UNUSED_TOPIC_EXPIRY", default_value_t = BrokerConfig::default().unused_topic_expiry.map_or(0, |d| d.as_secs()))]
+    unused_topic_expiry: u64,
     /// How many messages a subscriber may fall behind before it is slow.
     #[arg(long, env = "DRIFT_QUEUE_MESSAGES", default_value_t = BrokerConfig::default().queue_messages)]
     queue_messages: usize,
@@ -183,6 +188,7 @@ impl ServeArgs {
                 max_message_bytes: self.max_message_bytes,
                 max_topics: self.max_topics,
                 max_subscriptions: self.max_subscriptions,
+                unused_topic_expiry: secs(self.unused_topic_expiry),
                 queue_messages: self.queue_messages,
                 queue_bytes: self.queue_bytes,
                 require_create: self.require_create,

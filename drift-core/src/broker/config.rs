@@ -32,6 +32,11 @@ pub struct BrokerConfig {
     pub queue_bytes: u64,
     /// Refuse to create topics implicitly (publish/subscribe then need `PUT`).
     pub require_create: bool,
+    /// A topic that subscribers made by asking for it (no `PUT`, nothing
+    /// ever published) is forgotten this long after its last subscriber
+    /// left; `None`: kept until deleted. Only stores that hold topics in
+    /// this process's memory forget them (see `TopicStore::forget_unused`).
+    pub unused_topic_expiry: Option<Duration>,
     /// Turns every request's credentials into a grant that the action is
     /// checked against ([`AllowAll`] by default: an open server).
     pub authenticator: Arc<dyn Authenticator>,
@@ -53,6 +58,7 @@ impl Default for BrokerConfig {
             queue_messages: 1024,
             queue_bytes: 8 << 20,
             require_create: false,
+            unused_topic_expiry: Some(Duration::from_secs(60)),
             authenticator: Arc::new(AllowAll),
             store: Arc::new(MemoryStore::new()),
         }
@@ -81,6 +87,14 @@ impl BrokerConfig {
             return Err(Error::invalid(format!(
                 "history max age of {} s exceeds the maximum of {MAX_AGE_SECS} s (100 years)",
                 age.as_secs()
+            )));
+        }
+        if let Some(expiry) = self.unused_topic_expiry
+            && expiry.as_secs() > MAX_AGE_SECS
+        {
+            return Err(Error::invalid(format!(
+                "unused topic expiry of {} s exceeds the maximum of {MAX_AGE_SECS} s (100 years)",
+                expiry.as_secs()
             )));
         }
         let at_least_one = [

@@ -25,6 +25,7 @@ mod probe;
 pub mod store;
 mod subscription;
 mod topic;
+mod unused;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -47,7 +48,7 @@ pub use subscription::Subscription;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{EndReason, HistoryRequest, MessageId, SlowPolicy};
 use store::{Opened, TopicLog};
-use topic::Topic;
+use topic::{Due, Topic};
 
 /// The outcome of a publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +114,8 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Publishes between their shutdown check and their fan-out.
     publishing: AtomicUsize,
+    /// Topics that subscribers made and left, to forget when due.
+    unused: unused::UnusedTopics,
     /// Told when the last of them ends during a shutdown.
     publishes_done: tokio::sync::Notify,
 }
@@ -169,6 +172,15 @@ impl Publisher {
 #[derive(Debug)]
 pub(crate) struct SubscriptionSlot(Arc<Inner>);
 
+impl SubscriptionSlot {
+    /// The broker the subscription counts against.
+    fn broker(&self) -> Broker {
+        Broker {
+            inner: self.0.clone(),
+        }
+    }
+}
+
 impl Drop for SubscriptionSlot {
     fn drop(&mut self) {
         self.0.subscriptions.fetch_sub(1, Ordering::AcqRel);
@@ -188,6 +200,7 @@ impl Broker {
                 subscriptions: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
                 publishing: AtomicUsize::new(0),
+                unused: unused::UnusedTopics::default(),
                 publishes_done: tokio::sync::Notify::new(),
             }),
         };
@@ -410,15 +423,26 @@ impl Broker {
         self.check_name(topic)?;
         self.authorize(Action::Create, topic, access)?;
         let wanted = config.resolve(&self.inner.config)?;
-        let (t, created) = match self.cached(topic) {
-            Some(t) => (t, false),
-            None => {
-                self.check_topic_limit()?;
-                match self.open(topic, Some(&wanted)).await? {
-                    Some(opened) => opened,
-                    None => return Err(Error::new(ErrorKind::Internal, "the store made no topic")),
+        let (t, created) = loop {
+            let (t, created) = match self.cached(topic) {
+                Some(t) => (t, false),
+                None => {
+                    self.check_topic_limit()?;
+                    match self.open(topic, Some(&wanted)).await? {
+                        Some(opened) => opened,
+                        None => {
+                            return Err(Error::new(ErrorKind::Internal, "the store made no topic"));
+                        }
+                    }
                 }
+            };
+            // A topic its subscribers made is forgotten when they leave,
+            // unless a PUT names it first; one forgotten meanwhile is made
+            // anew.
+            if t.config != wanted || t.mark_explicit() {
+                break (t, created);
             }
+            self.drop_held(&t);
         };
         if created {
             Ok(Created::New(t.epoch))
@@ -473,6 +497,7 @@ impl Broker {
                 "listing topics needs a token (Authorization: Bearer, or the drift_token cookie)",
             ));
         }
+        self.forget_due();
         let held: Vec<Arc<Topic>> = self.read_topics().values().cloned().collect();
         let mut infos: Vec<TopicInfo> = held
             .iter()
@@ -486,6 +511,7 @@ impl Broker {
 
     /// Number of topics held (opened from the store).
     pub fn topic_count(&self) -> usize {
+        self.forget_due();
         self.read_topics().len()
     }
 
@@ -620,11 +646,18 @@ impl Broker {
         name: &str,
         create: Option<&TopicConfig>,
     ) -> Result<Option<(Arc<Topic>, bool)>> {
-        let Some(Opened { log, created }) = self.inner.config.store.open(name, create).await?
-        else {
-            return Ok(None);
+        let (log, created, mut topics) = loop {
+            let Some(Opened { log, created }) = self.inner.config.store.open(name, create).await?
+            else {
+                return Ok(None);
+            };
+            let topics = self.write_topics();
+            // Forgotten unused since the store handed it out (under this
+            // lock, see `forget_if_unused`): ask the store again.
+            if !log.is_deleted() {
+                break (log, created, topics);
+            }
         };
-        let mut topics = self.write_topics();
         // Another caller may have opened the same incarnation meanwhile:
         // there is one `Topic` per incarnation.
         if let Some(t) = topics.get(name)
@@ -645,6 +678,89 @@ impl Broker {
             self.inner.config.queue_messages,
             self.inner.config.queue_bytes,
         ))
+    }
+
+    /// `t`'s last subscriber left: an unused topic goes into the queue of
+    /// those to forget (see `unused.rs`).
+    fn left(&self, t: &Arc<Topic>) {
+        let Some(expiry) = self.inner.config.unused_topic_expiry else {
+            return;
+        };
+        if t.may_be_unused() && t.queue_unused() {
+            self.inner
+                .unused
+                .push(tokio::time::Instant::now() + expiry, t);
+            self.start_unused_timer();
+        }
+    }
+
+    /// Forgets the unused topics that are due.
+    fn forget_due(&self) {
+        let Some(expiry) = self.inner.config.unused_topic_expiry else {
+            return;
+        };
+        for t in self.inner.unused.take_due() {
+            match t.due(expiry) {
+                Due::Now => self.forget_if_unused(&t),
+                Due::At(at) => self.inner.unused.push(at, &t),
+                Due::Never => {}
+            }
+        }
+    }
+
+    /// A task on the current runtime (if any: without one, due topics are
+    /// forgotten when topics are next made, listed or counted) that forgets
+    /// unused topics as they come due, and ends when none is left. It holds
+    /// the broker weakly, so that it never keeps a dropped broker alive.
+    fn start_unused_timer(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !self.inner.unused.claim_timer() {
+            return;
+        }
+        let inner = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            loop {
+                let next = match inner.upgrade() {
+                    Some(inner) => inner.unused.next_due(),
+                    None => return,
+                };
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => {
+                        let Some(inner) = inner.upgrade() else { return };
+                        inner.unused.timer_done();
+                        // A topic queued after the look, before the flag
+                        // went down, still needs a timer.
+                        if inner.unused.next_due().is_none() || !inner.unused.claim_timer() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+                match inner.upgrade() {
+                    Some(inner) => Broker { inner }.forget_due(),
+                    None => return,
+                }
+            }
+        });
+    }
+
+    /// Forgets `t`, which its last subscriber just left, when it is unused
+    /// (see [`Topic::forget_if_unused`]) and still the one held: an implicit
+    /// topic costs nothing once nobody asks for it. The topics' lock is held
+    /// throughout, so [`Broker::open`] never takes up the forgotten log.
+    fn forget_if_unused(&self, t: &Arc<Topic>) {
+        if !t.may_be_unused() {
+            return;
+        }
+        let mut topics = self.write_topics();
+        if topics.get(&t.name).is_some_and(|held| Arc::ptr_eq(held, t))
+            && t.forget_if_unused(&*self.inner.config.store)
+        {
+            topics.remove(&t.name);
+        }
     }
 
     /// Drops `t` from the topics held, when it is still the one held, and
@@ -693,3 +809,5 @@ fn not_found(topic: &str) -> Error {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod unused_tests;

@@ -76,7 +76,9 @@ impl Expiry {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.topic.leave();
+        if self.topic.leave() {
+            self._slot.broker().left(&self.topic);
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use super::config::TopicConfig;
-use super::store::{Appended, Selection, StoreFuture, TopicLog};
+use super::store::{Appended, Selection, StoreFuture, TopicLog, TopicStore};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{EndReason, Gap, GapReason, HistoryRequest, Message, MessageId};
 
@@ -61,8 +61,26 @@ struct TopicState {
     /// Set when the live channel was closed on purpose; read by subscribers
     /// when their receiver reports the channel closed.
     end: Option<EndReason>,
-    /// No more publishes or subscriptions (deleted).
+    /// No more publishes or subscriptions (deleted, or forgotten unused).
     closed: bool,
+    /// Created by `PUT` (or confirmed by one): kept even when unused.
+    explicit: bool,
+    /// When the last subscriber left (see `broker/unused.rs`).
+    left_at: Option<tokio::time::Instant>,
+    /// In the broker's queue of unused topics.
+    queued_unused: bool,
+}
+
+/// What the queue of unused topics does with a topic that is due.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// Its expiry has passed since its last subscriber left: forget it if
+    /// it is still unused.
+    Now,
+    /// Subscribed and left again since: look again then.
+    At(tokio::time::Instant),
+    /// Subscribed now (or closed): out of the queue until it is left again.
+    Never,
 }
 
 #[derive(Debug)]
@@ -148,6 +166,9 @@ impl Topic {
                 waiting: BTreeMap::new(),
                 end: None,
                 closed: false,
+                explicit: false,
+                left_at: None,
+                queued_unused: false,
             }),
             queue_messages: queue_messages.max(1),
             queue_bytes,
@@ -328,7 +349,9 @@ impl Topic {
                 Err(e) => {
                     // Left with the receiver still held: it counts as the
                     // leaving one.
-                    self.leave();
+                    // (A failed read leaves the topic as it was: it is not
+                    // forgotten here.)
+                    let _ = self.leave();
                     drop(live);
                     return Some(Err(e));
                 }
@@ -403,14 +426,75 @@ impl Topic {
     /// live ring is freed at once rather than at the next publish (a client
     /// that subscribes to many topics and leaves would otherwise leave a
     /// ring of `queue_messages` slots behind in each).
-    pub(crate) fn leave(&self) {
+    /// Answers whether it was the last.
+    pub(crate) fn leave(&self) -> bool {
         self.log.unwatch();
         let mut state = self.lock();
         // Receivers are made only under this lock, so none can appear
         // between the count and the drop; the leaving one still counts.
-        if state.live.as_ref().is_some_and(|l| l.receiver_count() <= 1) {
+        let last = state.live.as_ref().is_some_and(|l| l.receiver_count() <= 1);
+        if last {
             state.live = None;
+            state.left_at = Some(tokio::time::Instant::now());
         }
+        last
+    }
+
+    /// Notes that the topic goes into the queue of unused topics: `false`
+    /// when it is in it already.
+    pub(crate) fn queue_unused(&self) -> bool {
+        let mut state = self.lock();
+        !std::mem::replace(&mut state.queued_unused, true)
+    }
+
+    /// The topic came out of the queue of unused topics: what to do with it,
+    /// given the expiry.
+    pub(crate) fn due(&self, expiry: std::time::Duration) -> Due {
+        let mut state = self.lock();
+        if state.closed || state.live.is_some() {
+            state.queued_unused = false;
+            return Due::Never;
+        }
+        match state.left_at.map(|left| left + expiry) {
+            Some(at) if at > tokio::time::Instant::now() => Due::At(at),
+            _ => {
+                state.queued_unused = false;
+                Due::Now
+            }
+        }
+    }
+
+    /// Marks the topic as created by `PUT`, so that it is kept unused.
+    /// `false` when it was closed first (deleted or forgotten): the caller
+    /// looks the topic up again.
+    pub(crate) fn mark_explicit(&self) -> bool {
+        let mut state = self.lock();
+        state.explicit = true;
+        !state.closed
+    }
+
+    /// Whether [`Topic::forget_if_unused`] could forget it: never published
+    /// to and not created by `PUT` (a cheap look, without the store's locks).
+    pub(crate) fn may_be_unused(&self) -> bool {
+        self.log.is_unused() && !self.lock().explicit
+    }
+
+    /// Deletes the topic from `store` and closes it when nobody subscribes,
+    /// `PUT` did not create it and nothing was ever published to it (see
+    /// [`TopicStore::forget_unused`]): a topic that subscribers made by
+    /// asking for it costs nothing once they leave. Under the topic's lock,
+    /// so that no subscriber joins meanwhile; a publisher holding the topic
+    /// finds its log deleted and looks the name up again.
+    pub(crate) fn forget_if_unused(&self, store: &dyn TopicStore) -> bool {
+        let mut state = self.lock();
+        if state.closed || state.explicit || state.live.is_some() || !state.waiting.is_empty() {
+            return false;
+        }
+        if !store.forget_unused(&self.name, self.epoch) {
+            return false;
+        }
+        state.closed = true;
+        true
     }
 
     /// Whether the topic holds a live ring now.

@@ -234,6 +234,17 @@ pub static OPTIONS: &[ServerOption] = &[
         set: |o, v| v.usize().map(|x| o.config.broker.max_subscriptions = x),
     },
     ServerOption {
+        name: "unused_topic_expiry",
+        kind: OptionKind::Duration,
+        help: "Forget a topic that subscribers made by asking for it (no PUT, nothing published) this long after its last subscriber left (0: never).",
+        zero_is_none: true,
+        get: |o| duration_or_zero(o.config.broker.unused_topic_expiry),
+        set: |o, v| {
+            v.duration_or_none()
+                .map(|x| o.config.broker.unused_topic_expiry = x)
+        },
+    },
+    ServerOption {
         name: "queue_messages",
         kind: Count,
         help: "How many messages a subscriber may fall behind before it is slow.",

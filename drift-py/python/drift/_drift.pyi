@@ -190,7 +190,8 @@ class Server:
     The keyword options are those of ``drift serve`` with ``_`` for ``-``
     (``queue_messages=`` for ``--queue-messages``); their defaults are
     drift-core's, listed by ``Server.defaults()``. ``None`` (or 0) turns off
-    ``history_bytes``, ``history_max_age``, ``heartbeat`` and ``idle_timeout``; durations are
+    ``history_bytes``, ``history_max_age``, ``unused_topic_expiry``, ``heartbeat`` and
+    ``idle_timeout``; durations are
     seconds."""
 
     def __new__(
@@ -211,6 +212,7 @@ class Server:
         max_message_bytes: int = ...,
         max_topics: int = ...,
         max_subscriptions: int = ...,
+        unused_topic_expiry: Optional[float] = ...,
         queue_messages: int = ...,
         queue_bytes: int = ...,
         heartbeat: Optional[float] = ...,

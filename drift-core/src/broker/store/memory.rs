@@ -126,6 +126,7 @@ impl TopicStore for MemoryStore {
             config: *config,
             clock: self.inner.numbering.clock,
             last_seq: AtomicU64::new(self.inner.numbering.first_seq - 1),
+            unused_seq: self.inner.numbering.first_seq - 1,
             state: Mutex::new(LogState {
                 messages: VecDeque::new(),
                 bytes: 0,
@@ -135,6 +136,23 @@ impl TopicStore for MemoryStore {
         });
         topics.insert(name, log.clone());
         StoreCall::ok(Some(Opened { log, created: true }))
+    }
+
+    fn forget_unused(&self, name: &str, epoch: u64) -> bool {
+        let mut topics = lock(&self.inner.topics);
+        let Some(t) = topics.get(name).filter(|t| t.epoch == epoch).cloned() else {
+            return false;
+        };
+        // Under the log's lock, which every append holds while it takes
+        // its seqs: either an append came first, or it finds the log gone.
+        let mut state = lock(&t.state);
+        if !t.is_unused() {
+            return false;
+        }
+        state.deleted = true;
+        drop(state);
+        topics.remove(name);
+        true
     }
 
     fn delete(&self, name: &str, epoch: u64) -> StoreCall<bool> {
@@ -166,6 +184,8 @@ pub(crate) struct MemoryLog {
     clock: fn() -> u64,
     /// Readable without the lock.
     last_seq: AtomicU64,
+    /// `last_seq` before the first append.
+    unused_seq: u64,
     state: Mutex<LogState>,
 }
 
@@ -235,6 +255,14 @@ impl TopicLog for MemoryLog {
 
     fn retained_bytes(&self) -> u64 {
         lock(&self.state).bytes
+    }
+
+    fn is_unused(&self) -> bool {
+        self.last_seq.load(Ordering::Acquire) == self.unused_seq
+    }
+
+    fn is_deleted(&self) -> bool {
+        lock(&self.state).deleted
     }
 
     fn append(&self, payloads: &[Bytes]) -> StoreCall<Appended> {

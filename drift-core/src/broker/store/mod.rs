@@ -65,6 +65,18 @@ pub trait TopicStore: Send + Sync + Debug + 'static {
     /// re-created since with another epoch).
     fn delete(&self, name: &str, epoch: u64) -> StoreCall<bool>;
 
+    /// Deletes the incarnation `epoch` of `name` if nothing was ever
+    /// appended to it (a topic subscribers made by asking for it, then
+    /// left), atomically with appends: an append that comes after finds
+    /// the log deleted. `true` when it did. The broker calls it under its
+    /// locks, so it answers at once; a store that keeps such topics (in a
+    /// file or a shared server, not in this process's memory) answers
+    /// `false`, the default.
+    fn forget_unused(&self, name: &str, epoch: u64) -> bool {
+        let _ = (name, epoch);
+        false
+    }
+
     /// Messages published and topics deleted elsewhere (by other nodes
     /// sharing this store), for the broker to fan out or close locally.
     /// `None` for a store that only this process writes. Called once.
@@ -122,6 +134,21 @@ pub trait TopicLog: Send + Sync + Debug + 'static {
 
     /// A local subscriber left (see [`TopicLog::watch`]).
     fn unwatch(&self) {}
+
+    /// Nothing was ever appended, and [`TopicStore::forget_unused`] may
+    /// delete it: a cheap check before the broker takes its locks for
+    /// that. `false` (the default) for a store that keeps such topics.
+    fn is_unused(&self) -> bool {
+        false
+    }
+
+    /// Deleted (by [`TopicStore::delete`] or
+    /// [`TopicStore::forget_unused`]) since [`TopicStore::open`] handed it
+    /// out, so that the broker does not hold a topic over a log no append
+    /// can reach. `false` (the default) for a store whose appends say so.
+    fn is_deleted(&self) -> bool {
+        false
+    }
 }
 
 /// A topic [`TopicStore::open`] found or made.
