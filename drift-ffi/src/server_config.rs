@@ -729,6 +729,31 @@ mod tests {
             assert_eq!(c.service.heartbeat, None);
             assert_eq!(c.shutdown_grace, Duration::from_millis(1500));
             assert_eq!(c.threads, 2);
+            assert!(
+                c.broker.metrics && c.metrics_listen.is_none(),
+                "the defaults"
+            );
+            assert_status!(drift_server_config_set_metrics(cfg, false), Ok);
+            assert!(!(*cfg).to_core().unwrap().broker.metrics);
+            assert_status!(drift_server_config_set_metrics(cfg, true), Ok);
+            let addr = c"127.0.0.1:9090";
+            assert_status!(
+                drift_server_config_set_metrics_listen(cfg, addr.as_ptr()),
+                Ok
+            );
+            assert_eq!(
+                (*cfg).to_core().unwrap().metrics_listen,
+                Some(([127, 0, 0, 1], 9090).into())
+            );
+            assert_status!(
+                drift_server_config_set_metrics_listen(cfg, c"nowhere:x".as_ptr()),
+                InvalidArgument
+            );
+            assert_status!(
+                drift_server_config_set_metrics_listen(cfg, std::ptr::null()),
+                Ok
+            );
+            assert_eq!((*cfg).to_core().unwrap().metrics_listen, None);
             assert_status!(drift_server_config_set_redis(cfg, std::ptr::null()), Ok);
             assert_eq!(
                 (*cfg).to_core().unwrap().redis,
