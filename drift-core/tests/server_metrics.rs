@@ -63,19 +63,19 @@ impl Scrape {
                 name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
                 "metric name {name:?}"
             );
-            if let Some(labels) = series.strip_prefix(name) {
-                if !labels.is_empty() {
-                    assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
-                    for pair in labels[1..labels.len() - 1].split(',') {
-                        let (k, v) = pair.split_once('=').expect("label=value");
-                        assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-                        assert!(v.starts_with('"') && v.ends_with('"'), "{line}");
-                    }
+            let labels = &series[name.len()..];
+            if !labels.is_empty() {
+                assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
+                for pair in labels[1..labels.len() - 1].split(',') {
+                    let (k, v) = pair.split_once('=').expect("label=value");
+                    assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+                    assert!(v.starts_with('"') && v.ends_with('"'), "{line}");
                 }
             }
-            let family = family_of(name, &types)
-                .unwrap_or_else(|| panic!("sample before its # TYPE: {line}"));
-            let _ = family;
+            assert!(
+                family_of(name, &types).is_some(),
+                "sample before its # TYPE: {line}"
+            );
             assert!(
                 samples.insert(series.to_owned(), value).is_none(),
                 "one sample per series: {line}"
