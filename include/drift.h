@@ -1150,6 +1150,32 @@ drift_status drift_server_config_set_queue_limits(drift_server_config *cfg,
 drift_status drift_server_config_set_require_create(drift_server_config *cfg, bool require);
 
 /**
+ * Count what the server does and answer `GET /metrics` in the Prometheus
+ * text format (`true`, the default); `false` counts nothing and answers
+ * `/metrics` with 404.
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread.
+ */
+drift_status drift_server_config_set_metrics(drift_server_config *cfg, bool on);
+
+/**
+ * Serve `/metrics` on the address `addr` of its own (`HOST:PORT`, plain
+ * HTTP/1.1 and h2c, no authentication) instead of on the server's listen
+ * address, where it is then 404; NULL or "" (the default): on the listen
+ * address, to a grant with admin rights. `addr` is copied. A malformed
+ * address is refused here (`DRIFT_STATUS_INVALID_ARGUMENT`), a taken one
+ * when the server starts.
+ *
+ * # Safety
+ *
+ * `cfg` is NULL or a live configuration used by no other thread; `addr`
+ * is NULL or a NUL-terminated string.
+ */
+drift_status drift_server_config_set_metrics_listen(drift_server_config *cfg, const char *addr);
+
+/**
  * Interval of heartbeats on idle subscriptions, in milliseconds (default
  * 15000; 0: none).
  *

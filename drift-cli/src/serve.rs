@@ -153,6 +153,17 @@ pub struct ServeArgs {
     /// Off by default: URLs end up in logs and histories (RFC 9700).
     #[arg(long, env = "DRIFT_ALLOW_QUERY_TOKEN")]
     allow_query_token: bool,
+    /// Count what the server does and answer GET /metrics (Prometheus text
+    /// format): on or off. Off counts nothing, and /metrics is 404.
+    #[arg(long, env = "DRIFT_METRICS", default_value = "on", value_name = "on|off",
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    metrics: bool,
+    /// Serve /metrics on this address of its own (plain HTTP/1.1 and h2c,
+    /// no authentication: keep it private) instead of on --listen, where it
+    /// is then 404. Without it /metrics is on --listen, and with JWT
+    /// options needs a token with admin rights.
+    #[arg(long, env = "DRIFT_METRICS_LISTEN", value_name = "ADDR", value_parser = listen_addr)]
+    metrics_listen: Option<SocketAddr>,
     /// Connection threads (0: one per core); each runs its own connections
     /// from start to end.
     #[arg(long, env = "DRIFT_THREADS", default_value_t = ServerConfig::default().threads)]
@@ -192,6 +203,7 @@ impl ServeArgs {
                 queue_messages: self.queue_messages,
                 queue_bytes: self.queue_bytes,
                 require_create: self.require_create,
+                metrics: self.metrics,
                 ..BrokerConfig::default()
             },
             service: ServiceConfig {
@@ -216,6 +228,7 @@ impl ServeArgs {
             idle_timeout: secs(self.idle_timeout),
             threads: self.threads,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            metrics_listen: self.metrics_listen,
             ..ServerConfig::default()
         }
     }
@@ -257,6 +270,11 @@ async fn serve(args: ServeArgs) -> drift_core::Result<ExitCode> {
         );
     }
     tracing::info!("{}", config.history_location());
+    match (config.broker.metrics, server.metrics_addr()) {
+        (false, _) => tracing::info!("metrics: off"),
+        (true, Some(addr)) => tracing::info!("metrics: http://{addr}/metrics"),
+        (true, None) => tracing::info!("metrics: {}/metrics", server.url()),
+    }
     tracing::info!(
         "access: {}",
         server.broker().config().authenticator.describe()

@@ -18,6 +18,7 @@ pub mod broker;
 pub mod client;
 pub mod error;
 mod lock;
+mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod server;

@@ -425,6 +425,50 @@ pub unsafe extern "C" fn drift_server_config_set_require_create(
     unsafe { set_options(cfg, [("require_create", OptionValue::Bool(require))]) }
 }
 
+/// Count what the server does and answer `GET /metrics` in the Prometheus
+/// text format (`true`, the default); `false` counts nothing and answers
+/// `/metrics` with 404.
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_metrics(
+    cfg: *mut drift_server_config,
+    on: bool,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe { set_options(cfg, [("metrics", OptionValue::Bool(on))]) }
+}
+
+/// Serve `/metrics` on the address `addr` of its own (`HOST:PORT`, plain
+/// HTTP/1.1 and h2c, no authentication) instead of on the server's listen
+/// address, where it is then 404; NULL or "" (the default): on the listen
+/// address, to a grant with admin rights. `addr` is copied. A malformed
+/// address is refused here (`DRIFT_STATUS_INVALID_ARGUMENT`), a taken one
+/// when the server starts.
+///
+/// # Safety
+///
+/// `cfg` is NULL or a live configuration used by no other thread; `addr`
+/// is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn drift_server_config_set_metrics_listen(
+    cfg: *mut drift_server_config,
+    addr: *const c_char,
+) -> drift_status {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        try_set(cfg, |cfg| {
+            // SAFETY: the caller promised NULL or a NUL-terminated string.
+            let addr = opt_str_arg(addr, "addr")?.unwrap_or_default();
+            Ok(cfg
+                .options
+                .set("metrics_listen", OptionValue::Text(addr.to_owned()))?)
+        })
+    }
+}
+
 /// Interval of heartbeats on idle subscriptions, in milliseconds (default
 /// 15000; 0: none).
 ///
@@ -685,6 +729,31 @@ mod tests {
             assert_eq!(c.service.heartbeat, None);
             assert_eq!(c.shutdown_grace, Duration::from_millis(1500));
             assert_eq!(c.threads, 2);
+            assert!(
+                c.broker.metrics && c.metrics_listen.is_none(),
+                "the defaults"
+            );
+            assert_status!(drift_server_config_set_metrics(cfg, false), Ok);
+            assert!(!(*cfg).to_core().unwrap().broker.metrics);
+            assert_status!(drift_server_config_set_metrics(cfg, true), Ok);
+            let addr = c"127.0.0.1:9090";
+            assert_status!(
+                drift_server_config_set_metrics_listen(cfg, addr.as_ptr()),
+                Ok
+            );
+            assert_eq!(
+                (*cfg).to_core().unwrap().metrics_listen,
+                Some(([127, 0, 0, 1], 9090).into())
+            );
+            assert_status!(
+                drift_server_config_set_metrics_listen(cfg, c"nowhere:x".as_ptr()),
+                InvalidArgument
+            );
+            assert_status!(
+                drift_server_config_set_metrics_listen(cfg, std::ptr::null()),
+                Ok
+            );
+            assert_eq!((*cfg).to_core().unwrap().metrics_listen, None);
             assert_status!(drift_server_config_set_redis(cfg, std::ptr::null()), Ok);
             assert_eq!(
                 (*cfg).to_core().unwrap().redis,

@@ -303,3 +303,33 @@ def test_data_dir_in_use_is_a_storage_error(tmp_path: "os.PathLike[str]") -> Non
             drift.Server(h2c=True, data_dir=data).start()
     with pytest.raises(drift.InvalidArgument, match="fsync"):
         drift.Server(h2c=True, data_dir=data, fsync="sometimes")
+
+
+def _http_get(url: str) -> tuple[int, dict[str, str], str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, {}, ""
+
+
+def test_metrics_on_by_default_and_off() -> None:
+    with drift.Server(h2c=True) as s:
+        with client_for(s) as c:
+            c.publish("t", "hello")
+        status, headers, text = _http_get(s.url + "/metrics")
+        assert status == 200
+        assert headers["content-type"].startswith("application/openmetrics-text")
+        assert "drift_published_messages_total 1\n" in text
+        assert text.endswith("# EOF\n")
+    with drift.Server(h2c=True, metrics=False) as s:
+        assert _http_get(s.url + "/metrics")[0] == 404
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with drift.Server(h2c=True, metrics_listen=f"127.0.0.1:{port}") as s:
+        assert _http_get(s.url + "/metrics")[0] == 404
+        assert _http_get(f"http://127.0.0.1:{port}/metrics")[0] == 200

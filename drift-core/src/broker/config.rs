@@ -43,6 +43,10 @@ pub struct BrokerConfig {
     /// Holds every topic's epoch, configuration and retained messages, and
     /// assigns seqs (memory by default).
     pub store: Arc<dyn TopicStore>,
+    /// Count what the broker and the HTTP service over it do, for
+    /// `GET /metrics` (on by default). Off, nothing is counted and the
+    /// server answers `/metrics` with 404.
+    pub metrics: bool,
 }
 
 impl Default for BrokerConfig {
@@ -61,6 +65,7 @@ impl Default for BrokerConfig {
             unused_topic_expiry: Some(Duration::from_secs(60)),
             authenticator: Arc::new(AllowAll),
             store: Arc::new(MemoryStore::new()),
+            metrics: true,
         }
     }
 }

@@ -46,8 +46,9 @@ pub use store::{MemoryStore, StoreCall, TopicStore};
 pub use subscription::Subscription;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::Metrics;
 use crate::model::{EndReason, HistoryRequest, MessageId, SlowPolicy};
-use store::{Opened, TopicLog};
+use store::{Opened, TimedStore, TopicLog};
 use topic::{Due, Topic};
 
 /// The outcome of a publish.
@@ -118,6 +119,8 @@ struct Inner {
     unused: unused::UnusedTopics,
     /// Told when the last of them ends during a shutdown.
     publishes_done: tokio::sync::Notify,
+    /// What is counted for `/metrics`; `None` when `config.metrics` is off.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Counts a publish in flight while it lives (see [`Broker::shutdown_gracefully`]).
@@ -192,10 +195,15 @@ impl Drop for SubscriptionSlot {
 impl Broker {
     /// A broker with these limits, hooks and store. Topics the store already
     /// holds are opened on first use (or all at once by [`Broker::load`]).
-    pub fn new(config: BrokerConfig) -> Broker {
+    pub fn new(mut config: BrokerConfig) -> Broker {
+        let metrics = config.metrics.then(|| Arc::new(Metrics::new()));
+        if let Some(m) = &metrics {
+            config.store = Arc::new(TimedStore::new(config.store.clone(), m.clone()));
+        }
         let broker = Broker {
             inner: Arc::new(Inner {
                 config,
+                metrics,
                 topics: RwLock::new(HashMap::new()),
                 subscriptions: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
@@ -280,6 +288,10 @@ impl Broker {
             };
             match t.publish(payloads).await {
                 Ok(appended) => {
+                    if let Some(m) = &self.inner.metrics {
+                        let bytes = payloads.iter().map(|p| p.len() as u64).sum();
+                        m.published(payloads.len() as u64, bytes);
+                    }
                     let id = MessageId {
                         epoch: t.epoch,
                         seq: appended.first_seq,
@@ -513,6 +525,19 @@ impl Broker {
     pub fn topic_count(&self) -> usize {
         self.forget_due();
         self.read_topics().len()
+    }
+
+    /// What is counted for `/metrics`, when counting is on.
+    pub(crate) fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.inner.metrics.as_ref()
+    }
+
+    /// Messages and payload bytes retained by every topic held (a scrape's
+    /// gauges; the readiness probe's topic included, it keeps no history).
+    pub(crate) fn retained(&self) -> (u64, u64) {
+        self.read_topics().values().fold((0, 0), |(n, b), t| {
+            (n + t.log.retained() as u64, b + t.log.retained_bytes())
+        })
     }
 
     /// Number of live subscriptions.

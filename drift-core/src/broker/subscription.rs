@@ -162,6 +162,12 @@ impl Subscription {
         self.start_last_seq
     }
 
+    /// The topic's newest seq fanned out so far (for how far behind this
+    /// subscription is).
+    pub(crate) fn newest_seq(&self) -> u64 {
+        self.topic.last_seq.load(Ordering::Relaxed)
+    }
+
     /// Seq of the last message handed out so far.
     pub fn last_delivered(&self) -> u64 {
         self.delivered

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -15,12 +16,16 @@ use tokio::sync::mpsc;
 use super::engine::{BodyWaker, HeartbeatSlot, Heartbeats};
 use super::streamed::Chunk;
 use crate::broker::Subscription;
+use crate::metrics::Metrics;
 use crate::model::{Event, now_us};
 use crate::protocol::{Framing, frames, headers, sse};
 
 /// Largest DATA chunk a busy SSE or Drift-frames subscription is given at
 /// once: one HTTP/2 frame at the default `SETTINGS_MAX_FRAME_SIZE`.
 const BATCH_BYTES: usize = 16 * 1024;
+/// Deliveries a busy subscription counts locally before it adds them to
+/// the server's counters (it adds them anyway whenever it waits).
+const COUNT_EVERY: u32 = 64;
 
 /// How a subscription's stream is written and ended: its framing, and
 /// whether the request accepts trailers (`TE: trailers`), which raw framing
@@ -112,8 +117,12 @@ impl DriftBody {
         end: StreamEnd,
         heartbeats: &Heartbeats,
         waker: BodyWaker,
+        metrics: Option<Arc<Metrics>>,
     ) -> DriftBody {
         let StreamEnd { framing, trailers } = end;
+        if let Some(m) = &metrics {
+            m.subscription_opened(framing);
+        }
         let heartbeat = if framing == Framing::Raw {
             None
         } else {
@@ -129,6 +138,13 @@ impl DriftBody {
                     sent_since_tick: false,
                     held: None,
                     state: State::Streaming,
+                    counts: metrics.map(|metrics| Counts {
+                        metrics,
+                        messages: 0,
+                        bytes: 0,
+                        waited: true,
+                        ended: false,
+                    }),
                 }),
                 waker,
             ),
@@ -146,9 +162,13 @@ impl Body for DriftBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match &mut self.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Subscription(s, waker) => {
-                waker.with(cx, |cx| s.poll_frame(cx).map(|f| f.map(Ok)))
-            }
+            Kind::Subscription(s, waker) => waker.with(cx, |cx| {
+                let polled = s.poll_frame(cx);
+                if let Some(counts) = &mut s.counts {
+                    counts.polled(s.framing, polled.is_pending());
+                }
+                polled.map(|f| f.map(Ok))
+            }),
             Kind::StreamedIds(s) => s.poll_frame(cx).map(|f| f.map(Ok)),
         }
     }
@@ -184,6 +204,65 @@ struct SubscriptionBody {
     /// An encoded event that did not fit in the last batch.
     held: Option<Bytes>,
     state: State,
+    /// What it has delivered and not yet added to the server's counters
+    /// (`None` when the server does not count).
+    counts: Option<Counts>,
+}
+
+/// A subscription's deliveries, counted here and added to the server's
+/// counters once per wait or per [`COUNT_EVERY`] messages: a delivery costs
+/// two additions to fields of the body, not atomic operations.
+#[derive(Debug)]
+struct Counts {
+    metrics: Arc<Metrics>,
+    messages: u32,
+    bytes: u64,
+    /// The body waited (returned `Pending`) since its last message: the
+    /// next message starts a batch, whose lag is observed.
+    waited: bool,
+    /// Its end event was made (otherwise the client went away first).
+    ended: bool,
+}
+
+impl Counts {
+    fn message(&mut self, sub: &Subscription, seq: u64, len: usize) {
+        if std::mem::take(&mut self.waited) {
+            self.metrics.lag(sub.newest_seq().saturating_sub(seq));
+        }
+        self.messages += 1;
+        self.bytes += len as u64;
+    }
+
+    /// After each poll of the body: adds what it delivered when it waits
+    /// or has counted enough.
+    fn polled(&mut self, framing: Framing, pending: bool) {
+        if pending {
+            self.waited = true;
+        }
+        if self.messages > 0 && (pending || self.messages >= COUNT_EVERY || self.ended) {
+            self.flush(framing);
+        }
+    }
+
+    fn flush(&mut self, framing: Framing) {
+        self.metrics
+            .delivered(framing, u64::from(self.messages), self.bytes);
+        self.messages = 0;
+        self.bytes = 0;
+    }
+}
+
+impl Drop for SubscriptionBody {
+    fn drop(&mut self) {
+        let framing = self.framing;
+        if let Some(counts) = &mut self.counts {
+            counts.flush(framing);
+            if !counts.ended {
+                counts.metrics.ended_by_client();
+            }
+            counts.metrics.subscription_closed(framing);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -278,6 +357,16 @@ impl SubscriptionBody {
 
     /// The bytes for `event`, or `None` when this framing writes nothing.
     fn encode(&mut self, event: Event) -> Option<Bytes> {
+        if let Some(counts) = &mut self.counts {
+            match &event {
+                Event::Message(m) => counts.message(&self.sub, m.seq, m.payload.len()),
+                Event::Gap(g) => counts.metrics.gaps(g.reason, 1),
+                Event::End(reason) => {
+                    counts.ended = true;
+                    counts.metrics.ended(reason);
+                }
+            }
+        }
         match (event, self.framing) {
             // An empty raw write makes no DATA frame; skip it (original Drift).
             (Event::Message(m), Framing::Raw) => (!m.payload.is_empty()).then(|| m.payload.clone()),

@@ -19,7 +19,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use super::body::DriftBody;
 use super::service::DriftService;
+use crate::metrics::{Metrics, Protocol};
 
 /// Why a connection's watcher ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +48,48 @@ pub(super) struct Streams {
     ended: AtomicU64,
     /// The HTTP/2 client preface has arrived.
     preface: AtomicBool,
+    /// Counts the connection for `/metrics` from its first request, by the
+    /// HTTP version it speaks, and whether it is over TLS.
+    metrics: Option<(Arc<Metrics>, bool)>,
+    /// The HTTP version of its first request (0: none yet, 1: HTTP/1.x,
+    /// 2: HTTP/2), once counted.
+    protocol: AtomicU8,
 }
 
 impl Streams {
+    /// Streams of a connection that `metrics` counts (when `Some`).
+    pub(super) fn counted(metrics: Option<Arc<Metrics>>, tls: bool) -> Streams {
+        Streams {
+            metrics: metrics.map(|m| (m, tls)),
+            ..Streams::default()
+        }
+    }
+
+    /// The first request: the connection is counted as open.
+    fn first_request(&self, version: http::Version) {
+        if let Some((m, tls)) = &self.metrics {
+            let p = if version == http::Version::HTTP_2 {
+                Protocol::H2
+            } else {
+                Protocol::H1
+            };
+            self.protocol.store(p as u8 + 1, Ordering::Release);
+            m.connection_opened(p, *tls);
+        }
+    }
+
+    /// The connection ended: counted as closed, if it was counted open.
+    pub(super) fn closed(&self) {
+        if let Some((m, tls)) = &self.metrics {
+            let p = match self.protocol.swap(0, Ordering::AcqRel) {
+                1 => Protocol::H1,
+                2 => Protocol::H2,
+                _ => return,
+            };
+            m.connection_closed(p, *tls);
+        }
+    }
+
     fn started(&self) -> u64 {
         self.started.load(Ordering::Acquire)
     }
@@ -123,7 +163,9 @@ where
     type Future = WatchedFuture<<DriftService as hyper::service::Service<Request<B>>>::Future>;
 
     fn call(&self, req: Request<B>) -> Self::Future {
-        self.streams.started.fetch_add(1, Ordering::AcqRel);
+        if self.streams.started.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.streams.first_request(req.version());
+        }
         WatchedFuture {
             inner: hyper::service::Service::call(&self.service, req),
             stream: Some(StreamGuard(self.streams.clone())),

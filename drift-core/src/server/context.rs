@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use super::cors::Cors;
 use super::engine::Heartbeats;
+use super::metrics::MetricsRoute;
 use crate::broker::{Access, Broker};
 
 /// One connection's view of the service, cheap to clone.
@@ -20,6 +21,8 @@ pub(crate) struct Context {
     pub(crate) heartbeats: Heartbeats,
     /// Whether a token may come in the `access_token` query parameter.
     pub(crate) query_token: bool,
+    /// Where `/metrics` is answered.
+    pub(crate) metrics_route: MetricsRoute,
 }
 
 impl Context {

@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::connection_watch::{self, Expiry, PrefaceWatch, Streams, Watched};
 use super::engine::{Coalesced, Connections, EngineCounters, EngineStats, PollCount};
+use super::metrics::{self, MetricsListener, MetricsRoute};
 use super::service::DriftService;
 use super::{ServerConfig, TlsMode, auth_setup, dead_peers, storage};
 use crate::broker::Broker;
@@ -44,6 +45,8 @@ pub struct Server {
     service: DriftService,
     config: ServerConfig,
     engine: Arc<EngineCounters>,
+    /// The metrics listener (`ServerConfig::metrics_listen`).
+    metrics: Option<MetricsListener>,
 }
 
 /// A server running on the tokio runtime; shut it down with
@@ -56,6 +59,7 @@ pub struct ServerHandle {
     local_addr: SocketAddr,
     url: String,
     engine: Arc<EngineCounters>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Server {
@@ -117,7 +121,14 @@ impl Server {
             &config,
             storage::broker_config(&config)?,
         )?);
-        let service = DriftService::new(broker, config.service.clone());
+        let metrics = match config.metrics_listen {
+            Some(addr) if broker.metrics().is_some() => Some(metrics::bind(addr)?),
+            _ => None,
+        };
+        let mut service = DriftService::new(broker, config.service.clone());
+        if metrics.is_some() {
+            service = service.with_metrics_route(MetricsRoute::Elsewhere);
+        }
         Ok(Server {
             listener,
             local_addr,
@@ -127,7 +138,14 @@ impl Server {
             service,
             config,
             engine: Arc::default(),
+            metrics,
         })
+    }
+
+    /// The address of the metrics listener, when `/metrics` has one of its
+    /// own (`ServerConfig::metrics_listen`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsListener::local_addr)
     }
 
     /// The address actually bound (useful with port 0).
@@ -196,7 +214,7 @@ impl Server {
             timeouts: Timeouts::of(&self.config),
             _slot: None,
         };
-        conn.serve_io(io, Instant::now() + self.config.handshake_timeout)
+        conn.serve_io(io, Instant::now() + self.config.handshake_timeout, false)
             .await
             .map_err(|e| Error::new(ErrorKind::Protocol, format!("connection failed: {e}")))
     }
@@ -217,6 +235,7 @@ impl Server {
         let engine = self.engine.clone();
         let local_addr = self.local_addr;
         let url = self.url();
+        let metrics_addr = self.metrics_addr();
         let task = tokio::spawn(self.run(async move {
             let _ = stopped.await;
         }));
@@ -227,13 +246,19 @@ impl Server {
             local_addr,
             url,
             engine,
+            metrics_addr,
         }
     }
 
     /// Serves until `shutdown` completes, then stops accepting, ends every
     /// subscription with reason "shutdown", sends GOAWAY and waits (up to the
     /// configured grace period) for requests in flight.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let (metrics_stop, metrics_stopped) = watch::channel(false);
+        let metrics_task = self.metrics.take().map(|listener| {
+            let service = self.service.with_metrics_route(MetricsRoute::Only);
+            tokio::spawn(listener.serve(service, metrics_stopped))
+        });
         let builder = Arc::new(connection_builder(&self.config));
         // Each connection holds a receiver: the sender's `closed` is "every
         // connection has ended".
@@ -310,6 +335,10 @@ impl Server {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
         connections.stop().await;
+        let _ = metrics_stop.send(true);
+        if let Some(task) = metrics_task {
+            let _ = task.await;
+        }
         Ok(())
     }
 }
@@ -335,6 +364,12 @@ impl ServerHandle {
     /// What the connection-thread engine has done so far.
     pub fn engine_stats(&self) -> EngineStats {
         self.engine.snapshot()
+    }
+
+    /// The address of the metrics listener, when `/metrics` has one of its
+    /// own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Shuts down gracefully and waits until the server has stopped.
@@ -419,9 +454,9 @@ impl Connection {
             tracing::debug!(%peer, "no TCP keep-alive: {e}");
         }
         let result = match self.acceptor.clone() {
-            None => self.serve_io(stream, deadline).await,
+            None => self.serve_io(stream, deadline, false).await,
             Some(acceptor) => match accept_tls(acceptor, stream, deadline).await {
-                Ok(Some(tls)) => self.serve_io(tls, deadline).await,
+                Ok(Some(tls)) => self.serve_io(tls, deadline, true).await,
                 Ok(None) => Ok(()),
                 Err(e) => Err(e),
             },
@@ -433,7 +468,12 @@ impl Connection {
 
     /// Serves until the connection ends, is idle too long, sends no
     /// request by `deadline`, or the server shuts down (then gracefully).
-    async fn serve_io<IO>(self, io: IO, deadline: Instant) -> std::result::Result<(), String>
+    async fn serve_io<IO>(
+        self,
+        io: IO,
+        deadline: Instant,
+        tls: bool,
+    ) -> std::result::Result<(), String>
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -447,7 +487,8 @@ impl Connection {
             ..
         } = self;
         let polls = PollCount::default();
-        let streams = Arc::new(Streams::default());
+        let metrics = service.broker().metrics().cloned();
+        let streams = Arc::new(Streams::counted(metrics.clone(), tls));
         let conn = builder.serve_connection(
             TokioIo::new(Coalesced::new(
                 PrefaceWatch::new(io, streams.clone()),
@@ -456,10 +497,11 @@ impl Connection {
             )),
             Watched::new(service, streams.clone()),
         );
-        polls
+        let watched = streams.clone();
+        let result = polls
             .count(async move {
                 tokio::pin!(conn);
-                let expiry = connection_watch::expired(&streams, deadline, timeouts.idle);
+                let expiry = connection_watch::expired(&watched, deadline, timeouts.idle);
                 tokio::pin!(expiry);
                 let idle = tokio::select! {
                     r = conn.as_mut() => return r.map_err(|e| e.to_string()),
@@ -484,7 +526,9 @@ impl Connection {
                     Err(_) => Ok(()),
                 }
             })
-            .await
+            .await;
+        streams.closed();
+        result
     }
 }
 

@@ -37,6 +37,7 @@ mod health;
 mod inspect;
 mod listen;
 mod listener;
+mod metrics;
 pub mod options;
 mod reference;
 mod response;
@@ -158,6 +159,11 @@ pub struct ServerConfig {
     /// program that wants the server on its own runtime. `drift serve` and
     /// the C and Python servers never do this.
     pub inline_connections: bool,
+    /// Serve `GET /metrics` on this address of its own (plain HTTP/1.1 and
+    /// h2c, no authentication: an operator's private address) instead of
+    /// on `listen`, where it is then 404. `None` (the default): on `listen`,
+    /// to a grant with admin rights. Counting is `broker.metrics`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The longest timeout or interval a server takes (a year).
@@ -219,6 +225,11 @@ impl ServerConfig {
                 "max concurrent streams must be greater than 0",
             ));
         }
+        if self.metrics_listen.is_some() && !self.broker.metrics {
+            return Err(crate::Error::invalid(
+                "a metrics listen address needs metrics on",
+            ));
+        }
         if self.data_dir.is_some() && self.redis.is_some() {
             return Err(crate::Error::invalid(
                 "a data dir and a Redis store exclude each other: history lives in one store",
@@ -274,6 +285,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             threads: 0,
             inline_connections: false,
+            metrics_listen: None,
         }
     }
 }

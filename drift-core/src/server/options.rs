@@ -426,6 +426,37 @@ pub static OPTIONS: &[ServerOption] = &[
         set: |o, v| v.bool().map(|x| o.config.service.query_token = x),
     },
     ServerOption {
+        name: "metrics",
+        kind: Bool,
+        help: "Count what the server does and answer GET /metrics (Prometheus); off: no counting, /metrics is 404.",
+        zero_is_none: false,
+        get: |o| V::Bool(o.config.broker.metrics),
+        set: |o, v| v.bool().map(|x| o.config.broker.metrics = x),
+    },
+    ServerOption {
+        name: "metrics_listen",
+        kind: Text,
+        help: "Serve /metrics on this address of its own (HTTP/1.1 and h2c, no authentication) instead of on listen; empty: on listen, to a grant with admin rights.",
+        zero_is_none: false,
+        get: |o| {
+            V::Text(
+                o.config
+                    .metrics_listen
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+            )
+        },
+        set: |o, v| {
+            let text = v.text()?;
+            o.config.metrics_listen = if text.is_empty() {
+                None
+            } else {
+                Some(parse_listen(&text).map_err(|e| e.message().to_owned())?)
+            };
+            Ok(())
+        },
+    },
+    ServerOption {
         name: "threads",
         kind: Count,
         help: "Connection threads (0: one per core); each runs its connections from start to end.",

@@ -8,6 +8,7 @@ use super::body::DriftBody;
 use super::context::Context;
 use super::cors::Cors;
 use super::engine::BodyWaker;
+use super::metrics::{self, MetricsRoute};
 use super::response::LaterResponse;
 use super::subscribe::Subscribed;
 use super::{auth_cookie, credentials, health, inspect, reference, response, subscribe, topics};
@@ -29,6 +30,14 @@ where
         Routed::Body(pending) => pending.finish(cx).await,
         Routed::Later(later) => later.await,
     }
+}
+
+/// Counts `res`'s status for `/metrics` (its refused requests by status).
+fn counted(cx: &Context, res: Response<DriftBody>) -> Response<DriftBody> {
+    if let Some(m) = cx.broker.metrics() {
+        m.answered(res.status().as_u16());
+    }
+    res
 }
 
 /// A request routed as far as it goes without awaiting.
@@ -59,6 +68,9 @@ pub(crate) struct BodyRoute<B> {
 /// tiny: hyper keeps one per stream until the stream's task first runs, and
 /// inlining the body-reading state machines made each ~2 KiB.
 pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
+    if cx.metrics_route == MetricsRoute::Only {
+        return Routed::Done(metrics::only(cx, &req));
+    }
     // The target without a query token's value; only made at trace level.
     tracing::trace!(
         "{} {}{}",
@@ -89,8 +101,12 @@ pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
         }
         Dispatched::Later(later) => {
             let cors = cx.cors.clone();
+            let metrics = cx.broker.metrics().cloned();
             return Routed::Later(Box::pin(async move {
                 let mut res = later.await;
+                if let Some(m) = metrics {
+                    m.answered(res.status().as_u16());
+                }
                 decorate(cors.as_ref(), origin.as_ref(), &mut res);
                 res
             }));
@@ -100,7 +116,7 @@ pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
         res = head_answer(res);
     }
     decorate(cx.cors.as_ref(), origin.as_ref(), &mut res);
-    Routed::Done(res)
+    Routed::Done(counted(cx, res))
 }
 
 impl<B> BodyRoute<B>
@@ -126,7 +142,7 @@ where
             _ => topics::delete(cx, &topic, &access).await,
         };
         decorate(cx.cors.as_ref(), origin.as_ref(), &mut res);
-        res
+        counted(cx, res)
     }
 }
 
@@ -177,6 +193,10 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
                 response::text(StatusCode::OK, secs.to_string(), "text/plain")
             }
             _ => response::method_not_allowed("GET"),
+        },
+        metrics::PATH => match metrics::route(cx, &req) {
+            Some(res) => res,
+            None => not_found(),
         },
         auth_cookie::PATH => match *method {
             Method::POST => auth_cookie::set(cx, &req),
@@ -232,9 +252,15 @@ fn credentials_of<B>(cx: &Context, req: &Request<B>) -> Option<String> {
 /// The methods a known path answers, `None` for unknown paths.
 fn methods_of(path: &str) -> Option<&'static str> {
     match path {
-        "/" | "/v1" | "/v1/" | "/ping" | "/v1/time" | "/healthz" | "/readyz" | TOPICS => {
-            Some("GET")
-        }
+        "/"
+        | "/v1"
+        | "/v1/"
+        | "/ping"
+        | "/v1/time"
+        | "/healthz"
+        | "/readyz"
+        | metrics::PATH
+        | TOPICS => Some("GET"),
         auth_cookie::PATH => Some(auth_cookie::METHODS),
         p if p.starts_with(TOPICS_PREFIX) => Some("GET"),
         p if p.starts_with(TOPIC_PREFIX) => Some(TOPIC_METHODS),

@@ -14,6 +14,7 @@ use super::context::Context;
 use super::cors::Cors;
 use super::drain::Drained;
 use super::engine::Heartbeats;
+use super::metrics::MetricsRoute;
 use super::routes;
 use crate::broker::Broker;
 
@@ -57,8 +58,16 @@ impl DriftService {
                 cors: config.cors,
                 peer: None,
                 query_token: config.query_token,
+                metrics_route: MetricsRoute::Here,
             },
         }
+    }
+
+    /// The same service, answering `/metrics` as `route` says.
+    pub(crate) fn with_metrics_route(&self, route: MetricsRoute) -> DriftService {
+        let mut cx = self.cx.clone();
+        cx.metrics_route = route;
+        DriftService { cx }
     }
 
     /// The same service, noting the peer's address for the authenticator.

@@ -120,7 +120,13 @@ fn respond(
     {
         h.insert(HeaderName::from_static(headers::GAP), v);
     }
-    *res.body_mut() = DriftBody::subscription(sub, end, &cx.heartbeats, waker);
+    *res.body_mut() = DriftBody::subscription(
+        sub,
+        end,
+        &cx.heartbeats,
+        waker,
+        cx.broker.metrics().cloned(),
+    );
     res
 }
 

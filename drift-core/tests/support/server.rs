@@ -23,6 +23,8 @@ pub struct TestServer {
     pub url: String,
     /// The certificate to trust (TLS servers only).
     pub ca_pem: Option<Vec<u8>>,
+    /// The metrics listener's address, when `/metrics` has one of its own.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// The configuration every test server starts from: the given address and
@@ -71,12 +73,14 @@ pub async fn start_with(
     let addr = server.local_addr();
     let url = server.url();
     let broker = server.broker().clone();
+    let metrics_addr = server.metrics_addr();
     TestServer {
         handle: Some(server.spawn()),
         broker,
         addr,
         url,
         ca_pem,
+        metrics_addr,
     }
 }
 

@@ -230,6 +230,8 @@ class Server:
         jwt_allow_no_exp: bool = ...,
         anonymous: Union[list[str], tuple[str, ...]] = ...,
         allow_query_token: bool = ...,
+        metrics: bool = ...,
+        metrics_listen: str = ...,
         threads: int = ...,
         shutdown_grace: float = ...,
     ) -> Self:

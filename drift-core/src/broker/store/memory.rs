@@ -98,6 +98,10 @@ impl MemoryStore {
 }
 
 impl TopicStore for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     fn list(&self) -> StoreCall<Vec<Arc<dyn TopicLog>>> {
         let topics = lock(&self.inner.topics);
         StoreCall::ok(

@@ -24,6 +24,7 @@ mod redis;
 mod redis_address;
 #[cfg(any(test, feature = "test-stores"))]
 pub mod testing;
+mod timed;
 
 use std::fmt::Debug;
 use std::pin::Pin;
@@ -42,6 +43,7 @@ pub(crate) use memory::Numbering;
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 pub(crate) use redis_address::redis_address;
+pub(crate) use timed::TimedStore;
 
 use super::config::TopicConfig;
 use crate::model::Message;
@@ -82,6 +84,12 @@ pub trait TopicStore: Send + Sync + Debug + 'static {
     /// `None` for a store that only this process writes. Called once.
     fn notices(&self) -> Option<Notices> {
         None
+    }
+
+    /// What kind of store this is, for `/metrics` (`memory`, `disk`,
+    /// `redis`; a store outside drift-core may leave it `custom`).
+    fn kind(&self) -> &'static str {
+        "custom"
     }
 }
 

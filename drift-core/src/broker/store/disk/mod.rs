@@ -299,6 +299,10 @@ impl Drop for Handle {
 }
 
 impl TopicStore for DiskStore {
+    fn kind(&self) -> &'static str {
+        "disk"
+    }
+
     fn list(&self) -> StoreCall<Vec<Arc<dyn TopicLog>>> {
         let topics = lock(&self.handle.core.topics);
         StoreCall::ok(

@@ -102,6 +102,10 @@ impl RedisStore {
 }
 
 impl TopicStore for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
     /// Nothing: topics are opened by name on first use, so that a node
     /// does not load every topic of a shared store.
     fn list(&self) -> StoreCall<Vec<Arc<dyn TopicLog>>> {
