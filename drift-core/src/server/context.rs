@@ -20,6 +20,9 @@ pub(crate) struct Context {
     pub(crate) heartbeats: Heartbeats,
     /// Whether a token may come in the `access_token` query parameter.
     pub(crate) query_token: bool,
+    /// Whether `/console` is served (decided where the listen addresses
+    /// are known: see [`super::Console::serves`]).
+    pub(crate) console: bool,
 }
 
 impl Context {

@@ -117,7 +117,7 @@ impl Server {
             &config,
             storage::broker_config(&config)?,
         )?);
-        let service = DriftService::new(broker, config.service.clone());
+        let service = DriftService::serving(broker, config.service.clone(), &[local_addr]);
         Ok(Server {
             listener,
             local_addr,
@@ -160,6 +160,11 @@ impl Server {
     /// The broker, for in-process publishing and subscribing.
     pub fn broker(&self) -> &Broker {
         self.service.broker()
+    }
+
+    /// Whether it serves the web console at `/console`.
+    pub fn serves_console(&self) -> bool {
+        self.service.serves_console()
     }
 
     /// Serves one connection over `io`, any byte stream (past TLS, if the

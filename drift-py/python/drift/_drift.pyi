@@ -228,6 +228,7 @@ class Server:
         jwt_allow_no_exp: bool = ...,
         anonymous: Union[list[str], tuple[str, ...]] = ...,
         allow_query_token: bool = ...,
+        console: str = ...,
         threads: int = ...,
         shutdown_grace: float = ...,
     ) -> Self:
