@@ -12,10 +12,11 @@ use drift_core::server::{Console, TlsMode};
 use http::{StatusCode, Version};
 use support::*;
 
-const ASSETS: [(&str, &str); 3] = [
+const ASSETS: [(&str, &str); 4] = [
     ("/console", "text/html; charset=utf-8"),
     ("/console/console.js", "text/javascript; charset=utf-8"),
     ("/console/console.css", "text/css; charset=utf-8"),
+    ("/console/favicon.svg", "image/svg+xml"),
 ];
 
 async fn assets_are_served(mut c: Client, version: Version) {

@@ -310,6 +310,9 @@ def test_a_server_that_authenticates_takes_a_token(browser, serve):
     # Cleartext on 127.0.0.1: a secure context, where Chromium keeps the
     # Secure cookie.
     drift = serve(h2c=True, args=("--jwt-secret-file", str(SECRET)))
+    # Cookies are per host, not per port: none left by another test's
+    # server on 127.0.0.1 may sign this page in.
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     for log in ("browser", "performance"):
         browser.get_log(log)
     browser.get(drift.url + "/console")
@@ -332,3 +335,8 @@ def test_a_server_that_authenticates_takes_a_token(browser, serve):
     click(browser, "#publish")
     wait_text(browser, "#publish-status", "published ")
     wait_event(browser, "message", "signed")
+
+    click(browser, "#sign-out")
+    wait_text(browser, "#auth-status", "signed out")
+    wait_text(browser, "#topics-status", "401 ")
+    no_csp_violations(browser)
