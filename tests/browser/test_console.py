@@ -339,4 +339,8 @@ def test_a_server_that_authenticates_takes_a_token(browser, serve):
     click(browser, "#sign-out")
     wait_text(browser, "#auth-status", "signed out")
     wait_text(browser, "#topics-status", "401 ")
+    # A stream the server refuses: EventSource cannot say why, the page can.
+    click(browser, "#watch-live")
+    refused = wait_text(browser, "#watch-status", "401 ")
+    assert refused == '401 subscribe to topic "private" needs a token (Authorization: Bearer, or the drift_token cookie)'
     no_csp_violations(browser)

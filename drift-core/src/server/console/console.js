@@ -73,13 +73,11 @@ function render(topics, now) {
   const body = $("#topic-list tbody");
   const rows = new Map(Array.from(body.rows, (tr) => [tr.dataset.topic, tr]));
   const seen = new Set();
-  for (const t of topics) {
+  topics.forEach((t, i) => {
     seen.add(t.name);
-    let tr = rows.get(t.name);
-    if (!tr) {
-      tr = newRow(t.name);
-    }
-    body.appendChild(tr); // keeps the server's order (by name)
+    const tr = rows.get(t.name) ?? newRow(t.name);
+    // The server's order (by name); a row already in place is not moved.
+    if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] ?? null);
     const prev = state.previous.get(t.name);
     let rate = "";
     if (prev && prev.epoch === t.epoch && now > prev.at) {
@@ -88,11 +86,11 @@ function render(topics, now) {
     state.previous.set(t.name, { lastSeq: t.lastSeq, epoch: t.epoch, at: now });
     state.topics.set(t.name, t);
     const cells = [t.epoch, t.lastSeq, t.retained.messages, t.retained.bytes, t.subscribers, rate];
-    cells.forEach((value, i) => {
-      tr.cells[i + 1].textContent = String(value);
+    cells.forEach((value, column) => {
+      tr.cells[column + 1].textContent = String(value);
     });
     tr.classList.toggle("selected", t.name === state.open);
-  }
+  });
   for (const [name, tr] of rows) {
     if (!seen.has(name)) {
       tr.remove();
