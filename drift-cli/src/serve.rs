@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use drift_core::broker::store::Fsync;
 use drift_core::broker::{BrokerConfig, JwtConfig};
-use drift_core::server::{Cors, Server, ServerConfig, ServiceConfig, TlsMode};
+use drift_core::server::{Console, Cors, Server, ServerConfig, ServiceConfig, TlsMode};
 
 /// Arguments of `drift serve`. Every option can also be set by the
 /// environment variable named in its help. Each but `--log` is an option of
@@ -164,6 +164,10 @@ pub struct ServeArgs {
     /// options needs a token with admin rights.
     #[arg(long, env = "DRIFT_METRICS_LISTEN", value_name = "ADDR", value_parser = listen_addr)]
     metrics_listen: Option<SocketAddr>,
+    /// Serve the web console at /console: `auto` (only when the listen
+    /// address is loopback), `on` or `off`.
+    #[arg(long, env = "DRIFT_CONSOLE", default_value_t = Console::default(), value_parser = console_mode)]
+    console: Console,
     /// Connection threads (0: one per core); each runs its own connections
     /// from start to end.
     #[arg(long, env = "DRIFT_THREADS", default_value_t = ServerConfig::default().threads)]
@@ -212,6 +216,7 @@ impl ServeArgs {
                     allow_origins: self.cors_origins.clone(),
                 }),
                 query_token: self.allow_query_token,
+                console: self.console,
             },
             jwt: JwtConfig {
                 secret_file: self.jwt_secret_file.clone(),
@@ -268,6 +273,9 @@ async fn serve(args: ServeArgs) -> drift_core::Result<ExitCode> {
             path.display(),
             path.display()
         );
+    }
+    if server.serves_console() {
+        tracing::info!("web console at {}/console", server.url());
     }
     tracing::info!("{}", config.history_location());
     match (config.broker.metrics, server.metrics_addr()) {
@@ -340,6 +348,11 @@ fn quiet_peer_errors(filter: &str) -> String {
 fn fsync_mode(text: &str) -> Result<Fsync, String> {
     text.parse()
         .map_err(|e: drift_core::Error| e.message().to_owned())
+}
+
+/// `--console`: auto, on or off.
+fn console_mode(text: &str) -> Result<Console, String> {
+    text.parse()
 }
 
 /// `--listen`: drift-core's one parser of listen addresses.

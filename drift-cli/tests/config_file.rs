@@ -40,9 +40,19 @@ fn line_of<'a>(out: &'a Output, key: &str) -> &'a str {
 async fn flags_beat_the_environment_which_beats_the_file_which_beats_defaults() {
     within(async {
         let dir = TempDir::new("config");
-        let file = write(&dir, "history_length = 3\nqueue-messages = 7\nh2c = true\n");
+        let file = write(
+            &dir,
+            "history_length = 3\nqueue-messages = 7\nh2c = true\nconsole = \"off\"\n",
+        );
         let out = print_config(&file, &[], &[]).await;
         assert!(out.status.success(), "{out:?}");
+        assert_eq!(line_of(&out, "console"), "console = \"off\"", "the file");
+        let on = print_config(&file, &[], &[("DRIFT_CONSOLE", "on")]).await;
+        assert_eq!(
+            line_of(&on, "console"),
+            "console = \"on\"",
+            "the environment"
+        );
         assert_eq!(
             line_of(&out, "history_length"),
             "history_length = 3",
@@ -95,6 +105,10 @@ async fn an_unknown_key_or_a_bad_value_is_refused_with_its_line() {
                 "drift.toml:1: `threads`: invalid value 'many'",
             ),
             ("h2c = \"yes\"\n", "drift.toml:1: `h2c` is true or false"),
+            (
+                "console = \"sometimes\"\n",
+                "drift.toml:1: `console`: invalid value 'sometimes'",
+            ),
             (
                 "listen = [\"a\", \"b\"]\n",
                 "drift.toml:1: `listen` takes one value, not a list",

@@ -781,7 +781,9 @@ mod tests {
             assert_status!(set(c"cors_origin", c"https://a, https://b"), Ok);
             assert_status!(set(c"heartbeat", c"500ms"), Ok);
             assert_status!(set(c"history_bytes", c"1MiB"), Ok);
+            assert_status!(set(c"console", c"on"), Ok);
             let c = (*cfg).to_core().unwrap();
+            assert_eq!(c.service.console, drift_core::server::Console::On);
             assert_eq!(c.max_concurrent_streams, 8);
             assert_eq!(
                 c.service.cors.unwrap().allow_origins,

@@ -275,6 +275,19 @@ def test_options_drift_serve_had_and_python_had_not() -> None:
         assert answer.startswith("HTTP/1.1 431"), answer[:200]
 
 
+def test_console_is_on_by_default_on_loopback_and_can_be_turned_off() -> None:
+    assert drift.Server.defaults()["console"] == "auto"
+    request = "GET /console HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with drift.Server(h2c=True) as s:
+        answer = _http(s, request)
+        assert answer.startswith("HTTP/1.1 200"), answer[:200]
+        assert "content-security-policy: default-src 'none'" in answer.lower()
+    with drift.Server(h2c=True, console="off") as s:
+        assert _http(s, request).startswith("HTTP/1.1 404")
+    with pytest.raises(drift.InvalidArgument, match="option console: expected auto, on or off"):
+        drift.Server(console="sometimes")
+
+
 def test_data_dir_keeps_topics_across_restarts(tmp_path: "os.PathLike[str]") -> None:
     data = os.path.join(tmp_path, "data")
     with drift.Server(h2c=True, data_dir=data, fsync="always") as s:

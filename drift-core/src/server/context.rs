@@ -23,6 +23,9 @@ pub(crate) struct Context {
     pub(crate) query_token: bool,
     /// Where `/metrics` is answered.
     pub(crate) metrics_route: MetricsRoute,
+    /// Whether `/console` is served (decided where the listen addresses
+    /// are known: see [`super::Console::serves`]).
+    pub(crate) console: bool,
 }
 
 impl Context {

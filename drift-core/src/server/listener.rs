@@ -125,7 +125,7 @@ impl Server {
             Some(addr) if broker.metrics().is_some() => Some(metrics::bind(addr)?),
             _ => None,
         };
-        let mut service = DriftService::new(broker, config.service.clone());
+        let mut service = DriftService::serving(broker, config.service.clone(), &[local_addr]);
         if metrics.is_some() {
             service = service.with_metrics_route(MetricsRoute::Elsewhere);
         }
@@ -178,6 +178,11 @@ impl Server {
     /// The broker, for in-process publishing and subscribing.
     pub fn broker(&self) -> &Broker {
         self.service.broker()
+    }
+
+    /// Whether it serves the web console at `/console`.
+    pub fn serves_console(&self) -> bool {
+        self.service.serves_console()
     }
 
     /// Serves one connection over `io`, any byte stream (past TLS, if the

@@ -26,6 +26,7 @@ mod auth_setup;
 mod background;
 mod body;
 mod connection_watch;
+mod console;
 mod context;
 mod cors;
 mod credentials;
@@ -55,6 +56,7 @@ use std::time::Duration;
 
 pub use background::BackgroundServer;
 pub use body::DriftBody;
+pub use console::Console;
 pub use cors::Cors;
 pub use engine::EngineStats;
 pub use files_limit::{open_files_limit, raise_open_files_limit};

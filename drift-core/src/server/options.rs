@@ -457,6 +457,17 @@ pub static OPTIONS: &[ServerOption] = &[
         },
     },
     ServerOption {
+        name: "console",
+        kind: Text,
+        help: "Serve the web console at /console: auto (only when listening on loopback), on or off.",
+        zero_is_none: false,
+        get: |o| V::Text(o.config.service.console.to_string()),
+        set: |o, v| {
+            o.config.service.console = v.text()?.parse()?;
+            Ok(())
+        },
+    },
+    ServerOption {
         name: "threads",
         kind: Count,
         help: "Connection threads (0: one per core); each runs its connections from start to end.",
@@ -876,6 +887,7 @@ mod tests {
         assert_eq!(value("cert"), V::Path(None));
         assert_eq!(value("cors_origin"), V::List(vec![]));
         assert_eq!(value("h2c"), V::Bool(false));
+        assert_eq!(value("console"), V::Text("auto".into()));
     }
 
     /// Each default, written as text and read back, is the same value, and
@@ -980,6 +992,11 @@ mod tests {
             e.to_string().starts_with("option listen: listen address"),
             "{e}"
         );
+        let e = o.set_text("console", "sometimes").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "option console: expected auto, on or off, got \"sometimes\""
+        );
         let e = o.set("max_streams", V::Number(u64::MAX)).unwrap_err();
         assert!(e.to_string().contains("too large"), "{e}");
         // A refused value changes nothing.
@@ -1003,10 +1020,12 @@ mod tests {
             ("threads", "3"),
             ("shutdown_grace", "0"),
             ("h2c", "true"),
+            ("console", "on"),
         ] {
             o.set_text(name, text).unwrap();
         }
         let c = o.to_config().unwrap();
+        assert_eq!(c.service.console, crate::server::Console::On);
         assert_eq!(c.listen.to_string(), "0.0.0.0:7");
         assert_eq!(c.broker.history_length, 5);
         assert_eq!(c.broker.history_bytes, None, "0 is no bound");

@@ -13,6 +13,11 @@ const ROUTES: &[(&str, &str)] = &[
         "Delete a topic and close all subscriptions to the topic.",
     ),
     ("GET /", "API Reference"),
+    (
+        "GET /console",
+        "The web console: topics, live messages, history, publish, create and delete. Served on \
+         loopback by default (--console auto|on|off); 404 when off.",
+    ),
     ("GET /healthz", "200 while the process serves."),
     (
         "GET /v1/topics",

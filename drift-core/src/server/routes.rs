@@ -11,7 +11,9 @@ use super::engine::BodyWaker;
 use super::metrics::{self, MetricsRoute};
 use super::response::LaterResponse;
 use super::subscribe::Subscribed;
-use super::{auth_cookie, credentials, health, inspect, reference, response, subscribe, topics};
+use super::{
+    auth_cookie, console, credentials, health, inspect, reference, response, subscribe, topics,
+};
 
 const TOPIC_PREFIX: &str = "/v1/t/";
 const TOPICS: &str = "/v1/topics";
@@ -83,7 +85,7 @@ pub(crate) fn route_now<B>(cx: &Context, req: Request<B>) -> Routed<B> {
     );
     let head = req.method() == Method::HEAD;
     let origin = req.headers().get(header::ORIGIN).cloned();
-    if let (Some(cors), Some(allow)) = (&cx.cors, methods_of(req.uri().path()))
+    if let (Some(cors), Some(allow)) = (&cx.cors, methods_of(cx, req.uri().path()))
         && let Some(res) = cors.preflight(req.method(), req.headers(), allow)
     {
         return Routed::Done(res);
@@ -203,6 +205,9 @@ fn dispatch<B>(cx: &Context, req: Request<B>) -> Dispatched<B> {
             Method::DELETE => auth_cookie::clear(cx),
             _ => response::method_not_allowed(auth_cookie::METHODS),
         },
+        p if cx.console && console::is_console_path(p) => {
+            console::answer(cx, method, p, req.headers())
+        }
         TOPICS => match *method {
             Method::GET => inspect::list(cx, &cx.access(credentials_of(cx, &req).as_deref())),
             _ => response::method_not_allowed("GET"),
@@ -250,8 +255,9 @@ fn credentials_of<B>(cx: &Context, req: &Request<B>) -> Option<String> {
 }
 
 /// The methods a known path answers, `None` for unknown paths.
-fn methods_of(path: &str) -> Option<&'static str> {
+fn methods_of(cx: &Context, path: &str) -> Option<&'static str> {
     match path {
+        p if cx.console && console::is_console_path(p) => Some(console::METHODS),
         "/"
         | "/v1"
         | "/v1/"

@@ -10,6 +10,7 @@ use http::{Request, Response};
 use http_body::Body;
 
 use super::body::DriftBody;
+use super::console::Console;
 use super::context::Context;
 use super::cors::Cors;
 use super::drain::Drained;
@@ -29,6 +30,12 @@ pub struct ServiceConfig {
     /// (RFC 6750 §2.3). Off by default: RFC 9700 advises against tokens in
     /// URLs, which proxies, browser histories and logs keep.
     pub query_token: bool,
+    /// Whether `/console` is served: `Auto` (the default) when every
+    /// address the server listens on is loopback. A [`DriftService`] made
+    /// with [`DriftService::new`] does not know where it is reached, so
+    /// serves it only with `On`; a [`super::Server`] decides for its
+    /// address.
+    pub console: Console,
 }
 
 impl Default for ServiceConfig {
@@ -37,6 +44,7 @@ impl Default for ServiceConfig {
             heartbeat: Some(Duration::from_secs(15)),
             cors: None,
             query_token: false,
+            console: Console::Auto,
         }
     }
 }
@@ -51,6 +59,16 @@ pub struct DriftService {
 impl DriftService {
     /// A service over `broker`.
     pub fn new(broker: Broker, config: ServiceConfig) -> DriftService {
+        DriftService::serving(broker, config, &[])
+    }
+
+    /// A service over `broker` for a server listening on `listen`, which
+    /// decides whether [`Console::Auto`] serves the console.
+    pub(crate) fn serving(
+        broker: Broker,
+        config: ServiceConfig,
+        listen: &[SocketAddr],
+    ) -> DriftService {
         DriftService {
             cx: Context {
                 heartbeats: Heartbeats::new(config.heartbeat),
@@ -59,6 +77,7 @@ impl DriftService {
                 peer: None,
                 query_token: config.query_token,
                 metrics_route: MetricsRoute::Here,
+                console: config.console.serves(listen),
             },
         }
     }
@@ -75,6 +94,11 @@ impl DriftService {
         let mut cx = self.cx.clone();
         cx.peer = Some(peer);
         DriftService { cx }
+    }
+
+    /// Whether it serves `/console`.
+    pub fn serves_console(&self) -> bool {
+        self.cx.console
     }
 
     /// The broker behind the service.

@@ -232,6 +232,7 @@ class Server:
         allow_query_token: bool = ...,
         metrics: bool = ...,
         metrics_listen: str = ...,
+        console: str = ...,
         threads: int = ...,
         shutdown_grace: float = ...,
     ) -> Self:
