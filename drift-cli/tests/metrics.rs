@@ -9,28 +9,7 @@ mod support;
 
 use std::net::SocketAddr;
 
-use support::{TempDir, within};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// `METHOD path` (with `body`) over a new plain HTTP/1.1 connection to
-/// `addr`: the status and the body.
-async fn http1(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).await.unwrap();
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_owned())
-}
+use support::{TempDir, http1, within};
 
 fn addr_of(url: &str) -> SocketAddr {
     url.trim_start_matches("http://")

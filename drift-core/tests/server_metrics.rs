@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,7 +15,6 @@ use drift_core::broker::auth::{MintRequest, mint_hs256, read_secret_file};
 use drift_core::server::ServerConfig;
 use http::StatusCode;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -286,22 +284,6 @@ async fn counters_move_by_what_was_done() {
     .await
 }
 
-/// `GET path` over a new plain HTTP/1.1 connection to `addr`: the status
-/// and the whole answer.
-async fn http1_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).await.unwrap();
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    (status, answer)
-}
-
 #[tokio::test]
 async fn a_metrics_listener_of_its_own() {
     within(async {
@@ -315,7 +297,7 @@ async fn a_metrics_listener_of_its_own() {
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         assert_eq!(r.text(), "404 page not found\n");
         // On its own port, plain HTTP/1.1, and nothing else there.
-        let (status, answer) = http1_get(addr, "/metrics").await;
+        let (status, answer) = http1(addr, "GET", "/metrics", "").await;
         assert_eq!(status, 200, "{answer}");
         let (head, body) = answer.split_once("\r\n\r\n").unwrap();
         assert!(
@@ -329,8 +311,8 @@ async fn a_metrics_listener_of_its_own() {
             s.get("drift_connections{protocol=\"h2\",tls=\"true\"}"),
             1.0
         );
-        assert_eq!(http1_get(addr, "/v1/t/t").await.0, 404);
-        assert_eq!(http1_get(addr, "/").await.0, 404);
+        assert_eq!(http1(addr, "GET", "/v1/t/t", "").await.0, 404);
+        assert_eq!(http1(addr, "GET", "/", "").await.0, 404);
         server.shutdown().await.unwrap();
         // It stops with the server.
         assert!(tokio::net::TcpStream::connect(addr).await.is_err());
@@ -414,7 +396,7 @@ async fn with_jwt_metrics_need_an_admin_grant() {
             c.metrics_listen = Some(([127, 0, 0, 1], 0).into());
         })
         .await;
-        let (status, answer) = http1_get(server.metrics_addr.unwrap(), "/metrics").await;
+        let (status, answer) = http1(server.metrics_addr.unwrap(), "GET", "/metrics", "").await;
         assert_eq!(status, 200, "{answer}");
         server.shutdown().await.unwrap();
     })
