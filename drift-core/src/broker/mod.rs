@@ -123,6 +123,25 @@ struct Inner {
     metrics: Option<Arc<Metrics>>,
 }
 
+/// The unused-topic timer's claim, given back when the task holding it ends
+/// (`None`: given back already).
+struct TimerClaim(Option<std::sync::Weak<Inner>>);
+
+impl TimerClaim {
+    /// The claim went back by other means: nothing to do when dropped.
+    fn given_back(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TimerClaim {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.take().and_then(|w| w.upgrade()) {
+            inner.unused.timer_done();
+        }
+    }
+}
+
 /// Counts a publish in flight while it lives (see [`Broker::shutdown_gracefully`]).
 struct InFlight<'a>(&'a Inner);
 
@@ -745,6 +764,9 @@ impl Broker {
             return;
         }
         let inner = Arc::downgrade(&self.inner);
+        // Gives the claim back however the task ends, also when its runtime
+        // drops it, run or not (a later leave then starts another timer).
+        let mut claim = TimerClaim(Some(inner.clone()));
         runtime.spawn(async move {
             loop {
                 let next = match inner.upgrade() {
@@ -756,9 +778,11 @@ impl Broker {
                     None => {
                         let Some(inner) = inner.upgrade() else { return };
                         inner.unused.timer_done();
-                        // A topic queued after the look, before the flag
-                        // went down, still needs a timer.
+                        // A topic queued after the look, before the claim
+                        // went back, still needs a timer: this one, unless
+                        // another task claimed it first.
                         if inner.unused.next_due().is_none() || !inner.unused.claim_timer() {
+                            claim.given_back();
                             return;
                         }
                         continue;

@@ -220,3 +220,25 @@ async fn the_memory_store_forgets_only_a_log_nothing_was_appended_to() {
     assert_eq!(refused.kind(), ErrorKind::NotFound);
     assert!(store.open("unused", None).await.expect("open").is_none());
 }
+
+/// A timer task dropped with its runtime gives its claim back: the next
+/// leave on another runtime starts a timer that forgets the topic.
+#[test]
+fn a_timer_dropped_with_its_runtime_is_started_again() {
+    let b = broker(Some(EXPIRY));
+    let paused = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a runtime")
+    };
+    // The first runtime's timer sleeps until the expiry; the runtime ends
+    // before, dropping it.
+    paused().block_on(async { drop(live(&b, "first").await) });
+    paused().block_on(async {
+        drop(live(&b, "second").await);
+        tokio::time::sleep(EXPIRY * 3).await;
+        assert_eq!(b.read_topics().len(), 0, "both forgotten by the new timer");
+    });
+}
