@@ -125,6 +125,12 @@ impl Message {
         Message { offset, ..self }
     }
 
+    /// What holding this message counts against a byte bound (history,
+    /// a subscriber's queue): its payload and [`MESSAGE_OVERHEAD_BYTES`].
+    pub fn charged_bytes(&self) -> u64 {
+        charged_bytes(self.payload.len())
+    }
+
     /// The message's id: its epoch and seq.
     pub fn id(&self) -> MessageId {
         MessageId {
@@ -132,6 +138,19 @@ impl Message {
             seq: self.seq,
         }
     }
+}
+
+/// What a message costs in memory beside its payload, counted toward every
+/// byte bound so that many small messages cannot slip under one: the
+/// `Arc<Message>` (header, ids, time, the payload's `Bytes`, the encoding
+/// slots), the payload's shared allocation header, the allocator's rounding
+/// and a slot in the ring or log that holds it (about 200 bytes, measured
+/// with `size_of` and counted generously).
+pub const MESSAGE_OVERHEAD_BYTES: u64 = 200;
+
+/// What a message of `payload_len` bytes counts against a byte bound.
+pub fn charged_bytes(payload_len: usize) -> u64 {
+    payload_len as u64 + MESSAGE_OVERHEAD_BYTES
 }
 
 /// Now, in microseconds since the Unix epoch.

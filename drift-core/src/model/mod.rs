@@ -12,5 +12,5 @@ mod message;
 mod request;
 
 pub use event::{EndReason, Event, Gap, GapReason};
-pub use message::{Message, MessageId, now_us};
+pub use message::{MESSAGE_OVERHEAD_BYTES, Message, MessageId, charged_bytes, now_us};
 pub use request::{HistoryRequest, SlowPolicy};
