@@ -90,7 +90,8 @@ pub struct ServeArgs {
     /// How many messages a subscriber may fall behind before it is slow.
     #[arg(long, env = "DRIFT_QUEUE_MESSAGES", default_value_t = BrokerConfig::default().queue_messages)]
     queue_messages: usize,
-    /// How many payload bytes a subscriber may fall behind before it is slow.
+    /// How many bytes (payload and 200 per message) a subscriber may fall
+    /// behind before it is slow.
     #[arg(long, env = "DRIFT_QUEUE_BYTES", default_value_t = BrokerConfig::default().queue_bytes)]
     queue_bytes: u64,
     /// Seconds between heartbeats on idle SSE and Drift-frames streams (0: none).

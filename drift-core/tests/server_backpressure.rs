@@ -304,3 +304,75 @@ async fn go_client_that_never_grows_its_window_gets_65535_raw_bytes() {
     })
     .await
 }
+
+/// What stalled subscribers pin is bounded from the publish side (issue 26
+/// item 1): two subscribers (one of each policy) stop reading after their
+/// first window and nobody polls them again, while 1 MiB messages keep
+/// coming far past the 8 MiB queue bound. After every publish, what the
+/// topic's live ring holds for them stays within the bound (before the ring
+/// was bounded from the publish side, a topic held every message since the
+/// stalled one's position: 1039 MiB in the attack that found it). Once they
+/// read again, one ends "slow consumer" and the other gets a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_subscribers_pin_no_more_than_the_queue_bounds() {
+    within(async {
+        const BIG: usize = 1 << 20;
+        const QUEUE_BYTES: u64 = 8 << 20;
+        let server = start_server(|c| {
+            c.broker.queue_bytes = QUEUE_BYTES;
+            c.broker.max_message_bytes = BIG;
+        })
+        .await;
+        let mut publisher = server.h2().await;
+        let created = publisher.put("/v1/t/T", r#"{"history":false}"#).await;
+        assert!(created.status.is_success(), "{}", created.text());
+        let mut conn = H2Raw::connect(&server, WINDOW as u32, 1 << 30).await;
+        let mut cut = conn.get("/v1/t/T", &[FRAMES]).await;
+        let mut dropped = conn
+            .get("/v1/t/T", &[FRAMES, ("drift-on-slow", "drop")])
+            .await;
+        let big = |i: u64| Bytes::from(vec![(i % 251) as u8; BIG]);
+        let mut most = 0;
+        for i in 1..=48 {
+            let r = within_for(PROMPT, publisher.post("/v1/t/T", big(i))).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            let info = publisher.get("/v1/topics/T").await;
+            let info: serde_json::Value = serde_json::from_str(info.text()).expect("JSON");
+            assert_eq!(info["subscribers"], 2, "{info}");
+            let held = info["queued"]["bytes"].as_u64().expect("queued bytes");
+            assert!(
+                held <= QUEUE_BYTES,
+                "after {i} MiB the ring holds {held} bytes, over the {QUEUE_BYTES}-byte bound"
+            );
+            most = most.max(held);
+        }
+        assert!(most > QUEUE_BYTES / 2, "the ring was used: {most} bytes");
+
+        let got = read_holding(&mut cut, WINDOW).await;
+        let frames = release_and_drain(&mut cut, &got, WINDOW).await;
+        let last = frames.last().expect("frames");
+        assert_eq!(last.as_end_reason().unwrap(), EndReason::SlowConsumer);
+
+        let got = read_holding(&mut dropped, WINDOW).await;
+        dropped
+            .body
+            .flow_control()
+            .release_capacity(WINDOW)
+            .expect("release capacity");
+        let mut dec = FrameDecoder::new(2 << 20);
+        dec.extend(&got);
+        let gap = loop {
+            if let Some(f) = dec.next_frame().unwrap() {
+                if f.kind == FrameKind::Gap {
+                    break f.as_gap().unwrap();
+                }
+                assert_eq!(f.kind, FrameKind::Message);
+                continue;
+            }
+            let data = dropped.next_data_releasing().await.expect("stream open");
+            dec.extend(&data);
+        };
+        assert_eq!((gap.to, gap.reason), (48, GapReason::Dropped), "{gap:?}");
+    })
+    .await
+}

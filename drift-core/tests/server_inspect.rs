@@ -39,6 +39,7 @@ async fn topics_are_listed_with_their_state(store: Store) {
             "lastSeq": last.num("drift-seq"),
             "retained": { "messages": 2, "bytes": 8 },
             "subscribers": 2,
+            "queued": { "messages": 0, "bytes": 0 },
             "config": { "history": true, "historyLength": 2, "maxAge": 60, "maxBytes": 67108864 },
         });
         let listed = parse(&c.get("/v1/topics").await);

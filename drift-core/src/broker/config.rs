@@ -28,7 +28,8 @@ pub struct BrokerConfig {
     pub max_subscriptions: usize,
     /// A subscriber may fall this many messages behind before it is slow.
     pub queue_messages: usize,
-    /// A subscriber may fall this many payload bytes behind before it is slow.
+    /// A subscriber may fall this many bytes behind before it is slow, each
+    /// message counted as its payload and [`crate::model::MESSAGE_OVERHEAD_BYTES`].
     pub queue_bytes: u64,
     /// Refuse to create topics implicitly (publish/subscribe then need `PUT`).
     pub require_create: bool,

@@ -22,6 +22,7 @@ pub mod auth;
 mod config;
 mod notices;
 mod probe;
+mod ring;
 pub mod store;
 mod subscription;
 mod topic;
@@ -95,6 +96,11 @@ pub struct TopicInfo {
     pub history_bytes: u64,
     /// Live subscriptions on this server.
     pub subscribers: usize,
+    /// Messages held for live subscribers that have not read them yet (at
+    /// most the queue bounds, however the subscribers behave).
+    pub queued_len: usize,
+    /// Their charged bytes (payload and the per-message overhead).
+    pub queued_bytes: u64,
     /// The topic's configuration.
     pub config: TopicConfig,
 }
@@ -559,6 +565,15 @@ impl Broker {
         })
     }
 
+    /// Messages and charged bytes the live rings of every topic held keep
+    /// for subscribers that have not read them (a scrape's gauges).
+    pub(crate) fn queued(&self) -> (u64, u64) {
+        self.read_topics().values().fold((0, 0), |(n, b), t| {
+            let (len, bytes) = t.queued();
+            (n + len as u64, b + bytes)
+        })
+    }
+
     /// Number of live subscriptions.
     pub fn subscription_count(&self) -> usize {
         self.inner.subscriptions.load(Ordering::Acquire)
@@ -837,6 +852,7 @@ impl Broker {
 }
 
 fn info(t: &Topic) -> TopicInfo {
+    let (queued_len, queued_bytes) = t.queued();
     TopicInfo {
         name: t.name.to_string(),
         epoch: t.epoch,
@@ -844,6 +860,8 @@ fn info(t: &Topic) -> TopicInfo {
         history_len: t.log.retained(),
         history_bytes: t.log.retained_bytes(),
         subscribers: t.subscribers(),
+        queued_len,
+        queued_bytes,
         config: t.config,
     }
 }

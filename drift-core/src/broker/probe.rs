@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::broadcast::error::RecvError;
 
 use super::config::TopicConfigRequest;
+use super::ring::Received;
 use super::{Broker, shutting_down};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::HistoryRequest;
@@ -56,9 +56,16 @@ impl Broker {
             let appended = topic.publish(&[Bytes::from_static(b"ready?")]).await?;
             loop {
                 match live.recv().await {
-                    Ok(m) if m.seq >= appended.first_seq => return Ok(()),
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => {
+                    Received::Message(m) if m.seq >= appended.first_seq => return Ok(()),
+                    Received::Message(_) => {}
+                    // Other probes filled the ring: the message was fanned
+                    // out when the newest is at or past it.
+                    Received::Lagged => {
+                        if live.skip_to_newest() >= appended.first_seq {
+                            return Ok(());
+                        }
+                    }
+                    Received::Closed => {
                         return Err(Error::new(
                             ErrorKind::Unavailable,
                             "the probe's subscription ended before the message arrived",

@@ -9,25 +9,25 @@ use std::task::{Context, Poll, ready};
 use std::time::SystemTime;
 
 use futures_core::Stream;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::SubscriptionSlot;
+use super::ring::{Received, Receiver};
 use super::topic::{Joined, Topic};
 use crate::model::{EndReason, Event, Gap, GapReason, Message, MessageId, SlowPolicy};
 
 /// A live subscription to one topic incarnation; a `Stream` of [`Event`]s.
 ///
-/// It holds no queue of its own: it reads the topic's shared ring, and it is
-/// "full" when it has fallen `queue_messages` messages or `queue_bytes` bytes
-/// behind the newest message. Dropping it unsubscribes.
+/// It holds no queue of its own: it reads the topic's shared ring, which
+/// drops what it has not read once it falls `queue_messages` messages or
+/// `queue_bytes` charged bytes behind the newest message; it is then too
+/// slow. Dropping it unsubscribes.
 pub struct Subscription {
     topic: Arc<Topic>,
     replay: std::vec::IntoIter<Arc<Message>>,
     initial_gap: Option<Gap>,
     /// The initial gap is still to be handed out (it is the first event).
     gap_pending: bool,
-    live: BroadcastStream<Arc<Message>>,
+    live: Receiver,
     /// A live message held back while the gap before it is handed out.
     after_gap: Option<Arc<Message>>,
     /// Seq of the last message handed out (or the starting point).
@@ -112,7 +112,7 @@ impl Subscription {
             replay: joined.replay.into_iter(),
             initial_gap: joined.gap,
             gap_pending: joined.gap.is_some(),
-            live: BroadcastStream::new(joined.live),
+            live: joined.live,
             after_gap: None,
             delivered,
             start_last_seq: joined.last_seq,
@@ -192,33 +192,25 @@ impl Subscription {
     }
 
     /// The subscriber fell behind from `first_missing` on.
+    /// The ring dropped messages this subscriber had not read yet, from
+    /// `first_missing` on. It gives up the rest of what it holds there
+    /// either way, so that a subscription about to end pins nothing.
     fn on_slow(&mut self, first_missing: u64) -> Poll<Option<Event>> {
+        let newest = self.live.skip_to_newest();
         match self.policy {
             SlowPolicy::Disconnect => self.finish(EndReason::SlowConsumer),
-            SlowPolicy::Drop => match self.topic.rejoin() {
-                Some((rx, head)) => {
-                    self.live = BroadcastStream::new(rx);
-                    self.delivered = head.max(self.delivered);
-                    Poll::Ready(Some(Event::Gap(Gap {
-                        from: first_missing,
-                        to: head,
-                        reason: GapReason::Dropped,
-                    })))
-                }
-                None => {
-                    let reason = self.topic.end_reason();
-                    self.finish(reason)
-                }
-            },
+            SlowPolicy::Drop => {
+                // Skipped to the newest message: one that catches up from
+                // the oldest it missed would most likely fall behind again.
+                let to = newest.max(first_missing);
+                self.delivered = to.max(self.delivered);
+                Poll::Ready(Some(Event::Gap(Gap {
+                    from: first_missing,
+                    to,
+                    reason: GapReason::Dropped,
+                })))
+            }
         }
-    }
-
-    fn is_too_far_behind(&self, msg: &Message) -> bool {
-        let newest = self.topic.last_seq.load(Ordering::Acquire);
-        let total = self.topic.total_bytes.load(Ordering::Acquire);
-        let behind_messages = newest.saturating_sub(msg.seq);
-        let behind_bytes = total.saturating_sub(msg.offset + msg.payload.len() as u64);
-        behind_messages >= self.topic.queue_messages as u64 || behind_bytes > self.topic.queue_bytes
     }
 }
 
@@ -248,13 +240,10 @@ impl Stream for Subscription {
             return Poll::Ready(Some(Event::Message(msg)));
         }
         loop {
-            match ready!(Pin::new(&mut this.live).poll_next(cx)) {
-                Some(Ok(msg)) => {
+            match ready!(this.live.poll_recv(cx)) {
+                Received::Message(msg) => {
                     if msg.seq <= this.delivered {
                         continue; // already replayed from history
-                    }
-                    if this.is_too_far_behind(&msg) {
-                        return this.on_slow(msg.seq);
                     }
                     if msg.seq > this.delivered + 1 {
                         // Seqs the store numbered that never reached this
@@ -272,11 +261,11 @@ impl Stream for Subscription {
                     this.delivered = msg.seq;
                     return Poll::Ready(Some(Event::Message(msg)));
                 }
-                Some(Err(BroadcastStreamRecvError::Lagged(_))) => {
+                Received::Lagged => {
                     let first_missing = this.delivered + 1;
                     return this.on_slow(first_missing);
                 }
-                None => {
+                Received::Closed => {
                     let reason = this.topic.end_reason();
                     return this.finish(reason);
                 }

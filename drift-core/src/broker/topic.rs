@@ -7,8 +7,8 @@
 //! threads), so fan-out goes through a small reorder buffer: a batch is sent
 //! to the live channel only once every earlier seq has been, and subscribers
 //! see seqs in order with no hole. Nothing under the lock waits for a
-//! subscriber or for the store: the live channel is a bounded ring that a
-//! slow reader simply falls behind in.
+//! subscriber or for the store: the live channel is a ring bounded from the
+//! publish side (`broker/ring.rs`) that a slow reader falls out of.
 //!
 //! A subscriber joins the live channel first, then reads history from the
 //! log, and skips live messages it has already replayed: the handoff is by
@@ -21,13 +21,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use tokio::sync::broadcast;
-
 use super::config::TopicConfig;
+use super::ring::{Receiver, Ring};
 use super::store::{Appended, Selection, StoreFuture, TopicLog, TopicStore};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{EndReason, Gap, GapReason, HistoryRequest, Message, MessageId};
+use bytes::Bytes;
 
 /// A topic incarnation. Deleting a topic and creating it again makes a new
 /// `Topic` with a new epoch.
@@ -40,21 +39,18 @@ pub(crate) struct Topic {
     /// Newest seq fanned out, readable without the lock (subscribers
     /// measure lag with it).
     pub(crate) last_seq: AtomicU64,
-    /// Payload bytes fanned out so far, readable without the lock.
-    pub(crate) total_bytes: AtomicU64,
     state: Mutex<TopicState>,
-    /// How far (messages, payload bytes) a subscriber may fall behind the
-    /// newest message; kept here, once per topic, rather than in every
-    /// subscription.
-    pub(crate) queue_messages: usize,
-    pub(crate) queue_bytes: u64,
+    /// The live ring's bounds: how far (messages, charged bytes) a
+    /// subscriber may fall behind the newest message.
+    queue_messages: usize,
+    queue_bytes: u64,
 }
 
 #[derive(Debug)]
 struct TopicState {
     /// The live channel; created when the first subscriber joins and dropped
     /// when a publish finds nobody listening, so idle topics cost no ring.
-    live: Option<broadcast::Sender<Arc<Message>>>,
+    live: Option<Arc<Ring>>,
     /// Batches the store has accepted whose earlier seqs are not yet fanned
     /// out, by first seq.
     waiting: BTreeMap<u64, Batch>,
@@ -146,7 +142,7 @@ impl Drop for PendingAppend {
 pub(crate) struct Joined {
     pub(crate) replay: Vec<Arc<Message>>,
     pub(crate) gap: Option<Gap>,
-    pub(crate) live: broadcast::Receiver<Arc<Message>>,
+    pub(crate) live: Receiver,
     pub(crate) last_seq: u64,
 }
 
@@ -159,7 +155,6 @@ impl Topic {
             epoch: log.epoch(),
             config: *log.config(),
             last_seq: AtomicU64::new(log.last_seq()),
-            total_bytes: AtomicU64::new(0),
             log,
             state: Mutex::new(TopicState {
                 live: None,
@@ -285,26 +280,23 @@ impl Topic {
     }
 
     fn send(&self, state: &mut TopicState, appended: Appended, payloads: &[Bytes]) {
-        let mut offset = self.total_bytes.load(Ordering::Relaxed);
-        for (seq, payload) in (appended.first_seq..).zip(payloads) {
-            let len = payload.len() as u64;
-            let id = MessageId {
-                epoch: self.epoch,
-                seq,
-            };
-            let msg =
-                Arc::new(Message::new(id, appended.time_us, payload.clone()).at_offset(offset));
-            offset += len;
-            // Release: a subscriber that reads these counters after receiving
-            // the message sees at least this message counted.
-            self.total_bytes.store(offset, Ordering::Release);
-            self.last_seq.store(seq, Ordering::Release);
-            if let Some(live) = &state.live
-                && live.send(msg).is_err()
-            {
-                // Nobody is listening any more: free the ring.
-                state.live = None;
-            }
+        let Some(newest) = (appended.first_seq + payloads.len() as u64).checked_sub(1) else {
+            return;
+        };
+        // Release: a subscriber that reads it after receiving a message sees
+        // at least that message counted.
+        self.last_seq.store(newest, Ordering::Release);
+        let Some(live) = &state.live else {
+            return; // nobody listens: no message is even made
+        };
+        let epoch = self.epoch;
+        let messages = (appended.first_seq..).zip(payloads).map(|(seq, payload)| {
+            let id = MessageId { epoch, seq };
+            Arc::new(Message::new(id, appended.time_us, payload.clone()))
+        });
+        if !live.push(messages) {
+            // Nobody is listening any more: free the ring.
+            state.live = None;
         }
     }
 
@@ -325,7 +317,6 @@ impl Topic {
                 self.log.unwatch();
                 return None;
             }
-            let queue = self.queue_messages;
             let live = match &state.live {
                 Some(live) => live.subscribe(),
                 None => {
@@ -334,8 +325,9 @@ impl Topic {
                     if let Some(seq) = watched {
                         self.skip_to(&mut state, seq);
                     }
-                    let (sender, receiver) = broadcast::channel(queue);
-                    state.live = Some(sender);
+                    let ring = Arc::new(Ring::new(self.queue_messages, self.queue_bytes));
+                    let receiver = ring.subscribe();
+                    state.live = Some(ring);
                     receiver
                 }
             };
@@ -414,14 +406,6 @@ impl Topic {
         Ok((replay, gap))
     }
 
-    /// Re-joins the live channel at its head after a slow subscriber chose to
-    /// drop: returns the new receiver and the newest seq it will not see.
-    pub(crate) fn rejoin(&self) -> Option<(broadcast::Receiver<Arc<Message>>, u64)> {
-        let state = self.lock();
-        let live = state.live.as_ref()?;
-        Some((live.subscribe(), self.last_seq.load(Ordering::Relaxed)))
-    }
-
     /// Called by a subscription as it goes: when it is the last one, the
     /// live ring is freed at once rather than at the next publish (a client
     /// that subscribes to many topics and leaves would otherwise leave a
@@ -432,7 +416,7 @@ impl Topic {
         let mut state = self.lock();
         // Receivers are made only under this lock, so none can appear
         // between the count and the drop; the leaving one still counts.
-        let last = state.live.as_ref().is_some_and(|l| l.receiver_count() <= 1);
+        let last = state.live.as_ref().is_some_and(|l| l.receivers() <= 1);
         if last {
             state.live = None;
             state.left_at = Some(tokio::time::Instant::now());
@@ -503,9 +487,15 @@ impl Topic {
         self.lock().live.is_some()
     }
 
+    /// Messages the live ring holds for subscribers that have not read them
+    /// yet, and their charged bytes (at most the queue bounds).
+    pub(crate) fn queued(&self) -> (usize, u64) {
+        self.lock().live.as_ref().map_or((0, 0), |l| l.held())
+    }
+
     /// Live subscriptions now.
     pub(crate) fn subscribers(&self) -> usize {
-        self.lock().live.as_ref().map_or(0, |l| l.receiver_count())
+        self.lock().live.as_ref().map_or(0, |l| l.receivers())
     }
 
     /// Why the live channel closed (read by subscribers when it does).
@@ -518,9 +508,11 @@ impl Topic {
     pub(crate) fn close(&self, reason: EndReason, delete: bool) {
         let mut state = self.lock();
         state.end = Some(reason);
-        // Dropping the sender closes the channel: receivers drain what was
-        // already sent, then see it closed and read `end`.
-        state.live = None;
+        // Receivers drain what was already sent, then see the ring closed
+        // and read `end`.
+        if let Some(live) = state.live.take() {
+            live.close();
+        }
         state.closed |= delete;
         if delete {
             state.waiting.clear();
@@ -536,6 +528,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+    use crate::broker::ring::Received;
     use crate::broker::store::StoreCall;
 
     /// A log that numbers each append at once but answers only when the test
@@ -635,16 +628,18 @@ mod tests {
         third.send(()).expect("release 3");
         second.send(()).expect("release 2");
         assert!(
-            joined.live.try_recv().is_err(),
+            joined.live.try_recv().is_none(),
             "a later batch went out before the first"
         );
         first.send(()).expect("release 1");
         let mut seqs = Vec::new();
         for _ in 0..4 {
-            let m = tokio::time::timeout(Duration::from_secs(5), joined.live.recv())
+            let got = tokio::time::timeout(Duration::from_secs(5), joined.live.recv())
                 .await
-                .expect("a message in time")
-                .expect("the channel is open");
+                .expect("a message in time");
+            let Received::Message(m) = got else {
+                panic!("expected a message, got {got:?}");
+            };
             seqs.push(m.seq);
         }
         assert_eq!(seqs, [1, 2, 3, 4]);
@@ -666,10 +661,12 @@ mod tests {
             .pop()
             .expect("the append started");
         gate.send(()).expect("release");
-        let m = tokio::time::timeout(Duration::from_secs(5), joined.live.recv())
+        let got = tokio::time::timeout(Duration::from_secs(5), joined.live.recv())
             .await
-            .expect("fanned out in time")
-            .expect("the channel is open");
+            .expect("fanned out in time");
+        let Received::Message(m) = got else {
+            panic!("expected a message, got {got:?}");
+        };
         assert_eq!((m.seq, &m.payload[..]), (1, &b"orphan"[..]));
     }
 }

@@ -62,10 +62,6 @@ pub struct Message {
     pub time_us: u64,
     /// The user's bytes, untouched.
     pub payload: Bytes,
-    /// Total payload bytes published on the topic before this message; lets a
-    /// subscriber measure how far behind it is in bytes without a counter of
-    /// its own.
-    pub(crate) offset: u64,
     /// Slots the protocol fills with the message's encodings.
     pub(crate) encoded: Encoded,
 }
@@ -114,15 +110,8 @@ impl Message {
             seq: id.seq,
             time_us,
             payload,
-            offset: 0,
             encoded: Encoded::default(),
         }
-    }
-
-    /// The same message, recording the topic's payload bytes before it (the
-    /// broker measures a subscriber's lag in bytes with it).
-    pub(crate) fn at_offset(self, offset: u64) -> Message {
-        Message { offset, ..self }
     }
 
     /// What holding this message counts against a byte bound (history,

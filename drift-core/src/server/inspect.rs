@@ -40,6 +40,7 @@ fn to_json(t: &TopicInfo) -> Value {
         "lastSeq": t.last_seq,
         "retained": { "messages": t.history_len, "bytes": t.history_bytes },
         "subscribers": t.subscribers,
+        "queued": { "messages": t.queued_len, "bytes": t.queued_bytes },
         "config": {
             "history": t.config.history,
             "historyLength": r.max_messages,

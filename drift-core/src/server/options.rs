@@ -255,7 +255,7 @@ pub static OPTIONS: &[ServerOption] = &[
     ServerOption {
         name: "queue_bytes",
         kind: Bytes,
-        help: "How many payload bytes a subscriber may fall behind before it is slow.",
+        help: "How many bytes (payload and 200 per message) a subscriber may fall behind before it is slow.",
         zero_is_none: false,
         get: |o| V::Number(o.config.broker.queue_bytes),
         set: |o, v| v.number().map(|x| o.config.broker.queue_bytes = x),

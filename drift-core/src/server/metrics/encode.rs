@@ -241,6 +241,22 @@ impl Collector for Scrape {
             &one(retained_bytes),
         )?;
 
+        let (queued, queued_bytes) = self.broker.queued();
+        gauge(
+            e,
+            "queued_messages",
+            "Messages live rings hold for subscribers that have not read them, over every topic held.",
+            None,
+            &one(queued),
+        )?;
+        gauge(
+            e,
+            "queued",
+            "Their charged bytes (payload and 200 bytes each).",
+            Some(&Unit::Bytes),
+            &one(queued_bytes),
+        )?;
+
         let store = self.broker.config().store.kind();
         let mut info = e.encode_descriptor(
             "store",
