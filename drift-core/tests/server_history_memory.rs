@@ -1,0 +1,126 @@
+//! What one client may make the server hold in history (issue 26 item 7):
+//! the operator's caps on what a `PUT` may ask for, refused with 400 and a
+//! reason, and the global history memory budget, which evicts the oldest
+//! messages of the topics holding the most and reports them as an
+//! `expired` gap to a subscriber resuming from them.
+
+mod support;
+
+use std::time::Duration;
+
+use http::StatusCode;
+use serde_json::Value;
+use support::*;
+
+fn parse(r: &Reply) -> Value {
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.text());
+    serde_json::from_slice(&r.body).expect("JSON")
+}
+
+/// A `PUT` asking for more than a cap is 400 with a one-line reason naming
+/// the field, the value asked for and the cap; no topic is created and an
+/// existing one keeps its configuration. At the caps it is granted.
+#[tokio::test]
+async fn put_over_a_cap_is_400_and_changes_nothing() {
+    within(async {
+        let server = start_server(|c| {
+            c.broker.history_length = 10;
+            c.broker.history_bytes = Some(1 << 16);
+            c.broker.max_history_length = 100;
+            c.broker.max_history_bytes = 1 << 20;
+            c.broker.max_history_age = Some(Duration::from_secs(3600));
+        })
+        .await;
+        let mut c = server.h2().await;
+        let over = [
+            (
+                r#"{"historyLength": 101}"#,
+                "historyLength 101 exceeds this server's cap of 100 messages",
+            ),
+            (
+                r#"{"maxBytes": 1099511627776}"#,
+                "maxBytes 1099511627776 exceeds this server's cap of 1048576 bytes",
+            ),
+            (
+                r#"{"maxAge": 3601}"#,
+                "maxAge 3601 exceeds this server's cap of 3600 seconds",
+            ),
+        ];
+        for (body, reason) in over {
+            let r = c.put("/v1/t/new", body).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(r.text().trim_end(), reason, "{body}");
+            assert!(!r.text().trim_end().contains('\n'), "one line");
+        }
+        assert_eq!(c.get("/v1/topics/new").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(server.broker().topic_count(), 0);
+
+        let old = r#"{"historyLength": 7, "maxBytes": 4096, "maxAge": 60}"#;
+        assert_eq!(c.put("/v1/t/old", old).await.status, StatusCode::CREATED);
+        let before = parse(&c.get("/v1/topics/old").await)["config"].clone();
+        for (body, reason) in over {
+            let r = c.put("/v1/t/old", body).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(r.text().trim_end(), reason, "{body}");
+        }
+        let after = parse(&c.get("/v1/topics/old").await);
+        assert_eq!(after["config"], before);
+        assert_eq!(before["historyLength"], 7);
+
+        let at_caps = r#"{"historyLength": 100, "maxBytes": 1048576, "maxAge": 3600}"#;
+        assert_eq!(
+            c.put("/v1/t/capped", at_caps).await.status,
+            StatusCode::CREATED
+        );
+        // A topic asking nothing gets the defaults, and the age cap as its
+        // age bound: nothing is kept longer than the operator allows.
+        c.publish("implicit", "x").await;
+        let implicit = parse(&c.get("/v1/topics/implicit").await);
+        assert_eq!(implicit["config"]["historyLength"], 10);
+        assert_eq!(implicit["config"]["maxBytes"], 1 << 16);
+        assert_eq!(implicit["config"]["maxAge"], 3600);
+    })
+    .await
+}
+
+/// With `history_bytes` unset, a topic's byte bound is the cap: no path
+/// makes a history unbounded in bytes.
+#[tokio::test]
+async fn unset_default_byte_bound_is_the_cap() {
+    within(async {
+        let server = start_server(|c| {
+            c.broker.history_bytes = None;
+            c.broker.max_history_bytes = 1 << 20;
+        })
+        .await;
+        let mut c = server.h2().await;
+        assert_eq!(c.put("/v1/t/T", "").await.status, StatusCode::CREATED);
+        let t = parse(&c.get("/v1/topics/T").await);
+        assert_eq!(t["config"]["maxBytes"], 1 << 20);
+    })
+    .await
+}
+
+/// A server whose defaults exceed its caps does not start, and says which
+/// default exceeds which cap.
+#[tokio::test]
+async fn a_default_over_a_cap_is_refused_at_start() {
+    within(async {
+        let mut config = base_config(
+            "127.0.0.1:0".parse().unwrap(),
+            drift_core::server::TlsMode::H2c,
+        );
+        config.broker.history_length = 2000;
+        config.broker.max_history_length = 1000;
+        let Err(e) = drift_core::server::Server::bind(config).await else {
+            panic!("a server with a default over its cap started");
+        };
+        assert_eq!(e.kind(), drift_core::ErrorKind::InvalidInput);
+        assert!(
+            e.to_string()
+                .contains("history length 2000 exceeds max history length 1000"),
+            "{e}"
+        );
+    })
+    .await
+}
