@@ -14,7 +14,7 @@ use super::{Appended, Opened, Selection, StoreCall, TopicLog, TopicStore};
 use crate::broker::config::TopicConfig;
 use crate::error::{Error, ErrorKind};
 use crate::lock::lock;
-use crate::model::{Message, MessageId, now_us};
+use crate::model::{MESSAGE_OVERHEAD_BYTES, Message, MessageId, now_us};
 
 /// Topics in memory. Cheap to clone; clones share the topics.
 #[derive(Debug, Clone)]
@@ -206,6 +206,12 @@ struct LogState {
 }
 
 impl LogState {
+    /// What the retained messages cost: payloads and each message's
+    /// overhead, what `maxBytes` bounds.
+    fn charged(&self) -> u64 {
+        self.bytes + MESSAGE_OVERHEAD_BYTES * self.messages.len() as u64
+    }
+
     fn pop_oldest(&mut self) {
         if let Some(m) = self.messages.pop_front() {
             self.bytes -= m.payload.len() as u64;
@@ -219,7 +225,7 @@ impl LogState {
         }
         if let Some(max) = retention.max_bytes {
             // Keep at least the newest message even if it alone is larger.
-            while self.bytes > max && self.messages.len() > 1 {
+            while self.charged() > max && self.messages.len() > 1 {
                 self.pop_oldest();
             }
         }
@@ -405,9 +411,11 @@ mod tests {
             clock,
             ..Numbering::default()
         });
+        // Two messages of 4 bytes cost 2 × 204 bytes with their overhead:
+        // a third does not fit.
         let log = open(
             &store,
-            config(100, Some(10), Some(Duration::from_micros(50))),
+            config(100, Some(2 * 204 + 203), Some(Duration::from_micros(50))),
         );
         for s in 1..=4 {
             CLOCK.store(s * 10, Ordering::Relaxed);
@@ -420,6 +428,20 @@ mod tests {
         CLOCK.store(1000, Ordering::Relaxed);
         assert!(read(&*log, 0, None, None).is_empty());
         assert_eq!(log.retained(), 0, "expired messages are dropped");
+    }
+
+    /// The byte bound counts each message's overhead: a topic of 1-byte
+    /// messages under a 10 KiB bound holds 50 of them (201 B each), not
+    /// 10,240.
+    #[test]
+    fn byte_bound_counts_the_overhead_of_each_message() {
+        let store = MemoryStore::new();
+        let log = open(&store, config(100_000, Some(10 * 1024), None));
+        for _ in 0..1000 {
+            append(&*log, 1);
+        }
+        assert_eq!(log.retained(), 10 * 1024 / 201);
+        assert_eq!(log.retained_bytes(), (10 * 1024 / 201) as u64, "payload");
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub(super) struct LogState {
     /// The newest retained messages: consecutive seqs ending at `last_seq`
     /// (or empty), at most the store's `cache_messages` and `cache_bytes`.
     pub(super) cache: VecDeque<Arc<Message>>,
+    /// What the cache costs: payloads and each message's overhead
+    /// ([`Message::charged_bytes`]).
     pub(super) cache_bytes: u64,
     pub(super) deleted: bool,
 }
@@ -141,7 +143,7 @@ impl LogState {
         max_bytes: u64,
     ) {
         for m in new {
-            self.cache_bytes += m.payload.len() as u64;
+            self.cache_bytes += m.charged_bytes();
             self.cache.push_back(m);
         }
         while let Some(front) = self.cache.front() {
@@ -149,7 +151,7 @@ impl LogState {
             if front.seq >= self.first_seq && !over {
                 break;
             }
-            self.cache_bytes -= front.payload.len() as u64;
+            self.cache_bytes -= front.charged_bytes();
             self.cache.pop_front();
         }
     }
