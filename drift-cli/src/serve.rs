@@ -88,6 +88,12 @@ pub struct ServeArgs {
     /// must fit (0: none).
     #[arg(long, env = "DRIFT_MAX_HISTORY_AGE", default_value_t = 0)]
     max_history_age: u64,
+    /// The history memory budget, in bytes: retained messages held in
+    /// memory, each counted with 200 bytes of overhead, over all topics;
+    /// past it the oldest messages of the topics holding the most are
+    /// evicted (the disk store evicts from its cache only).
+    #[arg(long, env = "DRIFT_HISTORY_MEMORY", default_value_t = BrokerConfig::default().history_memory)]
+    history_memory: u64,
     /// Largest message accepted, in bytes.
     #[arg(long, env = "DRIFT_MAX_MESSAGE_BYTES", default_value_t = BrokerConfig::default().max_message_bytes)]
     max_message_bytes: usize,
@@ -218,6 +224,7 @@ impl ServeArgs {
                 max_history_length: self.max_history_length,
                 max_history_bytes: self.max_history_bytes,
                 max_history_age: secs(self.max_history_age),
+                history_memory: self.history_memory,
                 max_message_bytes: self.max_message_bytes,
                 max_topics: self.max_topics,
                 max_subscriptions: self.max_subscriptions,

@@ -124,3 +124,128 @@ async fn a_default_over_a_cap_is_refused_at_start() {
     })
     .await
 }
+
+const FRAMES: (&str, &str) = ("accept", "application/vnd.drift.frames");
+
+/// The value of the unlabelled sample `name` in a `/metrics` scrape.
+async fn metric(c: &mut Client, name: &str) -> u64 {
+    let r = c.get("/metrics").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let prefix = format!("{name} ");
+    let line = r
+        .text()
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+        .to_owned();
+    line[prefix.len()..]
+        .parse()
+        .unwrap_or_else(|_| panic!("a number in {line:?}"))
+}
+
+async fn retained(c: &mut Client, topic: &str) -> (u64, u64) {
+    let t = parse(&c.get(&format!("/v1/topics/{topic}")).await);
+    let n = |v: &Value| v.as_u64().expect("a number");
+    (n(&t["retained"]["messages"]), n(&t["lastSeq"]))
+}
+
+/// A budget of 4 MiB with many topics publishing: what the server holds
+/// stays within it (`/metrics`), the topic that asked for much and holds
+/// the most loses its oldest messages while the small topics keep all of
+/// theirs, and a subscriber resuming from an evicted id is told of an
+/// `expired` gap before the messages that remain.
+#[tokio::test]
+async fn the_history_memory_budget_holds_and_the_hog_pays_first() {
+    within(async {
+        const BUDGET: u64 = 4 << 20;
+        let server = start_server(|c| c.broker.history_memory = BUDGET).await;
+        let mut c = server.h2().await;
+        let hog = r#"{"historyLength": 100000, "maxBytes": 268435456}"#;
+        assert_eq!(c.put("/v1/t/hog", hog).await.status, StatusCode::CREATED);
+        let mut epoch = 0;
+        for round in 0..100 {
+            let r = c.publish("hog", vec![b'h'; 64 << 10]).await;
+            epoch = r.num("drift-epoch");
+            if round < 10 {
+                for i in 0..20 {
+                    c.publish(&format!("small-{i}"), vec![b's'; 1024]).await;
+                }
+            }
+            let held = metric(&mut c, "drift_history_memory_bytes").await;
+            assert!(held <= BUDGET, "round {round}: {held} held");
+        }
+        assert_eq!(metric(&mut c, "drift_history_memory_limit_bytes").await, BUDGET);
+        for i in 0..20 {
+            assert_eq!(retained(&mut c, &format!("small-{i}")).await, (10, 10));
+        }
+        let (kept, last) = retained(&mut c, "hog").await;
+        assert_eq!(last, 100);
+        assert!(kept > 0 && kept < 100, "the hog keeps {kept}");
+        let evicted = metric(&mut c, "drift_history_evicted_messages_total").await;
+        assert_eq!(evicted, 100 - kept);
+        let held = metric(&mut c, "drift_history_memory_bytes").await;
+        let charged = |n: u64, len: u64| n * (len + 200);
+        assert_eq!(held, charged(kept, 64 << 10) + charged(200, 1024));
+
+        // Resuming from the hog's first message: the evicted ones are a gap.
+        let first_kept = 101 - kept;
+        let mut sub = server
+            .h2()
+            .await
+            .subscribe("/v1/t/hog", &[FRAMES, ("last-event-id", &format!("{epoch}-1"))])
+            .await;
+        assert_eq!(
+            sub.header("drift-gap"),
+            Some(&*format!("2-{} expired", first_kept - 1))
+        );
+        let gap = sub.next_frame().await.expect("the gap");
+        assert_eq!(
+            gap.as_gap().expect("a gap frame"),
+            drift_core::Gap {
+                from: 2,
+                to: first_kept - 1,
+                reason: drift_core::GapReason::Expired,
+            }
+        );
+        for seq in first_kept..=100 {
+            assert_eq!(sub.next_frame().await.expect("a message").seq, seq);
+        }
+    })
+    .await
+}
+
+/// With the disk store only the cache is evicted: a subscriber resuming
+/// from the first id gets every message back, with no gap, and the budget
+/// holds.
+#[tokio::test]
+async fn with_the_disk_store_only_the_cache_is_evicted() {
+    within(async {
+        const BUDGET: u64 = 1 << 20;
+        let server = start_server(|c| {
+            Store::Disk.apply(c);
+            c.broker.history_memory = BUDGET;
+        })
+        .await;
+        let mut c = server.h2().await;
+        let mut epoch = 0;
+        for i in 0..40 {
+            for topic in ["a", "b"] {
+                epoch = c.publish(topic, vec![b'x'; 32 << 10]).await.num("drift-epoch");
+            }
+            let held = metric(&mut c, "drift_history_memory_bytes").await;
+            assert!(held <= BUDGET, "after {i}: {held}");
+        }
+        assert!(metric(&mut c, "drift_history_evicted_messages_total").await > 0);
+        let mut sub = server
+            .h2()
+            .await
+            .subscribe("/v1/t/b", &[FRAMES, ("last-event-id", &format!("{epoch}-0"))])
+            .await;
+        assert_eq!(sub.header("drift-gap"), None);
+        for seq in 1..=40 {
+            let f = sub.next_frame().await.expect("a message");
+            assert_eq!((f.kind, f.seq), (drift_core::protocol::FrameKind::Message, seq));
+        }
+    })
+    .await
+}

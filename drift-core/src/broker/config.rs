@@ -31,6 +31,13 @@ pub struct BrokerConfig {
     /// too. `None`: up to [`MAX_AGE_SECS`] (the count and byte caps already
     /// bound what a topic holds, so this cap is for a retention policy).
     pub max_history_age: Option<Duration>,
+    /// The history memory budget: what every retained message held in this
+    /// process's memory costs together (payload and overhead, over all
+    /// topics: the memory store's history, the disk store's caches). Past
+    /// it the oldest messages of the topics holding the most are evicted
+    /// (a resuming subscriber is told of an `expired` gap); publishes are
+    /// never refused for it. The Redis store holds history in Redis.
+    pub history_memory: u64,
     /// Largest accepted message payload.
     pub max_message_bytes: usize,
     /// Longest accepted topic name, in bytes.
@@ -71,6 +78,7 @@ impl Default for BrokerConfig {
             max_history_length: DEFAULT_MAX_HISTORY_LENGTH,
             max_history_bytes: DEFAULT_MAX_HISTORY_BYTES,
             max_history_age: None,
+            history_memory: DEFAULT_HISTORY_MEMORY,
             max_message_bytes: 1 << 20,
             max_topic_name_bytes: 256,
             max_topics: 100_000,
@@ -154,6 +162,7 @@ impl BrokerConfig {
             ("queue messages", self.queue_messages as u64),
             ("queue bytes", self.queue_bytes),
             ("max history bytes", self.max_history_bytes),
+            ("history memory", self.history_memory),
         ];
         match at_least_one.iter().find(|(_, value)| *value == 0) {
             Some((name, _)) => Err(Error::invalid(format!("{name} must be greater than 0"))),
@@ -171,6 +180,11 @@ pub const MAX_HISTORY_LENGTH: usize = 1_000_000;
 /// client's `PUT` cannot make a topic of 1 M tiny messages (200 MB of
 /// overhead alone).
 pub const DEFAULT_MAX_HISTORY_LENGTH: usize = 100_000;
+
+/// Default of [`BrokerConfig::history_memory`]: 1 GiB, sixteen topics at
+/// the default 64 MiB bound, or four at the largest `PUT` may ask for; a
+/// server with more memory to give to history raises it.
+pub const DEFAULT_HISTORY_MEMORY: u64 = 1 << 30;
 
 /// Default of [`BrokerConfig::max_history_bytes`]: four times the default
 /// history bound (64 MiB) and a quarter of the default history memory

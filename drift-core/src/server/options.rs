@@ -237,6 +237,14 @@ pub static OPTIONS: &[ServerOption] = &[
         },
     },
     ServerOption {
+        name: "history_memory",
+        kind: Bytes,
+        help: "The history memory budget: retained messages held in memory, each counted with 200 bytes of overhead, over all topics; past it the oldest messages of the topics holding the most are evicted (the disk store evicts from its cache only).",
+        zero_is_none: false,
+        get: |o| V::Number(o.config.broker.history_memory),
+        set: |o, v| v.number().map(|x| o.config.broker.history_memory = x),
+    },
+    ServerOption {
         name: "max_message_bytes",
         kind: Bytes,
         help: "Largest message accepted, in bytes.",
@@ -1044,6 +1052,7 @@ mod tests {
             ("max_history_length", "500"),
             ("max_history_bytes", "32MiB"),
             ("max_history_age", "1h"),
+            ("history_memory", "2GiB"),
             ("heartbeat", "0"),
             ("max_streams", "9"),
             ("cors_origin", "*"),
@@ -1063,6 +1072,7 @@ mod tests {
         assert_eq!(c.broker.max_history_length, 500);
         assert_eq!(c.broker.max_history_bytes, 32 << 20);
         assert_eq!(c.broker.max_history_age, Some(Duration::from_secs(3600)));
+        assert_eq!(c.broker.history_memory, 2 << 30);
         assert_eq!(c.service.heartbeat, None, "0 is no heartbeat");
         assert_eq!(c.max_concurrent_streams, 9);
         assert_eq!(c.service.cors.unwrap().allow_origins, ["*"]);

@@ -213,6 +213,7 @@ class Server:
         max_history_length: int = ...,
         max_history_bytes: int = ...,
         max_history_age: Optional[float] = ...,
+        history_memory: int = ...,
         max_message_bytes: int = ...,
         max_topics: int = ...,
         max_subscriptions: int = ...,
