@@ -111,11 +111,15 @@ impl Budget {
             let Ok(_evicting) = self.evicting.try_lock() else {
                 return;
             };
-            self.evict_largest_first(&logs());
+            if self.evict_largest_first(&logs()) == 0 {
+                // Nothing listed holds anything: nothing to evict.
+                return;
+            }
         }
     }
 
-    fn evict_largest_first<L: Evict>(&self, logs: &[L]) {
+    /// Answers the messages evicted.
+    fn evict_largest_first<L: Evict>(&self, logs: &[L]) -> u64 {
         let limit = self.limit.load(Ordering::Relaxed);
         let low = limit - limit / 16;
         let mut heap: BinaryHeap<(u64, usize)> = logs
@@ -124,17 +128,19 @@ impl Budget {
             .map(|(i, l)| (l.charged(), i))
             .filter(|&(c, _)| c > 0)
             .collect();
+        let mut total = 0;
         loop {
             let used = self.used.load(Ordering::SeqCst);
             if used <= low {
-                return;
+                return total;
             }
             let Some((_, i)) = heap.pop() else {
-                return;
+                return total;
             };
             let next = heap.peek().map_or(0, |&(c, _)| c);
             let evicted = logs[i].evict(self, next, used - low);
             if evicted > 0 {
+                total += evicted;
                 self.evicted.fetch_add(evicted, Ordering::Relaxed);
                 let now = logs[i].charged();
                 if now > 0 {
