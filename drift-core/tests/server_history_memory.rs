@@ -174,7 +174,10 @@ async fn the_history_memory_budget_holds_and_the_hog_pays_first() {
             let held = metric(&mut c, "drift_history_memory_bytes").await;
             assert!(held <= BUDGET, "round {round}: {held} held");
         }
-        assert_eq!(metric(&mut c, "drift_history_memory_limit_bytes").await, BUDGET);
+        assert_eq!(
+            metric(&mut c, "drift_history_memory_limit_bytes").await,
+            BUDGET
+        );
         for i in 0..20 {
             assert_eq!(retained(&mut c, &format!("small-{i}")).await, (10, 10));
         }
@@ -192,7 +195,10 @@ async fn the_history_memory_budget_holds_and_the_hog_pays_first() {
         let mut sub = server
             .h2()
             .await
-            .subscribe("/v1/t/hog", &[FRAMES, ("last-event-id", &format!("{epoch}-1"))])
+            .subscribe(
+                "/v1/t/hog",
+                &[FRAMES, ("last-event-id", &format!("{epoch}-1"))],
+            )
             .await;
         assert_eq!(
             sub.header("drift-gap"),
@@ -230,7 +236,10 @@ async fn with_the_disk_store_only_the_cache_is_evicted() {
         let mut epoch = 0;
         for i in 0..40 {
             for topic in ["a", "b"] {
-                epoch = c.publish(topic, vec![b'x'; 32 << 10]).await.num("drift-epoch");
+                epoch = c
+                    .publish(topic, vec![b'x'; 32 << 10])
+                    .await
+                    .num("drift-epoch");
             }
             let held = metric(&mut c, "drift_history_memory_bytes").await;
             assert!(held <= BUDGET, "after {i}: {held}");
@@ -239,12 +248,18 @@ async fn with_the_disk_store_only_the_cache_is_evicted() {
         let mut sub = server
             .h2()
             .await
-            .subscribe("/v1/t/b", &[FRAMES, ("last-event-id", &format!("{epoch}-0"))])
+            .subscribe(
+                "/v1/t/b",
+                &[FRAMES, ("last-event-id", &format!("{epoch}-0"))],
+            )
             .await;
         assert_eq!(sub.header("drift-gap"), None);
         for seq in 1..=40 {
             let f = sub.next_frame().await.expect("a message");
-            assert_eq!((f.kind, f.seq), (drift_core::protocol::FrameKind::Message, seq));
+            assert_eq!(
+                (f.kind, f.seq),
+                (drift_core::protocol::FrameKind::Message, seq)
+            );
         }
     })
     .await

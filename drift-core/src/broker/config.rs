@@ -461,10 +461,11 @@ mod tests {
             max_history_bytes: 100,
             ..BrokerConfig::default()
         };
-        let t = TopicConfigRequest::default()
-            .resolve(&unvalidated)
-            .unwrap();
-        assert_eq!((t.retention.max_messages, t.retention.max_bytes), (20, Some(100)));
+        let t = TopicConfigRequest::default().resolve(&unvalidated).unwrap();
+        assert_eq!(
+            (t.retention.max_messages, t.retention.max_bytes),
+            (20, Some(100))
+        );
     }
 
     /// The server-wide defaults must fit within the caps: `validate` says
@@ -513,11 +514,13 @@ mod tests {
             }),
             "max history bytes must be greater than 0"
         );
-        assert!(refusal(BrokerConfig {
-            max_history_age: Some(Duration::from_secs(u64::MAX)),
-            ..base
-        })
-        .starts_with("max history age of"));
+        assert!(
+            refusal(BrokerConfig {
+                max_history_age: Some(Duration::from_secs(u64::MAX)),
+                ..base
+            })
+            .starts_with("max history age of")
+        );
     }
 
     #[test]

@@ -1082,7 +1082,10 @@ mod tests {
         // Limits that cannot work are refused with the config's reason.
         o.set_text("history_length", "501").unwrap();
         let e = o.validate().unwrap_err().to_string();
-        assert!(e.contains("history length 501 exceeds max history length 500"), "{e}");
+        assert!(
+            e.contains("history length 501 exceeds max history length 500"),
+            "{e}"
+        );
         o.set_text("history_length", "5").unwrap();
         o.set_text("max_topics", "0").unwrap();
         assert!(o.validate().unwrap_err().to_string().contains("max topics"));

@@ -566,7 +566,10 @@ mod tests {
         assert!(usage.evicted_messages >= 5, "{usage:?}");
 
         // Deleting a topic gives its share back.
-        assert!(matches!(store.delete("hog", hog.epoch()).now(), Ok(Ok(true))));
+        assert!(matches!(
+            store.delete("hog", hog.epoch()).now(),
+            Ok(Ok(true))
+        ));
         assert_eq!(store.memory().unwrap().held, 12_000);
         // A smaller budget evicts at once.
         store.limit_memory(6000);

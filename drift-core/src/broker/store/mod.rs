@@ -34,8 +34,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_core::Stream;
 
-pub(crate) use budget::{Budget, Evict};
 pub use budget::MemoryUse;
+pub(crate) use budget::{Budget, Evict};
 pub use call::{StoreCall, StoreFuture};
 #[cfg(feature = "disk")]
 pub use disk::{DiskOptions, DiskStats, DiskStore};

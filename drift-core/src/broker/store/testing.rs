@@ -9,9 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::memory::Numbering;
-use super::{
-    Appended, MemoryStore, MemoryUse, Opened, Selection, StoreCall, TopicLog, TopicStore,
-};
+use super::{Appended, MemoryStore, MemoryUse, Opened, Selection, StoreCall, TopicLog, TopicStore};
 use crate::broker::config::TopicConfig;
 use crate::model::Message;
 

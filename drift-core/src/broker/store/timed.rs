@@ -8,9 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{
-    Appended, MemoryUse, Notices, Opened, Selection, StoreCall, TopicLog, TopicStore,
-};
+use super::{Appended, MemoryUse, Notices, Opened, Selection, StoreCall, TopicLog, TopicStore};
 use crate::broker::config::TopicConfig;
 use crate::metrics::{Metrics, StoreOp};
 use crate::model::Message;
