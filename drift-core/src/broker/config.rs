@@ -514,6 +514,13 @@ mod tests {
             }),
             "max history bytes must be greater than 0"
         );
+        assert_eq!(
+            refusal(BrokerConfig {
+                history_memory: 0,
+                ..base.clone()
+            }),
+            "history memory must be greater than 0"
+        );
         assert!(
             refusal(BrokerConfig {
                 max_history_age: Some(Duration::from_secs(u64::MAX)),
