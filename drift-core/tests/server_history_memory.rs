@@ -264,3 +264,40 @@ async fn with_the_disk_store_only_the_cache_is_evicted() {
     })
     .await
 }
+
+/// Many publishers at once, each on its own connection and topic: the
+/// budget holds when they are done (one eviction at a time, and none left
+/// over the budget by an append that found another evicting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_publishers_stay_within_the_budget() {
+    within(async {
+        const BUDGET: u64 = 2 << 20;
+        let server = start_server(|c| c.broker.history_memory = BUDGET).await;
+        let mut publishers = Vec::new();
+        for t in 0..8 {
+            let mut c = server.h2().await;
+            publishers.push(tokio::spawn(async move {
+                for _ in 0..40 {
+                    c.publish(&format!("t{t}"), vec![b'x'; 32 << 10]).await;
+                }
+            }));
+        }
+        for p in publishers {
+            p.await.expect("a publisher");
+        }
+        let mut c = server.h2().await;
+        let held = metric(&mut c, "drift_history_memory_bytes").await;
+        assert!(held <= BUDGET, "{held}");
+        assert!(held > BUDGET / 2, "{held}");
+        let evicted = metric(&mut c, "drift_history_evicted_messages_total").await;
+        let mut kept = 0;
+        for t in 0..8 {
+            let (n, last) = retained(&mut c, &format!("t{t}")).await;
+            assert_eq!(last, 40);
+            kept += n;
+        }
+        assert_eq!(kept + evicted, 8 * 40);
+        assert_eq!(held, kept * ((32 << 10) + 200));
+    })
+    .await
+}
