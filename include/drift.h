@@ -1071,7 +1071,8 @@ drift_status drift_server_config_set_fsync(drift_server_config *cfg, const char 
 
 /**
  * History capacity of a topic that does not set its own, in messages
- * (default 1000; 0 keeps no history; at most 1000000).
+ * (default 1000; 0 keeps no history; at most `max_history_length`, 100000
+ * by default, which `drift_server_config_set` sets).
  *
  * # Safety
  *
@@ -1080,7 +1081,9 @@ drift_status drift_server_config_set_fsync(drift_server_config *cfg, const char 
 drift_status drift_server_config_set_history_length(drift_server_config *cfg, size_t messages);
 
 /**
- * History bound per topic in payload bytes (default 64 MiB; 0: no bound).
+ * History bound per topic in bytes, each message counted with 200 bytes
+ * of overhead (default 64 MiB; 0: `max_history_bytes`, 256 MiB by
+ * default, which `drift_server_config_set` sets).
  *
  * # Safety
  *
@@ -1089,7 +1092,8 @@ drift_status drift_server_config_set_history_length(drift_server_config *cfg, si
 drift_status drift_server_config_set_history_bytes(drift_server_config *cfg, uint64_t bytes);
 
 /**
- * History bound per topic by age, in seconds (default 0: no bound).
+ * History bound per topic by age, in seconds (default 0: none, or
+ * `max_history_age` when `drift_server_config_set` set one).
  *
  * # Safety
  *
@@ -1214,8 +1218,11 @@ drift_status drift_server_config_set_threads(drift_server_config *cfg, size_t th
  * by the option's kind: whole numbers (`"1024"`), byte sizes (`"65536"`,
  * `"64MiB"`), durations in seconds or with a unit (`"15"`, `"500ms"`,
  * `"2m"`), `"true"`/`"false"`, paths (`""` for none) and comma-separated
- * lists. 0 means none for `history_bytes`, `history_max_age` and
- * `heartbeat`. Both strings are copied.
+ * lists. 0 means none for `history_max_age`, `max_history_age` and
+ * `heartbeat`, and the cap (`max_history_bytes`) for `history_bytes`. The
+ * caps on what a topic may ask for (`max_history_length`,
+ * `max_history_bytes`, `max_history_age`) and the history memory budget
+ * (`history_memory`) are set here. Both strings are copied.
  *
  * Fails with `DRIFT_STATUS_INVALID_ARGUMENT` for an unknown name or a
  * value that does not parse or cannot work, the last error saying which

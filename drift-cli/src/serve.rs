@@ -67,12 +67,33 @@ pub struct ServeArgs {
     /// History capacity per topic, in messages.
     #[arg(long, env = "DRIFT_HISTORY_LENGTH", default_value_t = BrokerConfig::default().history_length)]
     history_length: usize,
-    /// History bound per topic, in payload bytes (0: none).
+    /// History bound per topic, in bytes, each message counted with 200
+    /// bytes of overhead (0: --max-history-bytes).
     #[arg(long, env = "DRIFT_HISTORY_BYTES", default_value_t = BrokerConfig::default().history_bytes.unwrap_or(0))]
     history_bytes: u64,
-    /// History bound per topic, in seconds of age (0: none).
+    /// History bound per topic, in seconds of age (0: --max-history-age,
+    /// none when that is 0).
     #[arg(long, env = "DRIFT_HISTORY_MAX_AGE", default_value_t = 0)]
     history_max_age: u64,
+    /// The largest historyLength a PUT may ask for (more is refused with
+    /// 400); --history-length must fit. At most 1000000.
+    #[arg(long, env = "DRIFT_MAX_HISTORY_LENGTH", default_value_t = BrokerConfig::default().max_history_length)]
+    max_history_length: usize,
+    /// The largest maxBytes a PUT may ask for (more is refused with 400);
+    /// --history-bytes must fit.
+    #[arg(long, env = "DRIFT_MAX_HISTORY_BYTES", default_value_t = BrokerConfig::default().max_history_bytes)]
+    max_history_bytes: u64,
+    /// The longest maxAge, in seconds, a PUT may ask for (longer is refused
+    /// with 400), and the age bound of topics without one; --history-max-age
+    /// must fit (0: none).
+    #[arg(long, env = "DRIFT_MAX_HISTORY_AGE", default_value_t = 0)]
+    max_history_age: u64,
+    /// The history memory budget, in bytes: retained messages held in
+    /// memory, each counted with 200 bytes of overhead, over all topics;
+    /// past it the oldest messages of the topics holding the most are
+    /// evicted (the disk store evicts from its cache only).
+    #[arg(long, env = "DRIFT_HISTORY_MEMORY", default_value_t = BrokerConfig::default().history_memory)]
+    history_memory: u64,
     /// Largest message accepted, in bytes.
     #[arg(long, env = "DRIFT_MAX_MESSAGE_BYTES", default_value_t = BrokerConfig::default().max_message_bytes)]
     max_message_bytes: usize,
@@ -201,6 +222,10 @@ impl ServeArgs {
                 history_length: self.history_length,
                 history_bytes: (self.history_bytes > 0).then_some(self.history_bytes),
                 history_max_age: secs(self.history_max_age),
+                max_history_length: self.max_history_length,
+                max_history_bytes: self.max_history_bytes,
+                max_history_age: secs(self.max_history_age),
+                history_memory: self.history_memory,
                 max_message_bytes: self.max_message_bytes,
                 max_topics: self.max_topics,
                 max_subscriptions: self.max_subscriptions,

@@ -50,7 +50,14 @@ async fn start(data: &TempDir, listen: &str, fsync: &str) -> (Child, String) {
     serve::start_data(
         data.path(),
         listen,
-        &["--fsync", fsync, "--history-length", "1000000"],
+        &[
+            "--fsync",
+            fsync,
+            "--history-length",
+            "1000000",
+            "--max-history-length",
+            "1000000",
+        ],
     )
     .await
 }

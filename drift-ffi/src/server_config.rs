@@ -298,7 +298,8 @@ pub unsafe extern "C" fn drift_server_config_set_fsync(
 }
 
 /// History capacity of a topic that does not set its own, in messages
-/// (default 1000; 0 keeps no history; at most 1000000).
+/// (default 1000; 0 keeps no history; at most `max_history_length`, 100000
+/// by default, which `drift_server_config_set` sets).
 ///
 /// # Safety
 ///
@@ -312,7 +313,9 @@ pub unsafe extern "C" fn drift_server_config_set_history_length(
     unsafe { set_options(cfg, [("history_length", number(messages))]) }
 }
 
-/// History bound per topic in payload bytes (default 64 MiB; 0: no bound).
+/// History bound per topic in bytes, each message counted with 200 bytes
+/// of overhead (default 64 MiB; 0: `max_history_bytes`, 256 MiB by
+/// default, which `drift_server_config_set` sets).
 ///
 /// # Safety
 ///
@@ -326,7 +329,8 @@ pub unsafe extern "C" fn drift_server_config_set_history_bytes(
     unsafe { set_options(cfg, [("history_bytes", OptionValue::Number(bytes))]) }
 }
 
-/// History bound per topic by age, in seconds (default 0: no bound).
+/// History bound per topic by age, in seconds (default 0: none, or
+/// `max_history_age` when `drift_server_config_set` set one).
 ///
 /// # Safety
 ///
@@ -524,8 +528,11 @@ pub unsafe extern "C" fn drift_server_config_set_threads(
 /// by the option's kind: whole numbers (`"1024"`), byte sizes (`"65536"`,
 /// `"64MiB"`), durations in seconds or with a unit (`"15"`, `"500ms"`,
 /// `"2m"`), `"true"`/`"false"`, paths (`""` for none) and comma-separated
-/// lists. 0 means none for `history_bytes`, `history_max_age` and
-/// `heartbeat`. Both strings are copied.
+/// lists. 0 means none for `history_max_age`, `max_history_age` and
+/// `heartbeat`, and the cap (`max_history_bytes`) for `history_bytes`. The
+/// caps on what a topic may ask for (`max_history_length`,
+/// `max_history_bytes`, `max_history_age`) and the history memory budget
+/// (`history_memory`) are set here. Both strings are copied.
 ///
 /// Fails with `DRIFT_STATUS_INVALID_ARGUMENT` for an unknown name or a
 /// value that does not parse or cannot work, the last error saying which

@@ -221,6 +221,7 @@ impl Broker {
     /// A broker with these limits, hooks and store. Topics the store already
     /// holds are opened on first use (or all at once by [`Broker::load`]).
     pub fn new(mut config: BrokerConfig) -> Broker {
+        config.store.limit_memory(config.history_memory);
         let metrics = config.metrics.then(|| Arc::new(Metrics::new()));
         if let Some(m) = &metrics {
             config.store = Arc::new(TimedStore::new(config.store.clone(), m.clone()));
@@ -559,6 +560,12 @@ impl Broker {
 
     /// Messages and payload bytes retained by every topic held (a scrape's
     /// gauges; the readiness probe's topic included, it keeps no history).
+    /// What the store holds of history in this process's memory, against
+    /// the history memory budget (`None`: history is held elsewhere).
+    pub fn history_memory(&self) -> Option<store::MemoryUse> {
+        self.inner.config.store.memory()
+    }
+
     pub(crate) fn retained(&self) -> (u64, u64) {
         self.read_topics().values().fold((0, 0), |(n, b), t| {
             (n + t.log.retained() as u64, b + t.log.retained_bytes())

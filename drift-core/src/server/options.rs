@@ -190,7 +190,7 @@ pub static OPTIONS: &[ServerOption] = &[
     ServerOption {
         name: "history_bytes",
         kind: Bytes,
-        help: "History bound per topic, in payload bytes (0: none).",
+        help: "History bound per topic, in bytes, each message counted with 200 bytes of overhead (0: max_history_bytes).",
         zero_is_none: true,
         get: |o| V::Number(o.config.broker.history_bytes.unwrap_or(0)),
         set: |o, v| {
@@ -201,13 +201,48 @@ pub static OPTIONS: &[ServerOption] = &[
     ServerOption {
         name: "history_max_age",
         kind: OptionKind::Duration,
-        help: "History bound per topic by age (0: none).",
+        help: "History bound per topic by age (0: max_history_age, none when that is none).",
         zero_is_none: true,
         get: |o| duration_or_zero(o.config.broker.history_max_age),
         set: |o, v| {
             v.duration_or_none()
                 .map(|x| o.config.broker.history_max_age = x)
         },
+    },
+    ServerOption {
+        name: "max_history_length",
+        kind: Count,
+        help: "The largest historyLength a PUT may ask for (more is refused with 400); history_length must fit. At most 1000000.",
+        zero_is_none: false,
+        get: |o| number(o.config.broker.max_history_length),
+        set: |o, v| v.usize().map(|x| o.config.broker.max_history_length = x),
+    },
+    ServerOption {
+        name: "max_history_bytes",
+        kind: Bytes,
+        help: "The largest maxBytes a PUT may ask for (more is refused with 400); history_bytes must fit.",
+        zero_is_none: false,
+        get: |o| V::Number(o.config.broker.max_history_bytes),
+        set: |o, v| v.number().map(|x| o.config.broker.max_history_bytes = x),
+    },
+    ServerOption {
+        name: "max_history_age",
+        kind: OptionKind::Duration,
+        help: "The longest maxAge a PUT may ask for (longer is refused with 400), and the age bound of topics without one; history_max_age must fit (0: none).",
+        zero_is_none: true,
+        get: |o| duration_or_zero(o.config.broker.max_history_age),
+        set: |o, v| {
+            v.duration_or_none()
+                .map(|x| o.config.broker.max_history_age = x)
+        },
+    },
+    ServerOption {
+        name: "history_memory",
+        kind: Bytes,
+        help: "The history memory budget: retained messages held in memory, each counted with 200 bytes of overhead, over all topics; past it the oldest messages of the topics holding the most are evicted (the disk store evicts from its cache only).",
+        zero_is_none: false,
+        get: |o| V::Number(o.config.broker.history_memory),
+        set: |o, v| v.number().map(|x| o.config.broker.history_memory = x),
     },
     ServerOption {
         name: "max_message_bytes",
@@ -1014,6 +1049,10 @@ mod tests {
             ("history_length", "5"),
             ("history_bytes", "0"),
             ("history_max_age", "1m"),
+            ("max_history_length", "500"),
+            ("max_history_bytes", "32MiB"),
+            ("max_history_age", "1h"),
+            ("history_memory", "2GiB"),
             ("heartbeat", "0"),
             ("max_streams", "9"),
             ("cors_origin", "*"),
@@ -1028,8 +1067,12 @@ mod tests {
         assert_eq!(c.service.console, crate::server::Console::On);
         assert_eq!(c.listen.to_string(), "0.0.0.0:7");
         assert_eq!(c.broker.history_length, 5);
-        assert_eq!(c.broker.history_bytes, None, "0 is no bound");
+        assert_eq!(c.broker.history_bytes, None, "0 is the cap");
         assert_eq!(c.broker.history_max_age, Some(Duration::from_secs(60)));
+        assert_eq!(c.broker.max_history_length, 500);
+        assert_eq!(c.broker.max_history_bytes, 32 << 20);
+        assert_eq!(c.broker.max_history_age, Some(Duration::from_secs(3600)));
+        assert_eq!(c.broker.history_memory, 2 << 30);
         assert_eq!(c.service.heartbeat, None, "0 is no heartbeat");
         assert_eq!(c.max_concurrent_streams, 9);
         assert_eq!(c.service.cors.unwrap().allow_origins, ["*"]);
@@ -1037,6 +1080,13 @@ mod tests {
         assert_eq!(c.shutdown_grace, Duration::ZERO);
         assert!(matches!(c.tls, TlsMode::H2c));
         // Limits that cannot work are refused with the config's reason.
+        o.set_text("history_length", "501").unwrap();
+        let e = o.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("history length 501 exceeds max history length 500"),
+            "{e}"
+        );
+        o.set_text("history_length", "5").unwrap();
         o.set_text("max_topics", "0").unwrap();
         assert!(o.validate().unwrap_err().to_string().contains("max topics"));
         assert!(o.to_config().is_err());

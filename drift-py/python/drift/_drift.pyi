@@ -190,7 +190,8 @@ class Server:
     The keyword options are those of ``drift serve`` with ``_`` for ``-``
     (``queue_messages=`` for ``--queue-messages``); their defaults are
     drift-core's, listed by ``Server.defaults()``. ``None`` (or 0) turns off
-    ``history_bytes``, ``history_max_age``, ``unused_topic_expiry``, ``heartbeat`` and
+    ``history_bytes`` (then ``max_history_bytes`` bounds), ``history_max_age``,
+    ``max_history_age``, ``unused_topic_expiry``, ``heartbeat`` and
     ``idle_timeout``; durations are
     seconds."""
 
@@ -209,6 +210,10 @@ class Server:
         history: int = ...,
         history_bytes: Optional[int] = ...,
         history_max_age: Optional[float] = ...,
+        max_history_length: int = ...,
+        max_history_bytes: int = ...,
+        max_history_age: Optional[float] = ...,
+        history_memory: int = ...,
         max_message_bytes: int = ...,
         max_topics: int = ...,
         max_subscriptions: int = ...,

@@ -6,15 +6,17 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 
-use super::{Appended, Opened, Selection, StoreCall, TopicLog, TopicStore};
+use super::{
+    Appended, Budget, Evict, MemoryUse, Opened, Selection, StoreCall, TopicLog, TopicStore,
+};
 use crate::broker::config::TopicConfig;
 use crate::error::{Error, ErrorKind};
 use crate::lock::lock;
-use crate::model::{Message, MessageId, now_us};
+use crate::model::{MESSAGE_OVERHEAD_BYTES, Message, MessageId, now_us};
 
 /// Topics in memory. Cheap to clone; clones share the topics.
 #[derive(Debug, Clone)]
@@ -27,6 +29,9 @@ struct Inner {
     topics: Mutex<HashMap<Arc<str>, Arc<MemoryLog>>>,
     numbering: Numbering,
     last_epoch: AtomicU64,
+    /// What every log's retained messages cost together, kept within the
+    /// history memory budget.
+    budget: Arc<Budget>,
 }
 
 /// How seqs and epochs are handed out: by default seqs from 1 and epochs
@@ -70,6 +75,7 @@ impl MemoryStore {
                 topics: Mutex::new(HashMap::new()),
                 last_epoch: AtomicU64::new(numbering.epoch_counter.unwrap_or(0)),
                 numbering,
+                budget: Arc::new(Budget::default()),
             }),
         }
     }
@@ -102,6 +108,17 @@ impl TopicStore for MemoryStore {
         "memory"
     }
 
+    fn limit_memory(&self, bytes: u64) {
+        self.inner.budget.set_limit(bytes);
+        if self.inner.budget.over() {
+            self.inner.settle();
+        }
+    }
+
+    fn memory(&self) -> Option<MemoryUse> {
+        Some(self.inner.budget.usage())
+    }
+
     fn list(&self) -> StoreCall<Vec<Arc<dyn TopicLog>>> {
         let topics = lock(&self.inner.topics);
         StoreCall::ok(
@@ -129,6 +146,9 @@ impl TopicStore for MemoryStore {
             epoch: self.next_epoch(),
             config: *config,
             clock: self.inner.numbering.clock,
+            budget: self.inner.budget.clone(),
+            store: Arc::downgrade(&self.inner),
+            charged: AtomicU64::new(0),
             last_seq: AtomicU64::new(self.inner.numbering.first_seq - 1),
             unused_seq: self.inner.numbering.first_seq - 1,
             state: Mutex::new(LogState {
@@ -172,10 +192,63 @@ impl TopicStore for MemoryStore {
                 state.deleted = true;
                 state.messages = VecDeque::new();
                 state.bytes = 0;
+                t.account(&state);
                 true
             }
             None => false,
         })
+    }
+}
+
+impl Inner {
+    /// Over the budget: evicts from the logs holding the most.
+    fn settle(&self) {
+        self.budget.settle(|| {
+            lock(&self.topics)
+                .values()
+                .filter(|t| t.charged() > 0)
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+    }
+}
+
+impl MemoryLog {
+    /// Tells the budget what the retained messages cost now (under the
+    /// log's lock): answers whether the total is over the budget.
+    fn account(&self, state: &LogState) -> bool {
+        let new = state.charged();
+        let old = self.charged.swap(new, Ordering::Relaxed);
+        old != new && self.budget.change(old, new)
+    }
+
+    /// Over the budget, once the log's lock is let go.
+    fn settle(&self) {
+        if let Some(store) = self.store.upgrade() {
+            store.settle();
+        }
+    }
+}
+
+impl Evict for Arc<MemoryLog> {
+    fn charged(&self) -> u64 {
+        self.charged.load(Ordering::Relaxed)
+    }
+
+    fn evict(&self, _: &Budget, level: u64, need: u64) -> u64 {
+        let mut state = lock(&self.state);
+        let before = state.charged();
+        let mut evicted = 0;
+        while !state.messages.is_empty() {
+            let now = state.charged();
+            if evicted > 0 && (now <= level || before - now >= need) {
+                break;
+            }
+            state.pop_oldest();
+            evicted += 1;
+        }
+        self.account(&state);
+        evicted
     }
 }
 
@@ -186,6 +259,13 @@ pub(crate) struct MemoryLog {
     epoch: u64,
     config: TopicConfig,
     clock: fn() -> u64,
+    budget: Arc<Budget>,
+    /// The store, for an eviction over the budget (weakly: the store holds
+    /// its logs).
+    store: Weak<Inner>,
+    /// What the retained messages cost as last told to the budget, kept
+    /// with `state` (and readable without its lock).
+    charged: AtomicU64,
     /// Readable without the lock.
     last_seq: AtomicU64,
     /// `last_seq` before the first append.
@@ -206,6 +286,12 @@ struct LogState {
 }
 
 impl LogState {
+    /// What the retained messages cost: payloads and each message's
+    /// overhead, what `maxBytes` bounds.
+    fn charged(&self) -> u64 {
+        self.bytes + MESSAGE_OVERHEAD_BYTES * self.messages.len() as u64
+    }
+
     fn pop_oldest(&mut self) {
         if let Some(m) = self.messages.pop_front() {
             self.bytes -= m.payload.len() as u64;
@@ -219,7 +305,7 @@ impl LogState {
         }
         if let Some(max) = retention.max_bytes {
             // Keep at least the newest message even if it alone is larger.
-            while self.bytes > max && self.messages.len() > 1 {
+            while self.charged() > max && self.messages.len() > 1 {
                 self.pop_oldest();
             }
         }
@@ -296,6 +382,11 @@ impl TopicLog for MemoryLog {
         state.trim(&self.config);
         self.last_seq
             .store(first_seq + payloads.len() as u64 - 1, Ordering::Release);
+        let over = self.account(&state);
+        drop(state);
+        if over {
+            self.settle();
+        }
         StoreCall::ok(Appended { first_seq, time_us })
     }
 
@@ -303,6 +394,7 @@ impl TopicLog for MemoryLog {
         let mut state = lock(&self.state);
         let now = (self.clock)().max(state.last_time_us);
         state.expire(&self.config, now);
+        self.account(&state);
         // Messages are in seq and time order: find the first match by search.
         let start = state.messages.partition_point(|m| {
             m.seq <= sel.after_seq || sel.since_us.is_some_and(|t| m.time_us <= t)
@@ -405,9 +497,11 @@ mod tests {
             clock,
             ..Numbering::default()
         });
+        // Two messages of 4 bytes cost 2 × 204 bytes with their overhead:
+        // a third does not fit.
         let log = open(
             &store,
-            config(100, Some(10), Some(Duration::from_micros(50))),
+            config(100, Some(2 * 204 + 203), Some(Duration::from_micros(50))),
         );
         for s in 1..=4 {
             CLOCK.store(s * 10, Ordering::Relaxed);
@@ -420,6 +514,96 @@ mod tests {
         CLOCK.store(1000, Ordering::Relaxed);
         assert!(read(&*log, 0, None, None).is_empty());
         assert_eq!(log.retained(), 0, "expired messages are dropped");
+    }
+
+    /// The byte bound counts each message's overhead: a topic of 1-byte
+    /// messages under a 10 KiB bound holds 50 of them (201 B each), not
+    /// 10,240.
+    #[test]
+    fn byte_bound_counts_the_overhead_of_each_message() {
+        let store = MemoryStore::new();
+        let log = open(&store, config(100_000, Some(10 * 1024), None));
+        for _ in 0..1000 {
+            append(&*log, 1);
+        }
+        assert_eq!(log.retained(), 10 * 1024 / 201);
+        assert_eq!(log.retained_bytes(), (10 * 1024 / 201) as u64, "payload");
+    }
+
+    fn open_named(store: &MemoryStore, name: &str, config: TopicConfig) -> Arc<dyn TopicLog> {
+        match store.open(name, Some(&config)).now() {
+            Ok(Ok(Some(opened))) => opened.log,
+            other => panic!("open: {other:?}"),
+        }
+    }
+
+    /// Over the history memory budget the topic holding the most loses its
+    /// oldest messages, down below the budget; a small topic keeps all of
+    /// its history, and what the budget counts is what the logs hold.
+    #[test]
+    fn over_the_budget_the_largest_log_loses_its_oldest_first() {
+        let store = MemoryStore::new();
+        store.limit_memory(100 * 1024);
+        let small = open_named(&store, "small", config(100_000, None, None));
+        let hog = open_named(&store, "hog", config(100_000, None, None));
+        for _ in 0..10 {
+            append(&*small, 1000);
+        }
+        let mut evictions = 0;
+        let mut evicted = 0;
+        for _ in 0..200 {
+            append(&*hog, 1000);
+            let now = store.memory().unwrap();
+            assert!(now.held <= 100 * 1024, "{now:?}");
+            if now.evicted_messages > evicted {
+                // Each eviction goes a sixteenth below the budget (6400 B,
+                // so at least 6 messages of 1200), not one message at a time.
+                assert!(now.held <= 100 * 1024 - 6400, "{now:?}");
+                assert!(now.evicted_messages - evicted >= 6, "{now:?}");
+                evictions += 1;
+                evicted = now.evicted_messages;
+            }
+        }
+        assert!(evictions > 1, "{evictions}");
+        let usage = store.memory().unwrap();
+        assert_eq!(small.retained(), 10, "the small topic keeps its history");
+        let kept = read(&*hog, 0, None, None);
+        assert_eq!(kept.len(), hog.retained());
+        assert_eq!(kept.last(), Some(&200));
+        assert_eq!(kept, (201 - kept.len() as u64..=200).collect::<Vec<_>>());
+        assert_eq!(usage.evicted_messages, 200 - kept.len() as u64);
+        assert_eq!(usage.held, 1200 * (10 + kept.len() as u64));
+
+        // Deleting a topic gives its share back.
+        assert!(matches!(
+            store.delete("hog", hog.epoch()).now(),
+            Ok(Ok(true))
+        ));
+        assert_eq!(store.memory().unwrap().held, 12_000);
+        // A smaller budget evicts at once.
+        store.limit_memory(6000);
+        assert!(store.memory().unwrap().held <= 6000);
+        assert!(small.retained() < 10);
+    }
+
+    /// Messages leaving by their bounds (count, bytes, age) leave the
+    /// budget's count too.
+    #[test]
+    fn trimmed_and_expired_messages_leave_the_budget() {
+        let store = MemoryStore::with_numbering(Numbering {
+            clock,
+            ..Numbering::default()
+        });
+        let log = open(&store, config(3, None, Some(Duration::from_micros(50))));
+        CLOCK.store(10, Ordering::Relaxed);
+        for _ in 0..5 {
+            append(&*log, 100);
+        }
+        assert_eq!(store.memory().unwrap().held, 3 * 300);
+        CLOCK.store(1000, Ordering::Relaxed);
+        assert!(read(&*log, 0, None, None).is_empty());
+        assert_eq!(store.memory().unwrap().held, 0);
+        assert_eq!(store.memory().unwrap().evicted_messages, 0);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! reach the caller: [`crate::ErrorKind::Storage`] or
 //! [`crate::ErrorKind::StorageFull`].
 
+mod budget;
 mod call;
 #[cfg(feature = "disk")]
 mod disk;
@@ -33,6 +34,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_core::Stream;
 
+pub use budget::MemoryUse;
+pub(crate) use budget::{Budget, Evict};
 pub use call::{StoreCall, StoreFuture};
 #[cfg(feature = "disk")]
 pub use disk::{DiskOptions, DiskStats, DiskStore};
@@ -83,6 +86,22 @@ pub trait TopicStore: Send + Sync + Debug + 'static {
     /// sharing this store), for the broker to fan out or close locally.
     /// `None` for a store that only this process writes. Called once.
     fn notices(&self) -> Option<Notices> {
+        None
+    }
+
+    /// Keep what the store holds of history in this process's memory
+    /// (payload and overhead of each message) within `bytes` over all
+    /// topics, evicting the oldest messages of the topics holding the most
+    /// when an append goes over (see `BrokerConfig::history_memory`; the
+    /// broker calls it when it starts). A store that holds history
+    /// elsewhere (Redis) ignores it, the default.
+    fn limit_memory(&self, bytes: u64) {
+        let _ = bytes;
+    }
+
+    /// What the store holds in memory against that limit; `None` for a
+    /// store that holds history elsewhere (the default).
+    fn memory(&self) -> Option<MemoryUse> {
         None
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::memory::Numbering;
-use super::{Appended, MemoryStore, Opened, Selection, StoreCall, TopicLog, TopicStore};
+use super::{Appended, MemoryStore, MemoryUse, Opened, Selection, StoreCall, TopicLog, TopicStore};
 use crate::broker::config::TopicConfig;
 use crate::model::Message;
 
@@ -72,6 +72,13 @@ impl TopicStore for YieldingStore {
             tokio::task::yield_now().await;
             inner.delete(&name, epoch).await
         })
+    }
+    fn limit_memory(&self, bytes: u64) {
+        self.inner.limit_memory(bytes);
+    }
+
+    fn memory(&self) -> Option<MemoryUse> {
+        self.inner.memory()
     }
 }
 
@@ -153,6 +160,13 @@ impl TopicStore for TempDiskStore {
 
     fn delete(&self, name: &str, epoch: u64) -> StoreCall<bool> {
         self.store.delete(name, epoch)
+    }
+    fn limit_memory(&self, bytes: u64) {
+        self.store.limit_memory(bytes);
+    }
+
+    fn memory(&self) -> Option<MemoryUse> {
+        self.store.memory()
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Appended, Notices, Opened, Selection, StoreCall, TopicLog, TopicStore};
+use super::{Appended, MemoryUse, Notices, Opened, Selection, StoreCall, TopicLog, TopicStore};
 use crate::broker::config::TopicConfig;
 use crate::metrics::{Metrics, StoreOp};
 use crate::model::Message;
@@ -128,6 +128,13 @@ impl TopicStore for TimedStore {
 
     fn kind(&self) -> &'static str {
         self.inner.kind()
+    }
+    fn limit_memory(&self, bytes: u64) {
+        self.inner.limit_memory(bytes);
+    }
+
+    fn memory(&self) -> Option<MemoryUse> {
+        self.inner.memory()
     }
 }
 

@@ -256,6 +256,29 @@ impl Collector for Scrape {
             Some(&Unit::Bytes),
             &one(queued_bytes),
         )?;
+        if let Some(memory) = self.broker.history_memory() {
+            gauge(
+                e,
+                "history_memory",
+                "What the history held in this process's memory costs: each retained message's payload and 200 bytes of overhead, over every topic (the disk store's caches).",
+                Some(&Unit::Bytes),
+                &one(memory.held),
+            )?;
+            gauge(
+                e,
+                "history_memory_limit",
+                "The history memory budget (history_memory).",
+                Some(&Unit::Bytes),
+                &one(memory.limit),
+            )?;
+            counter(
+                e,
+                "history_evicted_messages",
+                "Messages evicted from memory to keep within the history memory budget (for the disk store, from its cache only).",
+                None,
+                &one(memory.evicted_messages),
+            )?;
+        }
 
         let store = self.broker.config().store.kind();
         let mut info = e.encode_descriptor(

@@ -16,7 +16,7 @@ use super::reader::{ReadRequest, ReaderMsg};
 use super::retention::Span;
 use super::writer::Request;
 use crate::broker::config::TopicConfig;
-use crate::broker::store::{Appended, Selection, StoreCall, TopicLog};
+use crate::broker::store::{Appended, Budget, Evict, Selection, StoreCall, TopicLog};
 use crate::error::{Error, ErrorKind};
 use crate::lock::lock;
 use crate::model::Message;
@@ -39,6 +39,9 @@ pub(super) struct LogShared {
     /// The topic as committed, possibly not yet durable: the writer's
     /// alone, ahead of `state` while a commit syncs.
     pub(super) written: Mutex<Written>,
+    /// `state.cache_bytes` as last told to the store's budget, kept with
+    /// `state` (and readable without its lock).
+    cached: AtomicU64,
 }
 
 /// The writer's bookkeeping of a topic: where its next append goes.
@@ -69,7 +72,43 @@ impl LogShared {
             last_seq: AtomicU64::new(state.last_seq),
             state: Mutex::new(state),
             written: Mutex::new(written),
+            cached: AtomicU64::new(0),
         }
+    }
+
+    /// What the cache costs, as last told to the budget.
+    pub(super) fn cached(&self) -> u64 {
+        self.cached.load(Ordering::Relaxed)
+    }
+
+    /// Records what the cache costs now (under the state's lock) and
+    /// answers what it cost before, for the caller to tell the budget.
+    pub(super) fn recount(&self, state: &LogState) -> u64 {
+        self.cached.swap(state.cache_bytes, Ordering::Relaxed)
+    }
+}
+
+impl Evict for Arc<LogShared> {
+    fn charged(&self) -> u64 {
+        self.cached()
+    }
+
+    fn evict(&self, budget: &Budget, level: u64, need: u64) -> u64 {
+        let mut state = lock(&self.state);
+        let before = state.cache_bytes;
+        let mut evicted = 0;
+        while let Some(front) = state.cache.front() {
+            let now = state.cache_bytes;
+            if evicted > 0 && (now <= level || before - now >= need) {
+                break;
+            }
+            state.cache_bytes -= front.charged_bytes();
+            state.cache.pop_front();
+            evicted += 1;
+        }
+        let old = self.recount(&state);
+        budget.change(old, state.cache_bytes);
+        evicted
     }
 }
 
@@ -88,6 +127,8 @@ pub(super) struct LogState {
     /// The newest retained messages: consecutive seqs ending at `last_seq`
     /// (or empty), at most the store's `cache_messages` and `cache_bytes`.
     pub(super) cache: VecDeque<Arc<Message>>,
+    /// What the cache costs: payloads and each message's overhead
+    /// ([`Message::charged_bytes`]).
     pub(super) cache_bytes: u64,
     pub(super) deleted: bool,
 }
@@ -141,7 +182,7 @@ impl LogState {
         max_bytes: u64,
     ) {
         for m in new {
-            self.cache_bytes += m.payload.len() as u64;
+            self.cache_bytes += m.charged_bytes();
             self.cache.push_back(m);
         }
         while let Some(front) = self.cache.front() {
@@ -149,7 +190,7 @@ impl LogState {
             if front.seq >= self.first_seq && !over {
                 break;
             }
-            self.cache_bytes -= front.payload.len() as u64;
+            self.cache_bytes -= front.charged_bytes();
             self.cache.pop_front();
         }
     }

@@ -50,7 +50,10 @@
 //! Topics' metadata stays in memory, and the newest
 //! [`DiskOptions::cache_messages`] (at most [`DiskOptions::cache_bytes`]) of
 //! each topic, which answer a subscriber joining live without a disk read;
-//! older history is read from disk on read connections of their own.
+//! older history is read from disk on read connections of their own. The
+//! caches of all topics together stay within the history memory budget
+//! ([`TopicStore::limit_memory`]): past it, the oldest cached messages of
+//! the topics caching the most leave the cache (not the disk).
 //!
 //! # Files
 //!
@@ -83,7 +86,7 @@ use self::error as err;
 use self::log::{DiskLog, LogShared, LogState};
 use self::reader::ReaderMsg;
 use self::writer::{Request, Writer};
-use super::{Opened, StoreCall, TopicLog, TopicStore};
+use super::{Budget, MemoryUse, Opened, StoreCall, TopicLog, TopicStore};
 use crate::broker::config::TopicConfig;
 use crate::error::{Error, Result};
 use crate::lock::lock;
@@ -126,6 +129,9 @@ pub(super) struct Core {
     stats: Stats,
     /// An fsync failed: no more writes (see [`publish`]).
     poisoned: AtomicBool,
+    /// What the topics' caches cost together, kept within the history
+    /// memory budget (the data stays on disk).
+    budget: Budget,
 }
 
 #[derive(Default)]
@@ -199,6 +205,7 @@ impl DiskStore {
             topics: Mutex::new(HashMap::new()),
             stats: Stats::default(),
             poisoned: AtomicBool::new(false),
+            budget: Budget::default(),
         });
         {
             let mut topics = lock(&core.topics);
@@ -274,6 +281,19 @@ impl DiskStore {
     }
 }
 
+impl Core {
+    /// Over the budget: evicts from the caches holding the most.
+    fn settle(&self) {
+        self.budget.settle(|| {
+            lock(&self.topics)
+                .values()
+                .filter(|t| t.shared.cached() > 0)
+                .map(|t| t.shared.clone())
+                .collect::<Vec<_>>()
+        });
+    }
+}
+
 impl fmt::Debug for DiskStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DiskStore")
@@ -301,6 +321,18 @@ impl Drop for Handle {
 impl TopicStore for DiskStore {
     fn kind(&self) -> &'static str {
         "disk"
+    }
+
+    fn limit_memory(&self, bytes: u64) {
+        let core = &self.handle.core;
+        core.budget.set_limit(bytes);
+        if core.budget.over() {
+            core.settle();
+        }
+    }
+
+    fn memory(&self) -> Option<MemoryUse> {
+        Some(self.handle.core.budget.usage())
     }
 
     fn list(&self) -> StoreCall<Vec<Arc<dyn TopicLog>>> {

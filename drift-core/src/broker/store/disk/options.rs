@@ -11,7 +11,8 @@ pub struct DiskOptions {
     /// joining live (or one only a little behind) is served without a disk
     /// read. Memory use is bounded by this, never by retained history.
     pub cache_messages: usize,
-    /// Payload bytes kept in memory per topic at most (see
+    /// Bytes kept in memory per topic at most, each message counted as its
+    /// payload and its overhead ([`crate::model::charged_bytes`]; see
     /// `cache_messages`).
     pub cache_bytes: u64,
     /// Read connections (each on its own thread) for reads the cache cannot

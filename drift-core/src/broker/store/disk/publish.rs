@@ -59,6 +59,8 @@ pub(super) struct Job {
 /// answers.
 pub(super) fn publish(core: &Core, job: Job) {
     let options = &core.options;
+    // What the caches cost before and after, told to the budget once.
+    let (mut before, mut after) = (0, 0);
     {
         let mut topics = lock(&core.topics);
         for log in job.created {
@@ -67,7 +69,10 @@ pub(super) fn publish(core: &Core, job: Job) {
         for change in job.changes {
             match change {
                 Change::Deleted(log) => {
-                    lock(&log.state).clear();
+                    let mut state = lock(&log.state);
+                    state.clear();
+                    before += log.recount(&state);
+                    drop(state);
                     if topics
                         .get(&log.name)
                         .is_some_and(|l| l.shared.epoch == log.epoch)
@@ -88,10 +93,15 @@ pub(super) fn publish(core: &Core, job: Job) {
                     state.bytes = span.bytes;
                     state.last_time_us = last_time_us;
                     state.cache_push(new, options.cache_messages, options.cache_bytes);
+                    before += log.recount(&state);
+                    after += state.cache_bytes;
                     log.last_seq.store(span.last_seq, Ordering::Release);
                 }
             }
         }
+    }
+    if before != after && core.budget.change(before, after) {
+        core.settle();
     }
     core.stats
         .messages

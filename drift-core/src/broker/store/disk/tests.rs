@@ -528,6 +528,51 @@ async fn deleted_topics_give_their_space_back() {
     .await;
 }
 
+/// Over the history memory budget, the caches of the topics caching the
+/// most are evicted, down below the budget; the data stays on disk, so
+/// every retained message is still read back.
+#[tokio::test]
+async fn over_the_budget_caches_are_evicted_and_the_data_stays_on_disk() {
+    within(async {
+        let dir = TempDir::new("budget");
+        let store = open_store(&dir);
+        store.limit_memory(64 * 1024);
+        let small = create(&store, "small", config(1000, None, None)).await;
+        let hog = create(&store, "hog", config(1000, None, None)).await;
+        for _ in 0..10 {
+            append(&*small, &[b's'; 1000]).await;
+        }
+        for _ in 0..100 {
+            append(&*hog, &[b'h'; 1000]).await;
+            let held = store.memory().expect("a budget").held;
+            assert!(held <= 64 * 1024, "{held}");
+        }
+        let cached = |name: &str| {
+            let topics = lock(&store.handle.core.topics);
+            let state = lock(&topics[name].shared.state);
+            (state.cache.len(), state.cache_bytes)
+        };
+        let (hog_cached, hog_bytes) = cached("hog");
+        let (small_cached, small_bytes) = cached("small");
+        assert_eq!(small_cached, 10, "the small topic keeps its cache");
+        assert!(hog_cached < 100 && hog_cached > 0, "{hog_cached}");
+        let usage = store.memory().expect("a budget");
+        assert_eq!(usage.held, hog_bytes + small_bytes);
+        assert_eq!(usage.evicted_messages, 100 - hog_cached as u64);
+        // Nothing left the disk: all 100 are read back (from disk, then the
+        // cache), in order.
+        assert_eq!(
+            seqs(&*hog, 0, None, None).await,
+            (1..=100).collect::<Vec<_>>()
+        );
+        assert_eq!(hog.retained(), 100);
+        // Deleting the topic gives its share back.
+        assert!(store.delete("hog", hog.epoch()).await.expect("delete"));
+        assert_eq!(store.memory().expect("a budget").held, small_bytes);
+    })
+    .await;
+}
+
 // ===== the memory store's behaviours, against the disk =====
 
 /// Both ways a read is answered: from the cache, and from disk only.
