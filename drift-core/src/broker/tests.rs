@@ -14,6 +14,7 @@ use crate::model::{Event, Gap, GapReason, MessageId};
 const ACCESS: Access<'static> = Access {
     credentials: None,
     peer: None,
+    quota: None,
 };
 
 /// The stores every test below runs against.
@@ -406,6 +407,7 @@ every_store! {
         let ok = Access {
             credentials: Some("ok"),
             peer: None,
+            quota: None,
         };
         let mut publisher = b.publisher("t", &ok).expect("publisher");
         let first = publisher.publish(Bytes::from_static(b"a")).await.expect("a");
@@ -490,6 +492,7 @@ async fn the_grant_decides() {
     let ok = Access {
         credentials: Some("ok"),
         peer: None,
+        quota: None,
     };
     b.publish("t", Bytes::new(), &ok).await.expect("allowed");
 }
@@ -497,6 +500,7 @@ async fn the_grant_decides() {
 const BRIEF: Access<'static> = Access {
     credentials: Some("brief"),
     peer: None,
+    quota: None,
 };
 
 #[tokio::test]
