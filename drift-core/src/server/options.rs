@@ -245,6 +245,116 @@ pub static OPTIONS: &[ServerOption] = &[
         },
     },
     ServerOption {
+        name: "connection_subscriptions",
+        kind: Count,
+        help: "Subscriptions one connection may hold open (0: unlimited); more are refused with 429.",
+        zero_is_none: true,
+        get: |o| number(o.config.broker.quotas.connection.subscriptions),
+        set: |o, v| {
+            v.usize()
+                .map(|x| o.config.broker.quotas.connection.subscriptions = x)
+        },
+    },
+    ServerOption {
+        name: "connection_topic_rate",
+        kind: Count,
+        help: "Topics one connection may create per second, after a burst of connection_topic_burst (0: unlimited); more are refused with 429.",
+        zero_is_none: true,
+        get: |o| V::Number(o.config.broker.quotas.connection.topics.per_second),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.connection.topics.per_second = x)
+        },
+    },
+    ServerOption {
+        name: "connection_topic_burst",
+        kind: Count,
+        help: "Topics one connection may create at once (0: connection_topic_rate).",
+        zero_is_none: false,
+        get: |o| V::Number(o.config.broker.quotas.connection.topics.burst),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.connection.topics.burst = x)
+        },
+    },
+    ServerOption {
+        name: "connection_publish_rate",
+        kind: Count,
+        help: "Messages one connection may publish per second, after a burst of connection_publish_burst (0: unlimited); a POST over it gets 429, a streamed publish is slowed to it.",
+        zero_is_none: true,
+        get: |o| V::Number(o.config.broker.quotas.connection.publish.per_second),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.connection.publish.per_second = x)
+        },
+    },
+    ServerOption {
+        name: "connection_publish_burst",
+        kind: Count,
+        help: "Messages one connection may publish at once (0: connection_publish_rate).",
+        zero_is_none: false,
+        get: |o| V::Number(o.config.broker.quotas.connection.publish.burst),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.connection.publish.burst = x)
+        },
+    },
+    ServerOption {
+        name: "subject_subscriptions",
+        kind: Count,
+        help: "Subscriptions one subject (a token's sub), over all of its connections, may hold open (0: unlimited); more are refused with 429.",
+        zero_is_none: true,
+        get: |o| number(o.config.broker.quotas.subject.subscriptions),
+        set: |o, v| {
+            v.usize()
+                .map(|x| o.config.broker.quotas.subject.subscriptions = x)
+        },
+    },
+    ServerOption {
+        name: "subject_topic_rate",
+        kind: Count,
+        help: "Topics one subject (a token's sub), over all of its connections, may create per second, after a burst of subject_topic_burst (0: unlimited); more are refused with 429.",
+        zero_is_none: true,
+        get: |o| V::Number(o.config.broker.quotas.subject.topics.per_second),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.subject.topics.per_second = x)
+        },
+    },
+    ServerOption {
+        name: "subject_topic_burst",
+        kind: Count,
+        help: "Topics one subject (a token's sub), over all of its connections, may create at once (0: subject_topic_rate).",
+        zero_is_none: false,
+        get: |o| V::Number(o.config.broker.quotas.subject.topics.burst),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.subject.topics.burst = x)
+        },
+    },
+    ServerOption {
+        name: "subject_publish_rate",
+        kind: Count,
+        help: "Messages one subject (a token's sub), over all of its connections, may publish per second, after a burst of subject_publish_burst (0: unlimited); a POST over it gets 429, a streamed publish is slowed to it.",
+        zero_is_none: true,
+        get: |o| V::Number(o.config.broker.quotas.subject.publish.per_second),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.subject.publish.per_second = x)
+        },
+    },
+    ServerOption {
+        name: "subject_publish_burst",
+        kind: Count,
+        help: "Messages one subject (a token's sub), over all of its connections, may publish at once (0: subject_publish_rate).",
+        zero_is_none: false,
+        get: |o| V::Number(o.config.broker.quotas.subject.publish.burst),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.subject.publish.burst = x)
+        },
+    },
+    ServerOption {
         name: "queue_messages",
         kind: Count,
         help: "How many messages a subscriber may fall behind before it is slow.",
