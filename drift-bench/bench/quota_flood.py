@@ -4,7 +4,7 @@
 Against `DRIFT serve --h2c --threads 2` with its defaults (issue 26 item 7), with BENCH's
 `drift bench` (default: DRIFT's) as the client:
 
-1. topics: one connection publishes 100,000 8-byte messages, each to a new topic (`drift bench
+1. topics: one connection publishes 100,000 32-byte messages, each to a new topic (`drift bench
    publish -t 100000 -c 1 -m 100 -n 100000`), as fast as it is answered; prints the topics the
    server then holds, how long it took and how many publishes were refused.
 2. subscriptions, one connection: against a server with `--max-streams 5000` (so that HTTP/2's
@@ -37,7 +37,7 @@ def held(port: int) -> int:
 
 def run_bench(*args: str, env=None) -> dict:
     out = subprocess.run([bench, "bench", *args, "--quiet"], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True, env=env)
+                         text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -46,7 +46,7 @@ def topics() -> None:
     try:
         started = time.monotonic()
         r = run_bench("publish", "--url", f"http://127.0.0.1:{port}", "-t", "100000", "-c", "1",
-                      "-m", "100", "-n", "100000", "-b", "8")
+                      "-m", "100", "-n", "100000", "-b", "32")
         took = time.monotonic() - started
         print(f"topics: one connection, 100000 publishes to new topics in {took:.1f} s: "
               f"{held(port)} topics held, {r.get('errors', 0)} publishes refused", flush=True)
