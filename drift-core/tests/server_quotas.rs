@@ -169,7 +169,8 @@ async fn a_connection_over_its_topic_quota_gets_429_with_retry_after() {
             assert!((1..=2).contains(&after), "Retry-After {after}");
         }
         assert_eq!(server.broker().topic_count(), 3, "refusals made nothing");
-        a.publish("t1", "an existing topic still takes publishes").await;
+        a.publish("t1", "an existing topic still takes publishes")
+            .await;
 
         let mut b = server.h2().await;
         assert_eq!(b.put("/v1/t/t4", "").await.status, StatusCode::CREATED);
@@ -211,7 +212,11 @@ async fn a_connection_over_its_publish_rate_gets_429() {
         let mut b = server.h2().await;
         b.publish("p", "from b").await;
         let info = server.broker().inspect("p", &Access::default()).await;
-        assert_eq!(info.unwrap().unwrap().last_seq, 3, "the refused one took no seq");
+        assert_eq!(
+            info.unwrap().unwrap().last_seq,
+            3,
+            "the refused one took no seq"
+        );
 
         // The Rust client: one connection, its burst, then the refusal.
         let client = client_support::client_for(&server);
@@ -262,16 +267,16 @@ async fn a_subject_quota_is_shared_by_its_connections() {
             assert_quota(&r, &["subject_subscriptions", "subject \"ann\"", " 2"]);
         }
         // Topics: x and y took two of ann's three.
-        let r = a1
-            .request(Method::PUT, "/v1/t/z", &as_ann, full(""))
-            .await;
+        let r = a1.request(Method::PUT, "/v1/t/z", &as_ann, full("")).await;
         assert_eq!(r.status, StatusCode::CREATED);
-        let r = a2
-            .request(Method::PUT, "/v1/t/w", &as_ann, full(""))
-            .await;
+        let r = a2.request(Method::PUT, "/v1/t/w", &as_ann, full("")).await;
         assert_quota(
             &r,
-            &["subject_topic_rate", "subject \"ann\"", "after a burst of 3"],
+            &[
+                "subject_topic_rate",
+                "subject \"ann\"",
+                "after a burst of 3",
+            ],
         );
         assert!(r.header("retry-after").is_some(), "{r:?}");
         // Publishes: one on each connection, then none on either.
@@ -286,9 +291,7 @@ async fn a_subject_quota_is_shared_by_its_connections() {
         // Bob, even on ann's connection, has his own.
         let s3 = a1.multiplexed().subscribe("/v1/t/x", &as_bob).await;
         assert_eq!(s3.status, StatusCode::OK);
-        let r = a2
-            .request(Method::PUT, "/v1/t/w", &as_bob, full(""))
-            .await;
+        let r = a2.request(Method::PUT, "/v1/t/w", &as_bob, full("")).await;
         assert_eq!(r.status, StatusCode::CREATED);
         let r = a2.post_with("/v1/t/x", &as_bob, "m").await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
@@ -407,9 +410,15 @@ async fn quota_state_goes_with_the_connections() {
             let _s1 = a.multiplexed().subscribe("/v1/t/q", &as_ann).await;
             let _s2 = a.multiplexed().subscribe("/v1/t/q", &as_ann).await;
             let _s3 = b.multiplexed().subscribe("/v1/t/q", &as_ann).await;
-            assert_quota(&a.get_with("/v1/t/q", &as_ann).await, &["connection_subscriptions"]);
+            assert_quota(
+                &a.get_with("/v1/t/q", &as_ann).await,
+                &["connection_subscriptions"],
+            );
             let mut b2 = b.multiplexed();
-            assert_quota(&b2.get_with("/v1/t/q", &as_ann).await, &["subject_subscriptions"]);
+            assert_quota(
+                &b2.get_with("/v1/t/q", &as_ann).await,
+                &["subject_subscriptions"],
+            );
             assert_eq!(server.broker().quota_subjects(), 1);
         }
         // Both connections closed: their subscriptions end, and ann's entry
