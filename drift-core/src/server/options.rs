@@ -1022,6 +1022,50 @@ mod tests {
         }
     }
 
+    /// Each quota option sets its own field of the broker's quotas, and
+    /// reads back what it set.
+    #[test]
+    fn quota_options_set_the_broker_quotas() {
+        use crate::broker::{QuotaLimits, Quotas, Rate};
+        let mut o = ServerOptions::embedded();
+        let names = [
+            "connection_subscriptions",
+            "connection_topic_rate",
+            "connection_topic_burst",
+            "connection_publish_rate",
+            "connection_publish_burst",
+            "subject_subscriptions",
+            "subject_topic_rate",
+            "subject_topic_burst",
+            "subject_publish_rate",
+            "subject_publish_burst",
+        ];
+        for (i, name) in names.iter().enumerate() {
+            o.set_text(name, &(i + 1).to_string()).unwrap();
+            assert_eq!(o.get(name), Some(V::Number(i as u64 + 1)), "{name}");
+        }
+        let limits = |n: u64| QuotaLimits {
+            subscriptions: n as usize,
+            topics: Rate::new(n + 1, n + 2),
+            publish: Rate::new(n + 3, n + 4),
+        };
+        assert_eq!(
+            o.config.broker.quotas,
+            Quotas {
+                connection: limits(1),
+                subject: limits(6),
+            }
+        );
+        assert_eq!(
+            find("connection_subscriptions").map(|o| o.zero_is_none),
+            Some(true)
+        );
+        assert_eq!(
+            find("subject_topic_burst").map(|o| o.zero_is_none),
+            Some(false)
+        );
+    }
+
     #[test]
     fn text_is_read_per_kind() {
         let parse = |kind: OptionKind, t: &str| kind.parse(t);
