@@ -87,42 +87,42 @@ pub struct ServeArgs {
     /// (0: never).
     #[arg(long, env = "DRIFT_UNUSED_TOPIC_EXPIRY", default_value_t = BrokerConfig::default().unused_topic_expiry.map_or(0, |d| d.as_secs()))]
     unused_topic_expiry: u64,
-    /// Subscriptions one connection may hold open (0: unlimited); more
-    /// are refused with 429.
+    /// Subscriptions one connection may hold open (0: unlimited); more are refused with 429.
     #[arg(long, env = "DRIFT_CONNECTION_SUBSCRIPTIONS", default_value_t = Quotas::default().connection.subscriptions)]
     connection_subscriptions: usize,
-    /// Topics one connection may create per second, after a burst of
-    /// --connection-topic-burst (0: unlimited); more are refused with 429.
+    /// Topics one connection may create per second, after a burst of --connection-topic-burst (0:
+    /// unlimited); more are refused with 429.
     #[arg(long, env = "DRIFT_CONNECTION_TOPIC_RATE", default_value_t = Quotas::default().connection.topics.per_second)]
     connection_topic_rate: u64,
     /// Topics one connection may create at once (0: --connection-topic-rate).
     #[arg(long, env = "DRIFT_CONNECTION_TOPIC_BURST", default_value_t = Quotas::default().connection.topics.burst)]
     connection_topic_burst: u64,
-    /// Messages one connection may publish per second, after a burst
-    /// of --connection-publish-burst (0: unlimited); a POST over it gets 429, a
-    /// streamed publish is slowed to it.
+    /// Messages one connection may publish per second, after a burst of --connection-publish-burst
+    /// (0: unlimited); a POST over it gets 429, a streamed publish is slowed to it.
     #[arg(long, env = "DRIFT_CONNECTION_PUBLISH_RATE", default_value_t = Quotas::default().connection.publish.per_second)]
     connection_publish_rate: u64,
     /// Messages one connection may publish at once (0: --connection-publish-rate).
     #[arg(long, env = "DRIFT_CONNECTION_PUBLISH_BURST", default_value_t = Quotas::default().connection.publish.burst)]
     connection_publish_burst: u64,
-    /// Subscriptions one subject (a token's `sub`), over all of its connections, may hold open (0: unlimited); more
-    /// are refused with 429.
+    /// Subscriptions one subject (a token's `sub`), over all of its connections, may hold open (0:
+    /// unlimited); more are refused with 429.
     #[arg(long, env = "DRIFT_SUBJECT_SUBSCRIPTIONS", default_value_t = Quotas::default().subject.subscriptions)]
     subject_subscriptions: usize,
-    /// Topics one subject (a token's `sub`), over all of its connections, may create per second, after a burst of
-    /// --subject-topic-burst (0: unlimited); more are refused with 429.
+    /// Topics one subject (a token's `sub`), over all of its connections, may create per second,
+    /// after a burst of --subject-topic-burst (0: unlimited); more are refused with 429.
     #[arg(long, env = "DRIFT_SUBJECT_TOPIC_RATE", default_value_t = Quotas::default().subject.topics.per_second)]
     subject_topic_rate: u64,
-    /// Topics one subject (a token's `sub`), over all of its connections, may create at once (0: --subject-topic-rate).
+    /// Topics one subject (a token's `sub`), over all of its connections, may create at once (0:
+    /// --subject-topic-rate).
     #[arg(long, env = "DRIFT_SUBJECT_TOPIC_BURST", default_value_t = Quotas::default().subject.topics.burst)]
     subject_topic_burst: u64,
-    /// Messages one subject (a token's `sub`), over all of its connections, may publish per second, after a burst
-    /// of --subject-publish-burst (0: unlimited); a POST over it gets 429, a
-    /// streamed publish is slowed to it.
+    /// Messages one subject (a token's `sub`), over all of its connections, may publish per second,
+    /// after a burst of --subject-publish-burst (0: unlimited); a POST over it gets 429, a streamed
+    /// publish is slowed to it.
     #[arg(long, env = "DRIFT_SUBJECT_PUBLISH_RATE", default_value_t = Quotas::default().subject.publish.per_second)]
     subject_publish_rate: u64,
-    /// Messages one subject (a token's `sub`), over all of its connections, may publish at once (0: --subject-publish-rate).
+    /// Messages one subject (a token's `sub`), over all of its connections, may publish at once (0:
+    /// --subject-publish-rate).
     #[arg(long, env = "DRIFT_SUBJECT_PUBLISH_BURST", default_value_t = Quotas::default().subject.publish.burst)]
     subject_publish_burst: u64,
     /// How many messages a subscriber may fall behind before it is slow.

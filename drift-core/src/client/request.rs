@@ -133,8 +133,8 @@ pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> Error {
         404 => ErrorKind::NotFound,
         409 => ErrorKind::Conflict,
         413 => ErrorKind::TooLarge,
-        503 => ErrorKind::Unavailable,
         429 => ErrorKind::QuotaExceeded,
+        503 => ErrorKind::Unavailable,
         507 => ErrorKind::StorageFull,
         _ => ErrorKind::Http,
     };
