@@ -122,6 +122,8 @@ struct Inner {
     unused: unused::UnusedTopics,
     /// Told when the last of them ends during a shutdown.
     publishes_done: tokio::sync::Notify,
+    /// Told when a shutdown starts: a paced stream stops waiting for it.
+    shutdown_started: tokio::sync::Notify,
     /// What is counted for `/metrics`; `None` when `config.metrics` is off.
     metrics: Option<Arc<Metrics>>,
     /// The per-connection and per-subject quotas, and the subjects' usage.
@@ -197,7 +199,17 @@ impl Publisher {
             .quotas
             .pace(&self.pacer, payloads.len() as u64);
         if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+            // A shutdown ends the wait: the batch is then refused (503).
+            let inner = &self.broker.inner;
+            let stop = inner.shutdown_started.notified();
+            tokio::pin!(stop);
+            stop.as_mut().enable();
+            if !inner.shutting_down.load(Ordering::SeqCst) {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop => {}
+                }
+            }
         }
         if self.grant.expired_at(std::time::SystemTime::now()) {
             return Err(self.grant.expired());
@@ -269,6 +281,7 @@ impl Broker {
                 publishing: AtomicUsize::new(0),
                 unused: unused::UnusedTopics::default(),
                 publishes_done: tokio::sync::Notify::new(),
+                shutdown_started: tokio::sync::Notify::new(),
             }),
         };
         // A store that lists at once (memory, disk) is loaded now.
@@ -644,6 +657,7 @@ impl Broker {
     /// no acknowledged message.
     pub fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.shutdown_started.notify_waiters();
         self.end_subscriptions();
     }
 
@@ -653,6 +667,7 @@ impl Broker {
     /// before that subscriber's end, and every later one is refused.
     pub async fn shutdown_gracefully(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.shutdown_started.notify_waiters();
         loop {
             let done = self.inner.publishes_done.notified();
             tokio::pin!(done);
