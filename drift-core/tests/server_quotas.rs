@@ -110,6 +110,10 @@ async fn a_connection_over_its_subscription_quota_gets_429() {
             &["connection_subscriptions", "this connection", " 3"],
         );
         assert!(refused.header("retry-after").is_none(), "{refused:?}");
+        assert_eq!(
+            refused.text(),
+            "quota exceeded: connection_subscriptions (subscriptions this connection may hold open) is 3\n"
+        );
         assert_eq!(refused_429(&mut a).await, before + 1);
         assert_eq!(server.broker().subscription_count(), 3);
 
@@ -209,6 +213,11 @@ async fn a_connection_over_its_publish_rate_gets_429() {
             ],
         );
         assert_eq!(r.header("retry-after"), Some("1"));
+        assert_eq!(
+            r.text(),
+            "quota exceeded: connection_publish_rate (messages this connection may publish per second) \
+             is 1/s after a burst of 2; retry in 1 s\n"
+        );
         let mut b = server.h2().await;
         b.publish("p", "from b").await;
         let info = server.broker().inspect("p", &Access::default()).await;

@@ -428,12 +428,45 @@ fn exceeded(message: String) -> Error {
     Error::new(ErrorKind::QuotaExceeded, message)
 }
 
-fn rate_refusal(whose: Whose<'_>, what: &str, verb: &str, rate: Rate, wait: Duration) -> Error {
+/// What a rate bounds: the stem of its option's name, and what it counts.
+#[derive(Clone, Copy)]
+enum Bounded {
+    Topics,
+    Publishes,
+}
+
+impl Bounded {
+    fn stem(self) -> &'static str {
+        match self {
+            Bounded::Topics => "topic",
+            Bounded::Publishes => "publish",
+        }
+    }
+
+    fn counted(self) -> &'static str {
+        match self {
+            Bounded::Topics => "topics",
+            Bounded::Publishes => "messages",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Bounded::Topics => "create",
+            Bounded::Publishes => "publish",
+        }
+    }
+}
+
+fn rate_refusal(whose: Whose<'_>, what: Bounded, rate: Rate, wait: Duration) -> Error {
     let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
     exceeded(format!(
-        "quota exceeded: {}_{what}_rate ({what}s {} may {verb}) is {}/s after a burst of {}; retry in {secs} s",
+        "quota exceeded: {}_{}_rate ({} {} may {} per second) is {}/s after a burst of {}; retry in {secs} s",
         whose.prefix(),
+        what.stem(),
+        what.counted(),
         whose.holder(),
+        what.verb(),
         rate.per_second,
         rate.effective_burst(),
     ))
@@ -592,7 +625,7 @@ impl QuotaBook {
             c.0.usage
                 .topics
                 .take(rate, 1, now)
-                .map_err(|wait| rate_refusal(Whose::Connection, "topic", "create", rate, wait))?;
+                .map_err(|wait| rate_refusal(Whose::Connection, Bounded::Topics, rate, wait))?;
             ticket.connection = Some(c);
         }
         let rate = self.limits.subject.topics;
@@ -601,13 +634,7 @@ impl QuotaBook {
         {
             let usage = s.hold().usage();
             if let Err(wait) = usage.usage.topics.take(rate, 1, now) {
-                let e = rate_refusal(
-                    Whose::Subject(&usage.subject),
-                    "topic",
-                    "create",
-                    rate,
-                    wait,
-                );
+                let e = rate_refusal(Whose::Subject(&usage.subject), Bounded::Topics, rate, wait);
                 ticket.give_back();
                 return Err(e);
             }
@@ -635,7 +662,7 @@ impl QuotaBook {
             && conn_rate.is_limited()
         {
             c.0.usage.publish.take(conn_rate, n, now).map_err(|wait| {
-                rate_refusal(Whose::Connection, "publish", "publish", conn_rate, wait)
+                rate_refusal(Whose::Connection, Bounded::Publishes, conn_rate, wait)
             })?;
             charged = Some(c);
         }
@@ -649,8 +676,7 @@ impl QuotaBook {
                 }
                 return Err(rate_refusal(
                     Whose::Subject(&usage.subject),
-                    "publish",
-                    "publish",
+                    Bounded::Publishes,
                     subject_rate,
                     wait,
                 ));
