@@ -118,6 +118,13 @@ enum drift_status
    * The server's topic store has no space left (HTTP 507).
    */
   DRIFT_STATUS_STORAGE_FULL = 19,
+  /**
+   * A quota of the caller's connection or subject (a token's `sub`) is
+   * used up: subscriptions open, topics created, or publish rate (HTTP
+   * 429); the last error names the quota, and a rate one says when to
+   * try again.
+   */
+  DRIFT_STATUS_QUOTA_EXCEEDED = 20,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use drift_core::broker::store::Fsync;
-use drift_core::broker::{BrokerConfig, JwtConfig};
+use drift_core::broker::{BrokerConfig, JwtConfig, Quotas};
 use drift_core::server::{Console, Cors, Server, ServerConfig, ServiceConfig, TlsMode};
 
 /// Arguments of `drift serve`. Every option can also be set by the
@@ -108,6 +108,44 @@ pub struct ServeArgs {
     /// (0: never).
     #[arg(long, env = "DRIFT_UNUSED_TOPIC_EXPIRY", default_value_t = BrokerConfig::default().unused_topic_expiry.map_or(0, |d| d.as_secs()))]
     unused_topic_expiry: u64,
+    /// Subscriptions one connection may hold open (0: unlimited); more are refused with 429.
+    #[arg(long, env = "DRIFT_CONNECTION_SUBSCRIPTIONS", default_value_t = Quotas::default().connection.subscriptions)]
+    connection_subscriptions: usize,
+    /// Topics one connection may create per second, after a burst of --connection-topic-burst (0:
+    /// unlimited); more are refused with 429.
+    #[arg(long, env = "DRIFT_CONNECTION_TOPIC_RATE", default_value_t = Quotas::default().connection.topics.per_second)]
+    connection_topic_rate: u64,
+    /// Topics one connection may create at once (0: --connection-topic-rate).
+    #[arg(long, env = "DRIFT_CONNECTION_TOPIC_BURST", default_value_t = Quotas::default().connection.topics.burst)]
+    connection_topic_burst: u64,
+    /// Messages one connection may publish per second, after a burst of --connection-publish-burst
+    /// (0: unlimited); a POST over it gets 429, a streamed publish is slowed to it.
+    #[arg(long, env = "DRIFT_CONNECTION_PUBLISH_RATE", default_value_t = Quotas::default().connection.publish.per_second)]
+    connection_publish_rate: u64,
+    /// Messages one connection may publish at once (0: --connection-publish-rate).
+    #[arg(long, env = "DRIFT_CONNECTION_PUBLISH_BURST", default_value_t = Quotas::default().connection.publish.burst)]
+    connection_publish_burst: u64,
+    /// Subscriptions one subject (a token's `sub`), over all of its connections, may hold open (0:
+    /// unlimited); more are refused with 429.
+    #[arg(long, env = "DRIFT_SUBJECT_SUBSCRIPTIONS", default_value_t = Quotas::default().subject.subscriptions)]
+    subject_subscriptions: usize,
+    /// Topics one subject (a token's `sub`), over all of its connections, may create per second,
+    /// after a burst of --subject-topic-burst (0: unlimited); more are refused with 429.
+    #[arg(long, env = "DRIFT_SUBJECT_TOPIC_RATE", default_value_t = Quotas::default().subject.topics.per_second)]
+    subject_topic_rate: u64,
+    /// Topics one subject (a token's `sub`), over all of its connections, may create at once (0:
+    /// --subject-topic-rate).
+    #[arg(long, env = "DRIFT_SUBJECT_TOPIC_BURST", default_value_t = Quotas::default().subject.topics.burst)]
+    subject_topic_burst: u64,
+    /// Messages one subject (a token's `sub`), over all of its connections, may publish per second,
+    /// after a burst of --subject-publish-burst (0: unlimited); a POST over it gets 429, a streamed
+    /// publish is slowed to it.
+    #[arg(long, env = "DRIFT_SUBJECT_PUBLISH_RATE", default_value_t = Quotas::default().subject.publish.per_second)]
+    subject_publish_rate: u64,
+    /// Messages one subject (a token's `sub`), over all of its connections, may publish at once (0:
+    /// --subject-publish-rate).
+    #[arg(long, env = "DRIFT_SUBJECT_PUBLISH_BURST", default_value_t = Quotas::default().subject.publish.burst)]
+    subject_publish_burst: u64,
     /// How many messages a subscriber may fall behind before it is slow.
     #[arg(long, env = "DRIFT_QUEUE_MESSAGES", default_value_t = BrokerConfig::default().queue_messages)]
     queue_messages: usize,
@@ -211,7 +249,7 @@ impl ServeArgs {
             _ => TlsMode::Generated,
         };
         let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
-        ServerConfig {
+        let mut config = ServerConfig {
             listen: self.listen,
             tls,
             cert_dir: Some(self.cert_dir.clone()),
@@ -261,7 +299,18 @@ impl ServeArgs {
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
             metrics_listen: self.metrics_listen,
             ..ServerConfig::default()
-        }
+        };
+        config.broker.quotas.connection.subscriptions = self.connection_subscriptions;
+        config.broker.quotas.connection.topics.per_second = self.connection_topic_rate;
+        config.broker.quotas.connection.topics.burst = self.connection_topic_burst;
+        config.broker.quotas.connection.publish.per_second = self.connection_publish_rate;
+        config.broker.quotas.connection.publish.burst = self.connection_publish_burst;
+        config.broker.quotas.subject.subscriptions = self.subject_subscriptions;
+        config.broker.quotas.subject.topics.per_second = self.subject_topic_rate;
+        config.broker.quotas.subject.topics.burst = self.subject_topic_burst;
+        config.broker.quotas.subject.publish.per_second = self.subject_publish_rate;
+        config.broker.quotas.subject.publish.burst = self.subject_publish_burst;
+        config
     }
 }
 

@@ -41,6 +41,10 @@ pub enum ErrorKind {
     Storage,
     /// The topic store has no space left; HTTP 507.
     StorageFull,
+    /// A quota of the caller's connection or subject (open subscriptions,
+    /// topics created, publish rate) is used up; HTTP 429. A rate-based
+    /// one says when to try again ([`Error::retry_after`]).
+    QuotaExceeded,
     /// The server answered with an HTTP status not covered by another kind.
     Http,
     /// A bug: an invariant did not hold.
@@ -56,6 +60,8 @@ pub struct Error {
     status: Option<u16>,
     /// The server's own one-line reason, when it gave one.
     reason: Option<String>,
+    /// When trying again may succeed (a rate quota; HTTP `Retry-After`).
+    retry_after: Option<std::time::Duration>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -72,6 +78,7 @@ impl Error {
             message: message.into(),
             status: None,
             reason: None,
+            retry_after: None,
             source: None,
         }
     }
@@ -115,6 +122,18 @@ impl Error {
         self.reason.as_deref()
     }
 
+    /// Attaches when trying again may succeed (HTTP `Retry-After`).
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    /// When trying again may succeed: how long a rate quota needs to allow
+    /// the refused action, or the server's `Retry-After`.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
+    }
+
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::InvalidInput, message)
     }
@@ -126,6 +145,9 @@ impl fmt::Debug for Error {
         d.field("kind", &self.kind).field("message", &self.message);
         if let Some(status) = self.status {
             d.field("status", &status);
+        }
+        if let Some(after) = self.retry_after {
+            d.field("retry_after", &after);
         }
         if let Some(source) = &self.source {
             d.field("source", source);

@@ -60,10 +60,15 @@ pub enum drift_status {
     Storage = 18,
     /// The server's topic store has no space left (HTTP 507).
     StorageFull = 19,
+    /// A quota of the caller's connection or subject (a token's `sub`) is
+    /// used up: subscriptions open, topics created, or publish rate (HTTP
+    /// 429); the last error names the quota, and a rate one says when to
+    /// try again.
+    QuotaExceeded = 20,
 }
 
 /// Every status, in numeric order (for tests and `drift_status_str`).
-pub(crate) const ALL_STATUSES: [drift_status; 20] = [
+pub(crate) const ALL_STATUSES: [drift_status; 21] = [
     drift_status::Ok,
     drift_status::NullArgument,
     drift_status::InvalidArgument,
@@ -84,6 +89,7 @@ pub(crate) const ALL_STATUSES: [drift_status; 20] = [
     drift_status::Panic,
     drift_status::Storage,
     drift_status::StorageFull,
+    drift_status::QuotaExceeded,
 ];
 
 // ===== impl drift_status =====
@@ -110,6 +116,7 @@ impl drift_status {
             ErrorKind::Internal => drift_status::Internal,
             ErrorKind::Storage => drift_status::Storage,
             ErrorKind::StorageFull => drift_status::StorageFull,
+            ErrorKind::QuotaExceeded => drift_status::QuotaExceeded,
             // ErrorKind is non-exhaustive: a kind added to drift-core before
             // this match learns it is reported as a bug rather than guessed.
             _ => drift_status::Internal,
@@ -144,6 +151,7 @@ impl drift_status {
             drift_status::Panic => b"PANIC\0",
             drift_status::Storage => b"STORAGE\0",
             drift_status::StorageFull => b"STORAGE_FULL\0",
+            drift_status::QuotaExceeded => b"QUOTA_EXCEEDED\0",
         }
     }
 }
@@ -181,7 +189,8 @@ mod tests {
         assert_eq!(drift_status::Ok as u32, 0);
         assert_eq!(drift_status::Panic as u32, 17);
         assert_eq!(drift_status::StorageFull as u32, 19);
-        assert_eq!(drift_status::from_u32(20), None);
+        assert_eq!(drift_status::QuotaExceeded as u32, 20);
+        assert_eq!(drift_status::from_u32(21), None);
     }
 
     #[test]
@@ -220,6 +229,7 @@ mod tests {
             (ErrorKind::Internal, S::Internal),
             (ErrorKind::Storage, S::Storage),
             (ErrorKind::StorageFull, S::StorageFull),
+            (ErrorKind::QuotaExceeded, S::QuotaExceeded),
         ];
         for (kind, status) in cases {
             assert_eq!(drift_status::from_kind(kind), status, "{kind:?}");

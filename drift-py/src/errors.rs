@@ -33,6 +33,7 @@ pub(crate) enum Exc {
     Unavailable,
     StorageError,
     InsufficientStorage,
+    TooManyRequests,
 }
 
 /// A base class: one of ours, or a builtin by name.
@@ -171,6 +172,15 @@ const SPECS: &[Spec] = &[
         status: Some(507),
         doc: "507: the server's topic store has no space left.",
     },
+    Spec {
+        exc: Exc::TooManyRequests,
+        name: "TooManyRequests",
+        bases: &[Base::Own(Exc::HttpError)],
+        status: Some(429),
+        doc: "429: a quota of this connection or of the token's subject is used up (subscriptions \
+              open, topics created, publish rate); `retry_after` is the seconds the server asked \
+              to wait, for a rate quota, else None.",
+    },
 ];
 
 /// The classes, indexed like [`SPECS`].
@@ -203,8 +213,10 @@ fn create_classes(py: Python<'_>) -> PyResult<Vec<Py<PyType>>> {
             namespace.set_item("status", status)?;
         }
         if spec.exc == Exc::DriftError {
-            // Every instance reads `reason`: the server's own, or None.
+            // Every instance reads `reason`: the server's own, or None; and
+            // `retry_after`: the seconds the server asked to wait, or None.
             namespace.set_item("reason", py.None())?;
+            namespace.set_item("retry_after", py.None())?;
         }
         let class = type_.call1((spec.name, PyTuple::new(py, bases)?, namespace))?;
         made.push(class.cast_into::<PyType>()?.unbind());
@@ -266,6 +278,7 @@ pub(crate) fn to_pyerr(err: Error) -> PyErr {
         ErrorKind::Closed => Exc::SubscriptionClosed,
         ErrorKind::Storage => Exc::StorageError,
         ErrorKind::StorageFull => Exc::InsufficientStorage,
+        ErrorKind::QuotaExceeded => Exc::TooManyRequests,
         ErrorKind::Io | ErrorKind::Internal => Exc::DriftError,
         _ => Exc::DriftError,
     };
@@ -278,6 +291,9 @@ pub(crate) fn to_pyerr(err: Error) -> PyErr {
         }
         if let Some(reason) = err.reason() {
             let _ = pyerr.value(py).setattr("reason", reason);
+        }
+        if let Some(after) = err.retry_after() {
+            let _ = pyerr.value(py).setattr("retry_after", after.as_secs_f64());
         }
     });
     pyerr

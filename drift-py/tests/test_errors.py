@@ -30,6 +30,7 @@ def test_hierarchy() -> None:
         "Unavailable",
         "StorageError",
         "InsufficientStorage",
+        "TooManyRequests",
     ):
         cls = getattr(drift, name)
         assert issubclass(cls, drift.DriftError), name
@@ -46,6 +47,8 @@ def test_hierarchy() -> None:
     assert issubclass(drift.InsufficientStorage, drift.HTTPError)
     assert issubclass(drift.InsufficientStorage, drift.StorageError)
     assert drift.InsufficientStorage.status == 507
+    assert issubclass(drift.TooManyRequests, drift.HTTPError)
+    assert drift.TooManyRequests.status == 429
 
 
 def test_not_found_carries_status_and_reason(client: drift.Client, topic: str) -> None:

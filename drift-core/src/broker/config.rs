@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{AllowAll, Authenticator};
+use super::quota::Quotas;
 use super::store::{MemoryStore, TopicStore};
 use crate::error::{Error, Result};
 
@@ -64,6 +65,10 @@ pub struct BrokerConfig {
     /// Holds every topic's epoch, configuration and retained messages, and
     /// assigns seqs (memory by default).
     pub store: Arc<dyn TopicStore>,
+    /// What one connection, and one subject (a grant's `sub`) over all of
+    /// its connections, may hold open, create and publish (see
+    /// [`Quotas::default`]); refusals are HTTP 429.
+    pub quotas: Quotas,
     /// Count what the broker and the HTTP service over it do, for
     /// `GET /metrics` (on by default). Off, nothing is counted and the
     /// server answers `/metrics` with 404.
@@ -90,6 +95,7 @@ impl Default for BrokerConfig {
             unused_topic_expiry: Some(Duration::from_secs(60)),
             authenticator: Arc::new(AllowAll),
             store: Arc::new(MemoryStore::new()),
+            quotas: Quotas::default(),
             metrics: true,
         }
     }

@@ -22,6 +22,7 @@ pub mod auth;
 mod config;
 mod notices;
 mod probe;
+mod quota;
 mod ring;
 pub mod store;
 mod subscription;
@@ -43,12 +44,14 @@ pub use config::{
     validate_topic_name,
 };
 pub use probe::PROBE_TOPIC;
+pub use quota::{ConnectionQuota, QuotaLimits, Quotas, Rate};
 pub use store::{MemoryStore, StoreCall, TopicStore};
 pub use subscription::Subscription;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::Metrics;
 use crate::model::{EndReason, HistoryRequest, MessageId, SlowPolicy};
+use quota::{Pacer, QuotaBook, QuotaSlot};
 use store::{Opened, TimedStore, TopicLog};
 use topic::{Due, Topic};
 
@@ -125,8 +128,12 @@ struct Inner {
     unused: unused::UnusedTopics,
     /// Told when the last of them ends during a shutdown.
     publishes_done: tokio::sync::Notify,
+    /// Told when a shutdown starts: a paced stream stops waiting for it.
+    shutdown_started: tokio::sync::Notify,
     /// What is counted for `/metrics`; `None` when `config.metrics` is off.
     metrics: Option<Arc<Metrics>>,
+    /// The per-connection and per-subject quotas, and the subjects' usage.
+    quotas: QuotaBook,
 }
 
 /// The unused-topic timer's claim, given back when the task holding it ends
@@ -171,6 +178,10 @@ pub struct Publisher {
     /// The grant it was authorised with: a stream of messages stops being
     /// accepted when it expires.
     grant: Arc<Grant>,
+    /// The connection's and subject's publish rates, which pace the stream.
+    pacer: Pacer,
+    /// The connection, charged for the topic when a publish creates it.
+    connection: Option<ConnectionQuota>,
 }
 
 impl Publisher {
@@ -183,35 +194,74 @@ impl Publisher {
     /// store): they get consecutive seqs. Answers the first message's
     /// outcome; the others follow it by seq. Nothing of a failed batch is
     /// published.
+    ///
+    /// Over its connection's or subject's publish rate, it waits until the
+    /// batch is within the rate before publishing it: a stream is paced,
+    /// not refused, and its caller reads no more meanwhile.
     pub async fn publish_batch(&mut self, payloads: &[Bytes]) -> Result<Published> {
+        let wait = self
+            .broker
+            .inner
+            .quotas
+            .pace(&self.pacer, payloads.len() as u64);
+        if !wait.is_zero() {
+            // A shutdown ends the wait: the batch is then refused (503).
+            let inner = &self.broker.inner;
+            let stop = inner.shutdown_started.notified();
+            tokio::pin!(stop);
+            stop.as_mut().enable();
+            if !inner.shutting_down.load(Ordering::SeqCst) {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop => {}
+                }
+            }
+        }
         if self.grant.expired_at(std::time::SystemTime::now()) {
             return Err(self.grant.expired());
         }
         for p in payloads {
             self.broker.check_size(p)?;
         }
+        let who = Who {
+            connection: self.connection.as_ref(),
+            grant: &self.grant,
+        };
         self.broker
-            .publish_checked(&self.topic, &mut self.current, payloads)
+            .publish_checked(&self.topic, &mut self.current, payloads, who)
             .await
     }
 }
 
-/// Counts a subscription against the broker's limit while it lives.
+/// Who is charged for a topic that an action creates: its connection and
+/// its grant's subject.
+#[derive(Clone, Copy)]
+struct Who<'a> {
+    connection: Option<&'a ConnectionQuota>,
+    grant: &'a Grant,
+}
+
+/// Counts a subscription against the broker's limit, and its connection's
+/// and subject's quotas, while it lives.
 #[derive(Debug)]
-pub(crate) struct SubscriptionSlot(Arc<Inner>);
+pub(crate) struct SubscriptionSlot {
+    inner: Arc<Inner>,
+    /// Given back when it drops.
+    _quota: QuotaSlot,
+}
 
 impl SubscriptionSlot {
     /// The broker the subscription counts against.
     fn broker(&self) -> Broker {
         Broker {
-            inner: self.0.clone(),
+            inner: self.inner.clone(),
         }
     }
 }
 
 impl Drop for SubscriptionSlot {
     fn drop(&mut self) {
-        self.0.subscriptions.fetch_sub(1, Ordering::AcqRel);
+        self.inner.subscriptions.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -223,6 +273,7 @@ impl Broker {
     pub fn new(mut config: BrokerConfig) -> Broker {
         config.store.limit_memory(config.history_memory);
         let metrics = config.metrics.then(|| Arc::new(Metrics::new()));
+        let quotas = QuotaBook::new(config.quotas);
         if let Some(m) = &metrics {
             config.store = Arc::new(TimedStore::new(config.store.clone(), m.clone()));
         }
@@ -230,12 +281,14 @@ impl Broker {
             inner: Arc::new(Inner {
                 config,
                 metrics,
+                quotas,
                 topics: RwLock::new(HashMap::new()),
                 subscriptions: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
                 publishing: AtomicUsize::new(0),
                 unused: unused::UnusedTopics::default(),
                 publishes_done: tokio::sync::Notify::new(),
+                shutdown_started: tokio::sync::Notify::new(),
             }),
         };
         // A store that lists at once (memory, disk) is loaded now.
@@ -273,7 +326,9 @@ impl Broker {
 
     /// Publishes `payload` to `topic`, creating the topic unless the broker
     /// requires explicit creation. Answers once the store has accepted it
-    /// (durably, with a durable store); never waits for a subscriber.
+    /// (durably, with a durable store); never waits for a subscriber. Over
+    /// the connection's or subject's publish rate it is refused
+    /// ([`ErrorKind::QuotaExceeded`], with when to retry).
     pub async fn publish(
         &self,
         topic: &str,
@@ -282,9 +337,28 @@ impl Broker {
     ) -> Result<Published> {
         self.check_name(topic)?;
         self.check_size(&payload)?;
-        self.authorize(Action::Publish, topic, access)?;
-        self.publish_checked(topic, &mut None, std::slice::from_ref(&payload))
+        let grant = self.authorize(Action::Publish, topic, access)?;
+        self.inner.quotas.publish(access.quota, &grant, 1)?;
+        let who = Who {
+            connection: access.quota,
+            grant: &grant,
+        };
+        self.publish_checked(topic, &mut None, std::slice::from_ref(&payload), who)
             .await
+    }
+
+    /// Fresh quota state for one connection: what the connection opens,
+    /// creates and publishes is counted against
+    /// [`BrokerConfig::quotas`]' `connection` quotas while requests carry it
+    /// in [`Access::quota`].
+    pub fn connection_quota(&self) -> ConnectionQuota {
+        self.inner.quotas.connection()
+    }
+
+    /// Subjects whose quota usage the broker keeps (held by a connection, a
+    /// subscription or a stream, or not yet refilled).
+    pub fn quota_subjects(&self) -> usize {
+        self.inner.quotas.subjects()
     }
 
     /// Appends and fans out a batch already checked and authorised, to
@@ -295,6 +369,7 @@ impl Broker {
         topic: &str,
         current: &mut Option<Arc<Topic>>,
         payloads: &[Bytes],
+        who: Who<'_>,
     ) -> Result<Published> {
         // Counted before the check, so that a shutdown either refuses this
         // publish or waits for its fan-out before it ends subscriptions.
@@ -310,7 +385,7 @@ impl Broker {
             tries += 1;
             let (t, created) = match current.take() {
                 Some(t) => (t, false),
-                None => self.topic_for_use(topic).await?,
+                None => self.topic_for_use(topic, who).await?,
             };
             match t.publish(payloads).await {
                 Ok(appended) => {
@@ -374,6 +449,8 @@ impl Broker {
             broker: self.clone(),
             topic: topic.to_owned(),
             current: None,
+            pacer: self.inner.quotas.pacer(access.quota, &grant),
+            connection: access.quota.cloned(),
             grant,
         })
     }
@@ -415,9 +492,14 @@ impl Broker {
         };
         let broker = self.clone();
         let topic = topic.to_owned();
+        let connection = access.quota.cloned();
         let mut joining = Box::pin(async move {
             loop {
-                let (t, created) = broker.topic_for_use(&topic).await?;
+                let who = Who {
+                    connection: connection.as_ref(),
+                    grant: &grant,
+                };
+                let (t, created) = broker.topic_for_use(&topic, who).await?;
                 match t.join(&history).await {
                     Some(joined) => {
                         let sub = Subscription::new(t, joined?, created, policy, slot);
@@ -447,7 +529,8 @@ impl Broker {
         if self.inner.shutting_down.load(Ordering::SeqCst) {
             return Err(shutting_down());
         }
-        Ok((self.take_subscription_slot()?, grant))
+        let quota = self.inner.quotas.subscription(access.quota, &grant)?;
+        Ok((self.take_subscription_slot(quota)?, grant))
     }
 
     /// Creates `topic` with `config` (`PUT`). An existing topic with the same
@@ -459,14 +542,18 @@ impl Broker {
         access: &Access<'_>,
     ) -> Result<Created> {
         self.check_name(topic)?;
-        self.authorize(Action::Create, topic, access)?;
+        let grant = self.authorize(Action::Create, topic, access)?;
         let wanted = config.resolve(&self.inner.config)?;
+        let who = Who {
+            connection: access.quota,
+            grant: &grant,
+        };
         let (t, created) = loop {
             let (t, created) = match self.cached(topic) {
                 Some(t) => (t, false),
                 None => {
                     self.check_topic_limit()?;
-                    match self.open(topic, Some(&wanted)).await? {
+                    match self.open_charged(topic, &wanted, who).await? {
                         Some(opened) => opened,
                         None => {
                             return Err(Error::new(ErrorKind::Internal, "the store made no topic"));
@@ -592,6 +679,7 @@ impl Broker {
     /// no acknowledged message.
     pub fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.shutdown_started.notify_waiters();
         self.end_subscriptions();
     }
 
@@ -601,6 +689,7 @@ impl Broker {
     /// before that subscriber's end, and every later one is refused.
     pub async fn shutdown_gracefully(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.shutdown_started.notify_waiters();
         loop {
             let done = self.inner.publishes_done.notified();
             tokio::pin!(done);
@@ -648,10 +737,13 @@ impl Broker {
         )
     }
 
-    fn take_subscription_slot(&self) -> Result<SubscriptionSlot> {
+    fn take_subscription_slot(&self, quota: QuotaSlot) -> Result<SubscriptionSlot> {
         let max = self.inner.config.max_subscriptions;
         let prev = self.inner.subscriptions.fetch_add(1, Ordering::AcqRel);
-        let slot = SubscriptionSlot(self.inner.clone());
+        let slot = SubscriptionSlot {
+            inner: self.inner.clone(),
+            _quota: quota,
+        };
         if prev >= max {
             drop(slot);
             return Err(Error::new(
@@ -686,24 +778,43 @@ impl Broker {
         }
     }
 
-    /// Finds the topic, creating it with the defaults when allowed.
-    async fn topic_for_use(&self, name: &str) -> Result<(Arc<Topic>, bool)> {
+    /// Finds the topic, creating it with the defaults when allowed (and
+    /// charging `who`'s topic quotas for it).
+    async fn topic_for_use(&self, name: &str, who: Who<'_>) -> Result<(Arc<Topic>, bool)> {
         if let Some(t) = self.cached(name) {
             return Ok((t, false));
         }
-        let defaults = if self.inner.config.require_create {
-            None
+        let found = if self.inner.config.require_create {
+            self.open(name, None).await?
         } else {
             self.check_topic_limit()?;
-            Some(TopicConfigRequest::default().resolve(&self.inner.config)?)
+            let defaults = TopicConfigRequest::default().resolve(&self.inner.config)?;
+            self.open_charged(name, &defaults, who).await?
         };
-        match self.open(name, defaults.as_ref()).await? {
+        match found {
             Some(found) => Ok(found),
             None => Err(Error::new(
                 ErrorKind::NotFound,
                 format!("no topic named {name:?} (this server requires PUT to create topics)"),
             )),
         }
+    }
+
+    /// Opens `name` from the store, creating it with `config` if there is
+    /// none: the creation is charged to `who`'s topic quotas first (refused
+    /// when they are used up), and given back when the topic existed.
+    async fn open_charged(
+        &self,
+        name: &str,
+        config: &TopicConfig,
+        who: Who<'_>,
+    ) -> Result<Option<(Arc<Topic>, bool)>> {
+        let ticket = self.inner.quotas.topic(who.connection, who.grant)?;
+        let opened = self.open(name, Some(config)).await;
+        if !matches!(opened, Ok(Some((_, true)))) {
+            ticket.give_back();
+        }
+        opened
     }
 
     /// Opens `name` from the store (creating it with `create`) and holds it.

@@ -14,6 +14,7 @@ use crate::model::{Event, Gap, GapReason, MessageId};
 const ACCESS: Access<'static> = Access {
     credentials: None,
     peer: None,
+    quota: None,
 };
 
 /// The stores every test below runs against.
@@ -406,6 +407,7 @@ every_store! {
         let ok = Access {
             credentials: Some("ok"),
             peer: None,
+            quota: None,
         };
         let mut publisher = b.publisher("t", &ok).expect("publisher");
         let first = publisher.publish(Bytes::from_static(b"a")).await.expect("a");
@@ -490,6 +492,7 @@ async fn the_grant_decides() {
     let ok = Access {
         credentials: Some("ok"),
         peer: None,
+        quota: None,
     };
     b.publish("t", Bytes::new(), &ok).await.expect("allowed");
 }
@@ -497,6 +500,7 @@ async fn the_grant_decides() {
 const BRIEF: Access<'static> = Access {
     credentials: Some("brief"),
     peer: None,
+    quota: None,
 };
 
 #[tokio::test]
@@ -610,4 +614,44 @@ async fn publish_times_stay_monotonic_when_the_clock_steps_back() {
     // And once the clock is 60 s past them, they expire in order.
     set_clock(1061);
     assert_eq!(replay(&b, all, 4).await, ["b", "c", "d", "e"]);
+}
+
+/// A stream paced by its connection's publish rate stops waiting when the
+/// broker shuts down: the batch is refused at once (503), not after the
+/// wait, so a shutdown never waits for a paced stream.
+#[tokio::test]
+async fn a_paced_stream_stops_waiting_at_shutdown() {
+    let b = Broker::new(BrokerConfig {
+        quotas: Quotas {
+            connection: QuotaLimits {
+                publish: Rate::new(1, 1),
+                ..QuotaLimits::UNLIMITED
+            },
+            subject: QuotaLimits::UNLIMITED,
+        },
+        ..BrokerConfig::default()
+    });
+    let conn = b.connection_quota();
+    let access = Access {
+        quota: Some(&conn),
+        ..ACCESS
+    };
+    let mut publisher = b.publisher("t", &access).expect("publisher");
+    publisher
+        .publish(Bytes::from_static(b"first"))
+        .await
+        .expect("within the burst");
+    // Ten more at 1/s: about ten seconds of pacing.
+    let batch: Vec<Bytes> = (0..10).map(|_| Bytes::from_static(b"m")).collect();
+    let paced = tokio::spawn(async move { publisher.publish_batch(&batch).await });
+    tokio::task::yield_now().await;
+    let started = std::time::Instant::now();
+    b.shutdown();
+    let refused = tokio::time::timeout(Duration::from_secs(5), paced)
+        .await
+        .expect("the wait ended with the shutdown")
+        .expect("task")
+        .expect_err("refused");
+    assert_eq!(refused.kind(), ErrorKind::Unavailable, "{refused}");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

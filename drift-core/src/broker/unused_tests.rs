@@ -12,6 +12,7 @@ use crate::model::Event;
 const ACCESS: Access<'static> = Access {
     credentials: None,
     peer: None,
+    quota: None,
 };
 
 const EXPIRY: Duration = Duration::from_secs(60);

@@ -68,8 +68,9 @@ impl Client {
                 return Ok(resp);
             }
             let status = resp.status();
+            let after = retry_after(resp.headers());
             let body = self.read_body(resp.into_body()).await?;
-            Err(status_error(status, &body))
+            Err(refusal(status_error(status, &body), after))
         })
         .await
     }
@@ -82,7 +83,8 @@ impl Client {
             let (parts, body) = resp.into_parts();
             let body = self.read_body(body).await?;
             if !parts.status.is_success() {
-                return Err(status_error(parts.status, &body));
+                let after = retry_after(&parts.headers);
+                return Err(refusal(status_error(parts.status, &body), after));
             }
             Ok((parts, body))
         })
@@ -131,6 +133,7 @@ pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> Error {
         404 => ErrorKind::NotFound,
         409 => ErrorKind::Conflict,
         413 => ErrorKind::TooLarge,
+        429 => ErrorKind::QuotaExceeded,
         503 => ErrorKind::Unavailable,
         507 => ErrorKind::StorageFull,
         _ => ErrorKind::Http,
@@ -155,6 +158,20 @@ pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> Error {
     Error::new(kind, message)
         .with_status(status.as_u16())
         .with_reason(reason)
+}
+
+/// The answer's `Retry-After` in seconds (the HTTP-date form is not read:
+/// Drift's server sends seconds).
+fn retry_after(headers: &http::HeaderMap) -> Option<std::time::Duration> {
+    header_u64(headers, "retry-after").map(std::time::Duration::from_secs)
+}
+
+/// `e` with the answer's `Retry-After`, when it had one.
+fn refusal(e: Error, after: Option<std::time::Duration>) -> Error {
+    match after {
+        Some(after) => e.with_retry_after(after),
+        None => e,
+    }
 }
 
 /// A header's value as text, when present and valid.
@@ -199,5 +216,12 @@ mod tests {
             status_error(StatusCode::INSUFFICIENT_STORAGE, b"x").kind(),
             ErrorKind::StorageFull
         );
+        let e = status_error(StatusCode::TOO_MANY_REQUESTS, b"quota\n");
+        assert_eq!(e.kind(), ErrorKind::QuotaExceeded);
+        assert_eq!(e.reason(), Some("quota"));
+        let mut headers = http::HeaderMap::new();
+        headers.insert("retry-after", HeaderValue::from_static("3"));
+        let e = refusal(e, retry_after(&headers));
+        assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(3)));
     }
 }

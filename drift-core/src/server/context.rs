@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use super::cors::Cors;
 use super::engine::Heartbeats;
 use super::metrics::MetricsRoute;
-use crate::broker::{Access, Broker};
+use crate::broker::{Access, Broker, ConnectionQuota};
 
 /// One connection's view of the service, cheap to clone.
 #[derive(Debug, Clone)]
@@ -17,6 +17,9 @@ pub(crate) struct Context {
     pub(crate) cors: Option<Cors>,
     /// The peer's address, for the authoriser.
     pub(crate) peer: Option<SocketAddr>,
+    /// The connection's quota state (one per connection, made with the
+    /// peer); `None` for a service not yet given its connection.
+    pub(crate) quota: Option<ConnectionQuota>,
     /// One heartbeat clock for all of the service's subscriptions.
     pub(crate) heartbeats: Heartbeats,
     /// Whether a token may come in the `access_token` query parameter.
@@ -30,10 +33,11 @@ pub(crate) struct Context {
 
 impl Context {
     /// Who is asking, for the broker's authenticator.
-    pub(crate) fn access<'a>(&self, credentials: Option<&'a str>) -> Access<'a> {
+    pub(crate) fn access<'a>(&'a self, credentials: Option<&'a str>) -> Access<'a> {
         Access {
             credentials,
             peer: self.peer,
+            quota: self.quota.as_ref(),
         }
     }
 }

@@ -280,6 +280,116 @@ pub static OPTIONS: &[ServerOption] = &[
         },
     },
     ServerOption {
+        name: "connection_subscriptions",
+        kind: Count,
+        help: "Subscriptions one connection may hold open (0: unlimited); more are refused with 429.",
+        zero_is_none: true,
+        get: |o| number(o.config.broker.quotas.connection.subscriptions),
+        set: |o, v| {
+            v.usize()
+                .map(|x| o.config.broker.quotas.connection.subscriptions = x)
+        },
+    },
+    ServerOption {
+        name: "connection_topic_rate",
+        kind: Count,
+        help: "Topics one connection may create per second, after a burst of connection_topic_burst (0: unlimited); more are refused with 429.",
+        zero_is_none: true,
+        get: |o| V::Number(o.config.broker.quotas.connection.topics.per_second),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.connection.topics.per_second = x)
+        },
+    },
+    ServerOption {
+        name: "connection_topic_burst",
+        kind: Count,
+        help: "Topics one connection may create at once (0: connection_topic_rate).",
+        zero_is_none: false,
+        get: |o| V::Number(o.config.broker.quotas.connection.topics.burst),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.connection.topics.burst = x)
+        },
+    },
+    ServerOption {
+        name: "connection_publish_rate",
+        kind: Count,
+        help: "Messages one connection may publish per second, after a burst of connection_publish_burst (0: unlimited); a POST over it gets 429, a streamed publish is slowed to it.",
+        zero_is_none: true,
+        get: |o| V::Number(o.config.broker.quotas.connection.publish.per_second),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.connection.publish.per_second = x)
+        },
+    },
+    ServerOption {
+        name: "connection_publish_burst",
+        kind: Count,
+        help: "Messages one connection may publish at once (0: connection_publish_rate).",
+        zero_is_none: false,
+        get: |o| V::Number(o.config.broker.quotas.connection.publish.burst),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.connection.publish.burst = x)
+        },
+    },
+    ServerOption {
+        name: "subject_subscriptions",
+        kind: Count,
+        help: "Subscriptions one subject (a token's sub), over all of its connections, may hold open (0: unlimited); more are refused with 429.",
+        zero_is_none: true,
+        get: |o| number(o.config.broker.quotas.subject.subscriptions),
+        set: |o, v| {
+            v.usize()
+                .map(|x| o.config.broker.quotas.subject.subscriptions = x)
+        },
+    },
+    ServerOption {
+        name: "subject_topic_rate",
+        kind: Count,
+        help: "Topics one subject (a token's sub), over all of its connections, may create per second, after a burst of subject_topic_burst (0: unlimited); more are refused with 429.",
+        zero_is_none: true,
+        get: |o| V::Number(o.config.broker.quotas.subject.topics.per_second),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.subject.topics.per_second = x)
+        },
+    },
+    ServerOption {
+        name: "subject_topic_burst",
+        kind: Count,
+        help: "Topics one subject (a token's sub), over all of its connections, may create at once (0: subject_topic_rate).",
+        zero_is_none: false,
+        get: |o| V::Number(o.config.broker.quotas.subject.topics.burst),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.subject.topics.burst = x)
+        },
+    },
+    ServerOption {
+        name: "subject_publish_rate",
+        kind: Count,
+        help: "Messages one subject (a token's sub), over all of its connections, may publish per second, after a burst of subject_publish_burst (0: unlimited); a POST over it gets 429, a streamed publish is slowed to it.",
+        zero_is_none: true,
+        get: |o| V::Number(o.config.broker.quotas.subject.publish.per_second),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.subject.publish.per_second = x)
+        },
+    },
+    ServerOption {
+        name: "subject_publish_burst",
+        kind: Count,
+        help: "Messages one subject (a token's sub), over all of its connections, may publish at once (0: subject_publish_rate).",
+        zero_is_none: false,
+        get: |o| V::Number(o.config.broker.quotas.subject.publish.burst),
+        set: |o, v| {
+            v.number()
+                .map(|x| o.config.broker.quotas.subject.publish.burst = x)
+        },
+    },
+    ServerOption {
         name: "queue_messages",
         kind: Count,
         help: "How many messages a subscriber may fall behind before it is slow.",
@@ -945,6 +1055,50 @@ mod tests {
             let v = V::Duration(d);
             assert_eq!(OptionKind::Duration.parse(&v.to_string()), Some(v));
         }
+    }
+
+    /// Each quota option sets its own field of the broker's quotas, and
+    /// reads back what it set.
+    #[test]
+    fn quota_options_set_the_broker_quotas() {
+        use crate::broker::{QuotaLimits, Quotas, Rate};
+        let mut o = ServerOptions::embedded();
+        let names = [
+            "connection_subscriptions",
+            "connection_topic_rate",
+            "connection_topic_burst",
+            "connection_publish_rate",
+            "connection_publish_burst",
+            "subject_subscriptions",
+            "subject_topic_rate",
+            "subject_topic_burst",
+            "subject_publish_rate",
+            "subject_publish_burst",
+        ];
+        for (i, name) in names.iter().enumerate() {
+            o.set_text(name, &(i + 1).to_string()).unwrap();
+            assert_eq!(o.get(name), Some(V::Number(i as u64 + 1)), "{name}");
+        }
+        let limits = |n: u64| QuotaLimits {
+            subscriptions: n as usize,
+            topics: Rate::new(n + 1, n + 2),
+            publish: Rate::new(n + 3, n + 4),
+        };
+        assert_eq!(
+            o.config.broker.quotas,
+            Quotas {
+                connection: limits(1),
+                subject: limits(6),
+            }
+        );
+        assert_eq!(
+            find("connection_subscriptions").map(|o| o.zero_is_none),
+            Some(true)
+        );
+        assert_eq!(
+            find("subject_topic_burst").map(|o| o.zero_is_none),
+            Some(false)
+        );
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub(crate) fn status_of(e: &Error) -> StatusCode {
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Unavailable | ErrorKind::Storage => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorKind::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -60,9 +61,15 @@ pub(crate) fn status_of(e: &Error) -> StatusCode {
 
 /// The error response for a drift-core error; a refusal for want of good
 /// credentials (401) or of a grant (403) says so in `WWW-Authenticate`
-/// too (RFC 6750 §3).
+/// too (RFC 6750 §3), one that says when to try again (a rate quota's
+/// 429) in `Retry-After`, in whole seconds rounded up.
 pub(crate) fn from_error(e: &Error) -> Response<DriftBody> {
     let mut res = error(status_of(e), &e.to_string());
+    if let Some(after) = e.retry_after() {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, num(secs.max(1)));
+    }
     let code = match e.kind() {
         ErrorKind::Unauthorized => "invalid_token",
         ErrorKind::Forbidden => "insufficient_scope",

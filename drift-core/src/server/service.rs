@@ -75,6 +75,7 @@ impl DriftService {
                 broker,
                 cors: config.cors,
                 peer: None,
+                quota: None,
                 query_token: config.query_token,
                 metrics_route: MetricsRoute::Here,
                 console: config.console.serves(listen),
@@ -89,10 +90,15 @@ impl DriftService {
         DriftService { cx }
     }
 
-    /// The same service, noting the peer's address for the authenticator.
+    /// The same service for one connection from `peer`: the peer's address
+    /// goes to the authenticator, and the connection gets quota state of
+    /// its own (the broker's per-connection quotas count what it opens,
+    /// creates and publishes). Call it once per connection; a service that
+    /// is never given its connection is charged only per subject.
     pub fn with_peer(&self, peer: SocketAddr) -> DriftService {
         let mut cx = self.cx.clone();
         cx.peer = Some(peer);
+        cx.quota = Some(cx.broker.connection_quota());
         DriftService { cx }
     }
 

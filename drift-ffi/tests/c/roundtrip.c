@@ -89,6 +89,7 @@ static void test_boundary(void) {
   CHECK_STR(drift_status_str(DRIFT_STATUS_NOT_FOUND), "NOT_FOUND");
   CHECK_STR(drift_status_str(DRIFT_STATUS_PANIC), "PANIC");
   CHECK_STR(drift_status_str(DRIFT_STATUS_STORAGE_FULL), "STORAGE_FULL");
+  CHECK_STR(drift_status_str(DRIFT_STATUS_QUOTA_EXCEEDED), "QUOTA_EXCEEDED");
   CHECK_STR(drift_status_str(12345), "UNKNOWN");
   CHECK(DRIFT_STATUS_OK == 0 && DRIFT_STATUS_NULL_ARGUMENT == 1 &&
         DRIFT_STATUS_INVALID_ARGUMENT == 2 && DRIFT_STATUS_PANIC == 17);

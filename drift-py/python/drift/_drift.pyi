@@ -38,6 +38,7 @@ __all__ = [
     "Unavailable",
     "StorageError",
     "InsufficientStorage",
+    "TooManyRequests",
     "__version__",
 ]
 
@@ -54,6 +55,9 @@ class DriftError(Exception):
 
     reason: Optional[str]
     """The reason the server gave, as it wrote it (None when the error is not a server's answer)."""
+
+    retry_after: Optional[float]
+    """Seconds the server asked to wait before trying again (its ``Retry-After``), else None."""
 
 class ConnectError(DriftError, ConnectionError):
     """The server could not be reached, or the connection broke."""
@@ -105,6 +109,11 @@ class StorageError(DriftError):
 
 class InsufficientStorage(HTTPError, StorageError):
     """507: the server's topic store has no space left."""
+
+class TooManyRequests(HTTPError):
+    """429: a quota of this connection or of the token's subject is used up (subscriptions
+    open, topics created, publish rate); ``retry_after`` is the seconds the server asked to
+    wait, for a rate quota, else None."""
 
 # ===== values =====
 
@@ -191,9 +200,9 @@ class Server:
     (``queue_messages=`` for ``--queue-messages``); their defaults are
     drift-core's, listed by ``Server.defaults()``. ``None`` (or 0) turns off
     ``history_bytes`` (then ``max_history_bytes`` bounds), ``history_max_age``,
-    ``max_history_age``, ``unused_topic_expiry``, ``heartbeat`` and
-    ``idle_timeout``; durations are
-    seconds."""
+    ``max_history_age``, ``unused_topic_expiry``, ``heartbeat``, ``idle_timeout`` and the
+    quotas ``connection_*`` and ``subject_*`` but the bursts (0: as many as the rate);
+    durations are seconds."""
 
     def __new__(
         cls,
@@ -218,6 +227,16 @@ class Server:
         max_topics: int = ...,
         max_subscriptions: int = ...,
         unused_topic_expiry: Optional[float] = ...,
+        connection_subscriptions: Optional[int] = ...,
+        connection_topic_rate: Optional[int] = ...,
+        connection_topic_burst: int = ...,
+        connection_publish_rate: Optional[int] = ...,
+        connection_publish_burst: int = ...,
+        subject_subscriptions: Optional[int] = ...,
+        subject_topic_rate: Optional[int] = ...,
+        subject_topic_burst: int = ...,
+        subject_publish_rate: Optional[int] = ...,
+        subject_publish_burst: int = ...,
         queue_messages: int = ...,
         queue_bytes: int = ...,
         heartbeat: Optional[float] = ...,

@@ -62,6 +62,10 @@ pub struct Access<'a> {
     pub credentials: Option<&'a str>,
     /// The peer's socket address, if the caller came over the network.
     pub peer: Option<SocketAddr>,
+    /// The quota state of the caller's connection, charged for what it
+    /// opens, creates and publishes (see [`crate::broker::ConnectionQuota`]);
+    /// `None`: only the subject's quotas apply.
+    pub quota: Option<&'a super::ConnectionQuota>,
 }
 
 /// Turns credentials into a [`Grant`].

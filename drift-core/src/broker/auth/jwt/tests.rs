@@ -77,6 +77,7 @@ fn auth(a: &JwtAuthenticator, token: &str) -> crate::Result<Arc<Grant>> {
     a.authenticate(&Access {
         credentials: Some(token),
         peer: None,
+        quota: None,
     })
 }
 
