@@ -1,5 +1,6 @@
 """`DRIFT serve --h2c` on a free port of 127.0.0.1, for the Python scripts in this folder."""
 import re
+from pathlib import Path
 import subprocess
 import threading
 
@@ -19,3 +20,15 @@ def start(binary, *args, wrapper=()):
             threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
             return server, int(m.group(1))
     raise SystemExit(f"{binary} serve exited before listening")
+
+
+def rss_mib(pid):
+    """The resident size of process `pid`, in MiB (from /proc; -1 when it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return -1
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return -1

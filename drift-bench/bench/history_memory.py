@@ -35,12 +35,6 @@ def request(method: str, path: str, body: bytes = b"") -> bytes:
     return data
 
 
-def rss_mib() -> float:
-    for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return -1
-
 
 payload = b"x" * (1 << 20)
 made = 0
@@ -55,7 +49,7 @@ try:
         made = max(made, step)
         topics = json.loads(request("GET", "/v1/topics"))["topics"]
         retained = sum(t["retained"]["bytes"] for t in topics) / (1 << 20)
-        print(f"| {made} | {made * messages:,} MiB | {retained:,.0f} MiB | {rss_mib():,.0f} MiB |",
+        print(f"| {made} | {made * messages:,} MiB | {retained:,.0f} MiB | {drift_serve.rss_mib(server.pid):,.0f} MiB |",
               flush=True)
 finally:
     conn.close()

@@ -17,16 +17,10 @@ topics = int(sys.argv[2]) if len(sys.argv) > 2 else 20_000
 server, port = drift_serve.start(drift, "--threads", "2")
 
 
-def rss_mib() -> float:
-    for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return -1
-
 
 try:
     conn = http.client.HTTPConnection("127.0.0.1", port)
-    base = rss_mib()
+    base = drift_serve.rss_mib(server.pid)
     body = b"x" * 1024
     for i in range(topics):
         conn.request("POST", f"/v1/t/one{i}", body=body)
@@ -34,7 +28,7 @@ try:
         answer = r.read()
         if r.status != 200:
             raise SystemExit(f"publish {i}: {r.status} {answer.decode(errors='replace')}")
-    end = rss_mib()
+    end = drift_serve.rss_mib(server.pid)
     print(f"{topics} topics with one 1 KiB message: RSS {base:.0f} -> {end:.0f} MiB, "
           f"{(end - base) * 2**20 / topics:.0f} B per topic")
 finally:

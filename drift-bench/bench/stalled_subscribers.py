@@ -27,12 +27,6 @@ server, port = drift_serve.start(drift, "--threads", "2")
 url = f"http://127.0.0.1:{port}"
 
 
-def rss_mib() -> float:
-    for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return -1
-
 
 def info(topic: str) -> dict:
     with urllib.request.urlopen(f"{url}/v1/topics/{topic}", timeout=30) as r:
@@ -51,7 +45,7 @@ def stalled(topic: str) -> socket.socket:
 held = []
 payload = b"x" * SIZE
 try:
-    base = rss_mib()
+    base = drift_serve.rss_mib(server.pid)
     print(f"start: RSS {base:.0f} MiB", flush=True)
     for t in range(topics):
         name = f"stalled{t}"
@@ -68,9 +62,9 @@ try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 r.read()
         i = info(name)
-        print(f"topic {t + 1}: RSS {rss_mib():.0f} MiB, history {i['retained']['bytes'] / 2**20:.0f} "
+        print(f"topic {t + 1}: RSS {drift_serve.rss_mib(server.pid):.0f} MiB, history {i['retained']['bytes'] / 2**20:.0f} "
               f"MiB, queued {i.get('queued', {}).get('bytes', 0) / 2**20:.1f} MiB", flush=True)
-    end = rss_mib()
+    end = drift_serve.rss_mib(server.pid)
     print(json.dumps({"topics": topics, "messages_per_topic": messages, "message_bytes": SIZE,
                       "rss_start_mib": round(base), "rss_end_mib": round(end),
                       "rss_per_topic_mib": round((end - base) / topics)}))

@@ -30,12 +30,6 @@ def held() -> int:
         return len(json.load(r)["topics"])
 
 
-def rss_mib() -> float:
-    for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return -1
-
 
 try:
     for wave in range(1, waves + 1):
@@ -43,10 +37,10 @@ try:
             [drift, "bench", "idle", "--url", url, "--framing", "sse", "-t", str(topics), "-s", "1",
              "-c", "100", "--hold", "1", "--topic-prefix", f"w{wave}-"],
             check=True, stdout=subprocess.DEVNULL)
-        print(f"wave {wave}: {held()} topics held, RSS {rss_mib():.0f} MiB", flush=True)
+        print(f"wave {wave}: {held()} topics held, RSS {drift_serve.rss_mib(server.pid):.0f} MiB", flush=True)
         if expiry > 0:
             time.sleep(expiry + 1)  # a benchmark's pause, not a test's synchronisation
-            print(f"  {expiry:.0f} s later: {held()} topics held, RSS {rss_mib():.0f} MiB", flush=True)
+            print(f"  {expiry:.0f} s later: {held()} topics held, RSS {drift_serve.rss_mib(server.pid):.0f} MiB", flush=True)
 finally:
     server.terminate()
     server.wait()

@@ -196,45 +196,45 @@ impl State {
         }
     }
 
-    /// Counts one reader less for the slot at `index`; the message goes when
-    /// it was the last. Returns the message for that reader.
-    fn read(&mut self, index: usize) -> Option<Arc<Message>> {
+    /// Counts one reader fewer for the slot at `index`. When it was the
+    /// last, the message leaves the slot (and its bytes the count) and is
+    /// answered; otherwise `None`.
+    fn unread_once(&mut self, index: usize) -> Option<Arc<Message>> {
         let slot = self.slots.get_mut(index)?;
         slot.unread = slot.unread.saturating_sub(1);
-        let msg = if slot.unread == 0 {
-            let msg = slot.msg.take();
-            if msg.is_some() {
-                self.bytes -= slot.charge;
-            }
-            msg
-        } else {
-            slot.msg.clone()
-        };
-        // Readers read in order, so the slots every reader has read are the
-        // oldest ones.
+        if slot.unread > 0 {
+            return None;
+        }
+        let msg = slot.msg.take()?;
+        self.bytes -= slot.charge;
+        Some(msg)
+    }
+
+    /// Drops the oldest slots every reader has read. Readers read in order,
+    /// so the slots read by all are the oldest ones.
+    fn drop_read(&mut self) {
         while self.slots.front().is_some_and(|s| s.msg.is_none()) {
             self.drop_oldest();
         }
+    }
+
+    /// The message at `index` for one of its readers.
+    fn read(&mut self, index: usize) -> Option<Arc<Message>> {
+        let msg = match self.unread_once(index) {
+            Some(last) => Some(last),
+            None => self.slots.get(index)?.msg.clone(),
+        };
+        self.drop_read();
         msg
     }
 
     /// A receiver at `next` gives up every slot from there on.
     fn release_from(&mut self, next: u64) {
-        let from = next.max(self.head);
-        let mut index = (from - self.head) as usize;
-        let mut read = 0;
-        while index < self.slots.len() {
-            let slot = &mut self.slots[index];
-            slot.unread = slot.unread.saturating_sub(1);
-            if slot.unread == 0 && slot.msg.take().is_some() {
-                read += slot.charge;
-            }
-            index += 1;
+        let from = (next.max(self.head) - self.head) as usize;
+        for index in from..self.slots.len() {
+            self.unread_once(index);
         }
-        self.bytes -= read;
-        while self.slots.front().is_some_and(|s| s.msg.is_none()) {
-            self.drop_oldest();
-        }
+        self.drop_read();
     }
 }
 
