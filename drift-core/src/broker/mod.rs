@@ -108,6 +108,15 @@ pub struct TopicInfo {
     pub config: TopicConfig,
 }
 
+/// What the topics held keep in memory, summed (see [`Broker::held`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Held {
+    pub(crate) retained: u64,
+    pub(crate) retained_bytes: u64,
+    pub(crate) queued: u64,
+    pub(crate) queued_bytes: u64,
+}
+
 /// Topics and their subscribers. Cheap to clone; all clones share state.
 #[derive(Debug, Clone)]
 pub struct Broker {
@@ -645,26 +654,25 @@ impl Broker {
         self.inner.metrics.as_ref()
     }
 
-    /// Messages and payload bytes retained by every topic held (a scrape's
-    /// gauges; the readiness probe's topic included, it keeps no history).
     /// What the store holds of history in this process's memory, against
     /// the history memory budget (`None`: history is held elsewhere).
     pub fn history_memory(&self) -> Option<store::MemoryUse> {
         self.inner.config.store.memory()
     }
 
-    pub(crate) fn retained(&self) -> (u64, u64) {
-        self.read_topics().values().fold((0, 0), |(n, b), t| {
-            (n + t.log.retained() as u64, b + t.log.retained_bytes())
-        })
-    }
-
-    /// Messages and charged bytes the live rings of every topic held keep
-    /// for subscribers that have not read them (a scrape's gauges).
-    pub(crate) fn queued(&self) -> (u64, u64) {
-        self.read_topics().values().fold((0, 0), |(n, b), t| {
-            let (len, bytes) = t.queued();
-            (n + len as u64, b + bytes)
+    /// What every topic held retains in history (messages, payload bytes)
+    /// and what their live rings keep for subscribers that have not read it
+    /// (messages, charged bytes): a scrape's gauges, in one pass over the
+    /// topics (the readiness probe's included; it keeps no history).
+    pub(crate) fn held(&self) -> Held {
+        self.read_topics().values().fold(Held::default(), |h, t| {
+            let (queued, queued_bytes) = t.queued();
+            Held {
+                retained: h.retained + t.log.retained() as u64,
+                retained_bytes: h.retained_bytes + t.log.retained_bytes(),
+                queued: h.queued + queued as u64,
+                queued_bytes: h.queued_bytes + queued_bytes,
+            }
         })
     }
 

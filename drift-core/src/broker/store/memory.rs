@@ -217,9 +217,15 @@ impl MemoryLog {
     /// Tells the budget what the retained messages cost now (under the
     /// log's lock): answers whether the total is over the budget.
     fn account(&self, state: &LogState) -> bool {
+        // Written only under the log's lock: a read that changed nothing
+        // (most do) touches nothing shared.
         let new = state.charged();
-        let old = self.charged.swap(new, Ordering::Relaxed);
-        old != new && self.budget.change(old, new)
+        let old = self.charged.load(Ordering::Relaxed);
+        if old == new {
+            return false;
+        }
+        self.charged.store(new, Ordering::Relaxed);
+        self.budget.change(old, new)
     }
 
     /// Over the budget, once the log's lock is let go.

@@ -225,36 +225,35 @@ impl Collector for Scrape {
             &refused,
         )?;
 
-        let (retained, retained_bytes) = self.broker.retained();
+        let held = self.broker.held();
         gauge(
             e,
             "history_messages",
             "Messages retained in history, over every topic held.",
             None,
-            &one(retained),
+            &one(held.retained),
         )?;
         gauge(
             e,
             "history_payload",
             "Payload bytes retained in history, over every topic held.",
             Some(&Unit::Bytes),
-            &one(retained_bytes),
+            &one(held.retained_bytes),
         )?;
 
-        let (queued, queued_bytes) = self.broker.queued();
         gauge(
             e,
             "queued_messages",
             "Messages live rings hold for subscribers that have not read them, over every topic held.",
             None,
-            &one(queued),
+            &one(held.queued),
         )?;
         gauge(
             e,
             "queued",
             "Their charged bytes (payload and 200 bytes each).",
             Some(&Unit::Bytes),
-            &one(queued_bytes),
+            &one(held.queued_bytes),
         )?;
         if let Some(memory) = self.broker.history_memory() {
             gauge(
