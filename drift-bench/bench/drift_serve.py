@@ -1,4 +1,5 @@
 """`DRIFT serve --h2c` on a free port of 127.0.0.1, for the Python scripts in this folder."""
+import contextlib
 import re
 from pathlib import Path
 import subprocess
@@ -20,6 +21,17 @@ def start(binary, *args, wrapper=()):
             threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
             return server, int(m.group(1))
     raise SystemExit(f"{binary} serve exited before listening")
+
+
+@contextlib.contextmanager
+def serving(binary, *args):
+    """`start`, as a context: yields the process and its port, and stops the server on leaving."""
+    server, port = start(binary, *args)
+    try:
+        yield server, port
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def rss_mib(pid):

@@ -42,30 +42,22 @@ def run_bench(*args: str, env=None) -> dict:
 
 
 def topics() -> None:
-    server, port = drift_serve.start(drift, "--threads", "2")
-    try:
+    with drift_serve.serving(drift, "--threads", "2") as (_, port):
         started = time.monotonic()
         r = run_bench("publish", "--url", f"http://127.0.0.1:{port}", "-t", "100000", "-c", "1",
                       "-m", "100", "-n", "100000", "-b", "32")
         took = time.monotonic() - started
         print(f"topics: one connection, 100000 publishes to new topics in {took:.1f} s: "
               f"{held(port)} topics held, {r.get('errors', 0)} publishes refused", flush=True)
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def subscriptions_one_connection() -> None:
-    server, port = drift_serve.start(drift, "--threads", "2", "--max-streams", "5000")
-    try:
+    with drift_serve.serving(drift, "--threads", "2", "--max-streams", "5000") as (_, port):
         r = run_bench("idle", "--url", f"http://127.0.0.1:{port}", "--framing", "sse",
                       "-t", "10", "-s", "400", "-c", "1", "--hold", "0")
         failed = r.get("subscriptions", 0) - r.get("open", 0)
         print(f"subscriptions: one connection asks for 4000: {r.get('open')} open, "
               f"{failed} refused", flush=True)
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def subscriptions_one_subject() -> None:
@@ -76,17 +68,13 @@ def subscriptions_one_subject() -> None:
             [drift, "token", "--secret-file", str(secret), "--sub", "flood", "--subscribe", "*",
              "--ttl", "600"],
             stdout=subprocess.PIPE, check=True, text=True).stdout.strip()
-        server, port = drift_serve.start(drift, "--threads", "2", "--jwt-secret-file", str(secret))
-        try:
+        with drift_serve.serving(drift, "--threads", "2", "--jwt-secret-file", str(secret)) as (_, port):
             env = dict(os.environ, DRIFT_TOKEN=token)
             r = run_bench("idle", "--url", f"http://127.0.0.1:{port}", "--framing", "sse",
                           "-t", "100", "-s", "200", "-c", "20", "--hold", "0", env=env)
             failed = r.get("subscriptions", 0) - r.get("open", 0)
             print(f"subscriptions: one subject over 20 connections asks for 20000: "
                   f"{r.get('open')} open, {failed} refused", flush=True)
-        finally:
-            server.terminate()
-            server.wait()
 
 
 topics()
