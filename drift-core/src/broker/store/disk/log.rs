@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use super::Core;
 use super::err;
 use super::reader::{ReadRequest, ReaderMsg};
-use super::retention::Span;
+use super::retention::{Span, Stored};
 use super::writer::Request;
 use crate::broker::config::TopicConfig;
 use crate::broker::store::{Appended, Budget, Evict, Selection, StoreCall, TopicLog};
@@ -53,7 +53,15 @@ pub(super) struct Written {
 }
 
 impl LogShared {
-    pub(super) fn new(name: Arc<str>, epoch: u64, config: TopicConfig, state: LogState) -> Self {
+    /// `stored`: what is on disk of it (more than `state` retains when
+    /// retention dropped messages not yet deleted).
+    pub(super) fn new(
+        name: Arc<str>,
+        epoch: u64,
+        config: TopicConfig,
+        state: LogState,
+        stored: Stored,
+    ) -> Self {
         let written = Written {
             span: Span {
                 epoch,
@@ -61,6 +69,7 @@ impl LogShared {
                 first_time_us: state.first_time_us,
                 last_seq: state.last_seq,
                 bytes: state.bytes,
+                stored,
             },
             last_time_us: state.last_time_us,
             deleted: false,

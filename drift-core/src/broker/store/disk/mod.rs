@@ -219,7 +219,13 @@ impl DiskStore {
                     t.bytes,
                 );
                 let log = Arc::new(DiskLog {
-                    shared: Arc::new(LogShared::new(name.clone(), t.epoch, t.config, state)),
+                    shared: Arc::new(LogShared::new(
+                        name.clone(),
+                        t.epoch,
+                        t.config,
+                        state,
+                        t.stored,
+                    )),
                     core: core.clone(),
                 });
                 topics.insert(name, log);

@@ -1,9 +1,19 @@
 //! Retention on disk: the oldest messages beyond a topic's count, byte or
-//! age bound are deleted in the same transaction as the appends that pushed
-//! them out (or, for age, by the writer's periodic pass), and the space is
-//! given back: freed pages are reused by later appends, returned to the
-//! file system by `PRAGMA incremental_vacuum` once enough are free, and the
-//! write-ahead log is checkpointed and cut back (`journal_size_limit`).
+//! age bound leave the topic in the same transaction as the appends that
+//! pushed them out (or, for age, in the writer's periodic pass), and the
+//! space is given back: freed pages are reused by later appends, returned
+//! to the file system by `PRAGMA incremental_vacuum` once enough are free,
+//! and the write-ahead log is checkpointed and cut back
+//! (`journal_size_limit`).
+//!
+//! What retention drops is deleted from the table in steps, once
+//! [`RECLAIM_MESSAGES`] or [`RECLAIM_BYTES`] of it have gathered: deleting
+//! each commit's few oldest rows rewrote the table's first pages (and the
+//! free list's) in every commit, a quarter of the pages a commit wrote
+//! (`drift-bench/bench/wal_frames.py`). Until then the rows stay on disk
+//! behind the topic's first retained seq, which every read starts from;
+//! the topic's row keeps the bytes stored, so that loading the directory
+//! finds where retention stood again (see [`advance`]).
 
 use rusqlite::Connection;
 
@@ -17,15 +27,32 @@ pub(super) struct Span {
     pub(super) first_seq: u64,
     pub(super) first_time_us: u64,
     pub(super) last_seq: u64,
+    /// Payload bytes retained.
+    pub(super) bytes: u64,
+    /// What is still on disk: retained, and dropped but not yet deleted.
+    pub(super) stored: Stored,
+}
+
+/// The rows of a topic on disk, from its oldest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stored {
+    /// Oldest seq on disk (after the last seq when none).
+    pub(super) first_seq: u64,
+    /// Their payload bytes.
     pub(super) bytes: u64,
 }
+
+/// Dropped messages are deleted from disk once this many have gathered...
+pub(super) const RECLAIM_MESSAGES: u64 = 256;
+/// ...or once their payloads reach this.
+pub(super) const RECLAIM_BYTES: u64 = 64 << 10;
 
 impl Span {
     fn empty(&self) -> bool {
         self.first_seq > self.last_seq
     }
 
-    /// Whether `trim` would delete anything at `now_us`, judged without
+    /// Whether [`advance`] would drop anything at `now_us`, judged without
     /// reading the disk (sizes of single messages are not known here, so a
     /// byte bound only says "maybe").
     pub(super) fn over(&self, config: &TopicConfig, now_us: u64) -> bool {
@@ -48,11 +75,39 @@ pub(super) fn cutoff(config: &TopicConfig, now_us: u64) -> Option<u64> {
         .map(|a| now_us.saturating_sub(a.as_micros() as u64))
 }
 
-/// Deletes, oldest first, the messages of `span` that `config` no longer
-/// retains at `now_us`: beyond the count, beyond the byte bound (keeping at
-/// least the newest message, as the memory store does) or older than the
-/// age bound. Returns whether anything was deleted.
+/// Drops, oldest first, the messages of `span` that `config` no longer
+/// retains at `now_us` (see [`advance`]), and deletes what was dropped from
+/// disk once enough has gathered. Returns whether anything was dropped.
 pub(super) fn trim(
+    conn: &Connection,
+    span: &mut Span,
+    config: &TopicConfig,
+    now_us: u64,
+) -> rusqlite::Result<bool> {
+    let dropped = advance(conn, span, config, now_us)?;
+    let dead_messages = span.first_seq.saturating_sub(span.stored.first_seq);
+    let dead_bytes = span.stored.bytes.saturating_sub(span.bytes);
+    if dead_messages >= RECLAIM_MESSAGES || dead_bytes >= RECLAIM_BYTES {
+        conn.prepare_cached("DELETE FROM messages WHERE epoch = ?1 AND seq < ?2")?
+            .execute((span.epoch as i64, span.first_seq as i64))?;
+        span.stored = Stored {
+            first_seq: span.first_seq,
+            bytes: span.bytes,
+        };
+    }
+    Ok(dropped)
+}
+
+/// Moves the first retained message of `span` past those `config` no
+/// longer retains at `now_us`: beyond the count, beyond the byte bound
+/// (keeping at least the newest message, as the memory store does) or
+/// older than the age bound; reads the disk, writes nothing. Returns
+/// whether it moved.
+///
+/// The bounds only ever move the first retained message forward, so
+/// advancing from the oldest row on disk, as loading does, finds what
+/// advancing commit by commit found.
+pub(super) fn advance(
     conn: &Connection,
     span: &mut Span,
     config: &TopicConfig,
@@ -92,8 +147,6 @@ pub(super) fn trim(
     if first <= span.first_seq {
         return Ok(false);
     }
-    conn.prepare_cached("DELETE FROM messages WHERE epoch = ?1 AND seq < ?2")?
-        .execute((span.epoch as i64, first as i64))?;
     span.first_seq = first;
     span.first_time_us = first_time;
     span.bytes = bytes;

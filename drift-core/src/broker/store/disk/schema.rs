@@ -7,7 +7,8 @@
 //!   epoch used before, across restarts too);
 //! - `topics`: one row per live incarnation, keyed by its epoch (unique over
 //!   all topics ever), with its configuration, last seq, last publish time
-//!   and retained payload bytes;
+//!   and the payload bytes of its rows in `messages` (retained, and dropped
+//!   by retention but not yet deleted: see `retention`);
 //! - `messages(epoch, seq, time_us, payload)`, clustered by `(epoch, seq)`
 //!   so that a topic's history, its trimming and its deletion are range
 //!   operations.
@@ -25,6 +26,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::err;
+use super::retention::{self, Span, Stored};
 use crate::broker::config::Retention;
 use crate::broker::config::TopicConfig;
 use crate::error::{Error, ErrorKind, Result};
@@ -189,11 +191,14 @@ pub(super) struct Loaded {
     pub(super) config: TopicConfig,
     pub(super) last_seq: u64,
     pub(super) last_time_us: u64,
+    /// Payload bytes retained.
     pub(super) bytes: u64,
     /// Oldest retained seq (`last_seq + 1` when none).
     pub(super) first_seq: u64,
     /// Its publish time (when there is one).
     pub(super) first_time_us: u64,
+    /// What is on disk (see [`retention`]).
+    pub(super) stored: Stored,
 }
 
 fn sql(dir: &Path, what: &str) -> impl Fn(rusqlite::Error) -> Error {
@@ -442,15 +447,32 @@ fn load(dir: &Path, conn: &Connection) -> Result<(u64, Vec<Loaded>)> {
                 format_args!("topic {name:?} retains seq {first_seq} past its last seq {last_seq}"),
             ));
         }
+        // The row counts what is on disk, from the oldest row; what of it
+        // is retained is where retention stood (age aside: the writer's
+        // next pass expires by age).
+        let stored = Stored {
+            first_seq,
+            bytes: unsigned(dir, &what("stored bytes"), bytes)?,
+        };
+        let mut span = Span {
+            epoch,
+            first_seq,
+            first_time_us,
+            last_seq,
+            bytes: stored.bytes,
+            stored,
+        };
+        retention::advance(conn, &mut span, &config, 0).map_err(&read)?;
         last_epoch = last_epoch.max(epoch);
         topics.push(Loaded {
             epoch,
             config,
             last_seq,
             last_time_us: unsigned(dir, &what("last publish time"), last_time)?,
-            bytes: unsigned(dir, &what("retained bytes"), bytes)?,
-            first_seq,
-            first_time_us,
+            bytes: span.bytes,
+            first_seq: span.first_seq,
+            first_time_us: span.first_time_us,
+            stored,
             name,
         });
     }

@@ -203,11 +203,11 @@ async fn delete_removes_data_and_recreate_gets_a_new_epoch_across_restart() {
             assert!(store.open("t", None).await.expect("open").is_none());
             log.epoch()
         };
-        let db = dir.path().join(schema::DB_FILE);
-        let rows: i64 = rusqlite::Connection::open(&db)
-            .and_then(|c| c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)))
-            .expect("count rows");
-        assert_eq!(rows, 0, "a deleted topic's messages are gone from disk");
+        assert_eq!(
+            stored_rows(&dir),
+            0,
+            "a deleted topic's messages are gone from disk"
+        );
         let second = {
             let store = open();
             assert!(store.open("t", None).await.expect("open").is_none());
@@ -499,6 +499,61 @@ async fn retention_keeps_the_data_directory_small() {
                 seqs(&**log, 0, None, None).await,
                 (5985..=6000).collect::<Vec<u64>>()
             );
+        }
+    })
+    .await;
+}
+
+/// Rows of `dir`'s messages table, read beside a running store.
+fn stored_rows(dir: &TempDir) -> i64 {
+    rusqlite::Connection::open(dir.path().join(schema::DB_FILE))
+        .and_then(|c| c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)))
+        .expect("count rows")
+}
+
+#[tokio::test]
+async fn dropped_messages_are_never_read_before_they_are_deleted_nor_after_a_restart() {
+    within(async {
+        for options in cache_sizes() {
+            let dir = TempDir::new("reclaim");
+            let want: Vec<u64> = (91..=100).collect();
+            {
+                let store = DiskStore::open(dir.path(), options).expect("open");
+                let counted = create(&store, "count", config(10, None, None)).await;
+                // 8-byte payloads: 80 bytes keep the newest 10.
+                let sized = create(&store, "bytes", config(1000, Some(80), None)).await;
+                for i in 0..100u64 {
+                    append(&*counted, &i.to_be_bytes()).await;
+                    append(&*sized, &i.to_be_bytes()).await;
+                }
+                // 90 dropped of each: fewer than are deleted at once.
+                assert_eq!(stored_rows(&dir), 200);
+                for log in [&counted, &sized] {
+                    assert_eq!(seqs(&**log, 0, None, None).await, want);
+                    assert_eq!(seqs(&**log, 0, None, Some(20)).await, want);
+                    assert_eq!(log.retained(), 10);
+                }
+            }
+            let store = DiskStore::open(dir.path(), options).expect("reopen");
+            for name in ["count", "bytes"] {
+                let log = existing(&store, name).await;
+                assert_eq!(
+                    seqs(&*log, 0, None, None).await,
+                    want,
+                    "{name} after a restart"
+                );
+                assert_eq!(log.retained(), 10, "{name} after a restart");
+                for i in 100..1000u64 {
+                    append(&*log, &i.to_be_bytes()).await;
+                }
+                assert_eq!(
+                    seqs(&*log, 0, None, None).await,
+                    (991..=1000).collect::<Vec<u64>>()
+                );
+            }
+            let rows = stored_rows(&dir);
+            let most = 2 * (10 + retention::RECLAIM_MESSAGES as i64);
+            assert!(rows <= most, "{rows} rows on disk for 20 retained");
         }
     })
     .await;

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 
 use super::log::{DiskLog, LogShared, LogState, Written, deleted};
 use super::publish::{self, Answer, Change, Job, answer, publish};
-use super::retention::{self, Span};
+use super::retention::{self, Span, Stored};
 use super::schema::encode_config;
 use super::{Core, err};
 use crate::broker::config::TopicConfig;
@@ -381,7 +381,7 @@ impl Writer {
                     p.span.epoch as i64,
                     p.span.last_seq as i64,
                     p.last_time_us as i64,
-                    p.span.bytes as i64,
+                    p.span.stored.bytes as i64,
                 ))?;
         }
         if !batch.created.is_empty() {
@@ -443,8 +443,12 @@ impl Writer {
             p.span.first_seq = first_seq + skip as u64;
             p.span.first_time_us = time_us;
         }
+        if p.span.stored.first_seq > p.span.last_seq {
+            p.span.stored.first_seq = first_seq + skip as u64;
+        }
         p.span.last_seq += payloads.len() as u64;
         p.span.bytes += bytes;
+        p.span.stored.bytes += bytes;
         p.last_time_us = time_us;
         p.appended = true;
         batch.messages += payloads.len() as u64;
@@ -507,6 +511,10 @@ impl Writer {
                 epoch,
                 config,
                 LogState::new(0, 0, 1, 0, 0),
+                Stored {
+                    first_seq: 1,
+                    bytes: 0,
+                },
             )),
             core: self.core.clone(),
         });
@@ -608,7 +616,7 @@ impl Writer {
                 if retention::trim(&self.conn, &mut span, &log.config, now.max(w.last_time_us))? {
                     self.conn
                         .prepare_cached("UPDATE topics SET bytes = ?2 WHERE epoch = ?1")?
-                        .execute((span.epoch as i64, span.bytes as i64))?;
+                        .execute((span.epoch as i64, span.stored.bytes as i64))?;
                     changes.push(Change::Updated {
                         log: log.clone(),
                         span,
