@@ -284,6 +284,38 @@ async fn counters_move_by_what_was_done() {
     .await
 }
 
+/// The disk store's group commit is visible: each of these publishes waits
+/// for its commit and its fdatasync (`--fsync always`) before the next is
+/// sent, so each moves both counters; the memory store has neither.
+#[tokio::test]
+async fn the_disk_store_counts_its_commits_and_syncs() {
+    within(async {
+        let memory = start_h2c(|_| {}).await;
+        let open = scrape(&mut memory.h2().await).await;
+        assert!(!open.has("drift_store_commits_total"));
+        assert!(!open.has("drift_store_syncs_total"));
+
+        let server = start_server(|c| Store::Disk.apply(c)).await;
+        let mut c = server.h2().await;
+        c.publish("t", "first").await;
+        let before = scrape(&mut c).await;
+        assert_eq!(before.types["drift_store_commits"], "counter");
+        assert_eq!(before.types["drift_store_syncs"], "counter");
+        for i in 0..20 {
+            c.publish("t", format!("m{i}")).await;
+        }
+        let after = scrape(&mut c).await;
+        let moved = |series: &str| after.get(series) - before.get(series);
+        assert_eq!(moved("drift_published_messages_total"), 20.0);
+        assert!(moved("drift_store_commits_total") >= 20.0);
+        assert!(moved("drift_store_syncs_total") >= 20.0);
+        // Nothing else commits meanwhile: no creates, deletes or expiry.
+        assert!(moved("drift_store_commits_total") <= 21.0);
+        server.shutdown().await.unwrap();
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_metrics_listener_of_its_own() {
     within(async {

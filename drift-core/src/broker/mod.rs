@@ -660,6 +660,11 @@ impl Broker {
         self.inner.config.store.memory()
     }
 
+    /// How the store has group-committed appends (`None`: it does not).
+    pub fn store_commits(&self) -> Option<store::Commits> {
+        self.inner.config.store.commits()
+    }
+
     /// What every topic held retains in history (messages, payload bytes)
     /// and what their live rings keep for subscribers that have not read it
     /// (messages, charged bytes): a scrape's gauges, in one pass over the

@@ -110,6 +110,25 @@ pub trait TopicStore: Send + Sync + Debug + 'static {
     fn kind(&self) -> &'static str {
         "custom"
     }
+
+    /// How a store that commits appends in groups has committed and synced
+    /// them so far, for `/metrics`; `None` (the default) for a store that
+    /// does not (memory) or whose server does (Redis).
+    fn commits(&self) -> Option<Commits> {
+        None
+    }
+}
+
+/// A group-committing store's work since it opened: appended messages over
+/// commits (and over syncs) is how many share one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Commits {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Syncs to stable storage (fdatasync).
+    pub syncs: u64,
+    /// Messages appended.
+    pub messages: u64,
 }
 
 /// One topic incarnation's log.

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::memory::Numbering;
-use super::{Appended, MemoryStore, MemoryUse, Opened, Selection, StoreCall, TopicLog, TopicStore};
+use super::{
+    Appended, Commits, MemoryStore, MemoryUse, Opened, Selection, StoreCall, TopicLog, TopicStore,
+};
 use crate::broker::config::TopicConfig;
 use crate::model::Message;
 
@@ -79,6 +81,10 @@ impl TopicStore for YieldingStore {
 
     fn memory(&self) -> Option<MemoryUse> {
         self.inner.memory()
+    }
+
+    fn commits(&self) -> Option<Commits> {
+        self.inner.commits()
     }
 }
 
@@ -167,6 +173,10 @@ impl TopicStore for TempDiskStore {
 
     fn memory(&self) -> Option<MemoryUse> {
         self.store.memory()
+    }
+
+    fn commits(&self) -> Option<Commits> {
+        self.store.commits()
     }
 }
 

@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Appended, MemoryUse, Notices, Opened, Selection, StoreCall, TopicLog, TopicStore};
+use super::{
+    Appended, Commits, MemoryUse, Notices, Opened, Selection, StoreCall, TopicLog, TopicStore,
+};
 use crate::broker::config::TopicConfig;
 use crate::metrics::{Metrics, StoreOp};
 use crate::model::Message;
@@ -135,6 +137,10 @@ impl TopicStore for TimedStore {
 
     fn memory(&self) -> Option<MemoryUse> {
         self.inner.memory()
+    }
+
+    fn commits(&self) -> Option<Commits> {
+        self.inner.commits()
     }
 }
 

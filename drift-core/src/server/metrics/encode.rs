@@ -279,6 +279,23 @@ impl Collector for Scrape {
             )?;
         }
 
+        if let Some(c) = self.broker.store_commits() {
+            counter(
+                e,
+                "store_commits",
+                "Transactions the store committed: appends queued together share one (drift_published_messages_total over this is how many).",
+                None,
+                &one(c.commits),
+            )?;
+            counter(
+                e,
+                "store_syncs",
+                "fdatasyncs of the store's log: with --fsync always one covers every commit written before it, with an interval one per interval that wrote anything.",
+                None,
+                &one(c.syncs),
+            )?;
+        }
+
         let store = self.broker.config().store.kind();
         let mut info = e.encode_descriptor(
             "store",

@@ -86,7 +86,7 @@ use self::error as err;
 use self::log::{DiskLog, LogShared, LogState};
 use self::reader::ReaderMsg;
 use self::writer::{Request, Writer};
-use super::{Budget, MemoryUse, Opened, StoreCall, TopicLog, TopicStore};
+use super::{Budget, Commits, MemoryUse, Opened, StoreCall, TopicLog, TopicStore};
 use crate::broker::config::TopicConfig;
 use crate::error::{Error, Result};
 use crate::lock::lock;
@@ -339,6 +339,19 @@ impl TopicStore for DiskStore {
 
     fn memory(&self) -> Option<MemoryUse> {
         Some(self.handle.core.budget.usage())
+    }
+
+    fn commits(&self) -> Option<Commits> {
+        let DiskStats {
+            commits,
+            syncs,
+            messages,
+        } = self.stats();
+        Some(Commits {
+            commits,
+            syncs,
+            messages,
+        })
     }
 
     fn list(&self) -> StoreCall<Vec<Arc<dyn TopicLog>>> {
