@@ -77,7 +77,8 @@ pub(super) fn cutoff(config: &TopicConfig, now_us: u64) -> Option<u64> {
 
 /// Drops, oldest first, the messages of `span` that `config` no longer
 /// retains at `now_us` (see [`advance`]), and deletes what was dropped from
-/// disk once enough has gathered. Returns whether anything was dropped.
+/// disk once enough has gathered. Returns whether either happened (the
+/// topic's row and state then need updating).
 pub(super) fn trim(
     conn: &Connection,
     span: &mut Span,
@@ -87,7 +88,8 @@ pub(super) fn trim(
     let dropped = advance(conn, span, config, now_us)?;
     let dead_messages = span.first_seq.saturating_sub(span.stored.first_seq);
     let dead_bytes = span.stored.bytes.saturating_sub(span.bytes);
-    if dead_messages >= RECLAIM_MESSAGES || dead_bytes >= RECLAIM_BYTES {
+    let reclaim = dead_messages >= RECLAIM_MESSAGES || dead_bytes >= RECLAIM_BYTES;
+    if reclaim {
         conn.prepare_cached("DELETE FROM messages WHERE epoch = ?1 AND seq < ?2")?
             .execute((span.epoch as i64, span.first_seq as i64))?;
         span.stored = Stored {
@@ -95,7 +97,7 @@ pub(super) fn trim(
             bytes: span.bytes,
         };
     }
-    Ok(dropped)
+    Ok(dropped || reclaim)
 }
 
 /// Moves the first retained message of `span` past those `config` no
