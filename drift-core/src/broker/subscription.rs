@@ -191,7 +191,6 @@ impl Subscription {
         Poll::Ready(Some(Event::End(reason)))
     }
 
-    /// The subscriber fell behind from `first_missing` on.
     /// The ring dropped messages this subscriber had not read yet, from
     /// `first_missing` on. It gives up the rest of what it holds there
     /// either way, so that a subscription about to end pins nothing.

@@ -21,12 +21,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
+
 use super::config::TopicConfig;
 use super::ring::{Receiver, Ring};
 use super::store::{Appended, Selection, StoreFuture, TopicLog, TopicStore};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{EndReason, Gap, GapReason, HistoryRequest, Message, MessageId};
-use bytes::Bytes;
 
 /// A topic incarnation. Deleting a topic and creating it again makes a new
 /// `Topic` with a new epoch.

@@ -55,6 +55,31 @@ pub(crate) trait Evict {
     fn evict(&self, budget: &Budget, level: u64, need: u64) -> u64;
 }
 
+/// What [`Evict::evict`] does, on a log's state under its lock: pops its
+/// oldest message (`pop`, `false` once it holds none) at least once, and
+/// again while what it holds (`charged`) is over `level` and less than
+/// `need` was freed. Answers the messages evicted.
+pub(crate) fn evict_oldest<S>(
+    state: &mut S,
+    level: u64,
+    need: u64,
+    charged: impl Fn(&S) -> u64,
+    mut pop: impl FnMut(&mut S) -> bool,
+) -> u64 {
+    let before = charged(state);
+    let mut evicted = 0;
+    loop {
+        let now = charged(state);
+        if evicted > 0 && (now <= level || before - now >= need) {
+            return evicted;
+        }
+        if !pop(state) {
+            return evicted;
+        }
+        evicted += 1;
+    }
+}
+
 impl Default for Budget {
     fn default() -> Self {
         Budget::new(DEFAULT_HISTORY_MEMORY)
@@ -71,8 +96,11 @@ impl Budget {
         }
     }
 
-    pub(crate) fn set_limit(&self, limit: u64) {
+    /// Sets the limit; answers whether the total is over it (then the
+    /// caller calls [`Budget::settle`]).
+    pub(crate) fn set_limit(&self, limit: u64) -> bool {
         self.limit.store(limit, Ordering::Relaxed);
+        self.over()
     }
 
     pub(crate) fn usage(&self) -> MemoryUse {
@@ -187,12 +215,16 @@ mod tests {
         fn evict(&self, budget: &Budget, level: u64, need: u64) -> u64 {
             let mut costs = lock(&self.costs);
             let before: u64 = costs.iter().sum();
-            let mut now = before;
-            let mut n = 0;
-            while !costs.is_empty() && (n == 0 || (now > level && before - now < need)) {
-                now -= costs.remove(0);
-                n += 1;
-            }
+            let sum = |c: &Vec<u64>| c.iter().sum();
+            let pop = |c: &mut Vec<u64>| {
+                if c.is_empty() {
+                    return false;
+                }
+                c.remove(0);
+                true
+            };
+            let n = evict_oldest(&mut *costs, level, need, sum, pop);
+            let now = sum(&costs);
             self.charged.store(now, Ordering::Relaxed);
             budget.change(before, now);
             n

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use super::{
     Appended, Budget, Evict, MemoryUse, Opened, Selection, StoreCall, TopicLog, TopicStore,
+    evict_oldest,
 };
 use crate::broker::config::TopicConfig;
 use crate::error::{Error, ErrorKind};
@@ -109,8 +110,7 @@ impl TopicStore for MemoryStore {
     }
 
     fn limit_memory(&self, bytes: u64) {
-        self.inner.budget.set_limit(bytes);
-        if self.inner.budget.over() {
+        if self.inner.budget.set_limit(bytes) {
             self.inner.settle();
         }
     }
@@ -243,16 +243,13 @@ impl Evict for Arc<MemoryLog> {
 
     fn evict(&self, _: &Budget, level: u64, need: u64) -> u64 {
         let mut state = lock(&self.state);
-        let before = state.charged();
-        let mut evicted = 0;
-        while !state.messages.is_empty() {
-            let now = state.charged();
-            if evicted > 0 && (now <= level || before - now >= need) {
-                break;
-            }
-            state.pop_oldest();
-            evicted += 1;
-        }
+        let evicted = evict_oldest(
+            &mut *state,
+            level,
+            need,
+            LogState::charged,
+            LogState::pop_oldest,
+        );
         self.account(&state);
         evicted
     }
@@ -298,10 +295,13 @@ impl LogState {
         self.bytes + MESSAGE_OVERHEAD_BYTES * self.messages.len() as u64
     }
 
-    fn pop_oldest(&mut self) {
-        if let Some(m) = self.messages.pop_front() {
-            self.bytes -= m.payload.len() as u64;
-        }
+    /// Drops the oldest message; `false` when there is none.
+    fn pop_oldest(&mut self) -> bool {
+        let Some(m) = self.messages.pop_front() else {
+            return false;
+        };
+        self.bytes -= m.payload.len() as u64;
+        true
     }
 
     fn trim(&mut self, config: &TopicConfig) {

@@ -35,10 +35,10 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 pub use budget::MemoryUse;
-pub(crate) use budget::{Budget, Evict};
+pub(crate) use budget::{Budget, Evict, evict_oldest};
 pub use call::{StoreCall, StoreFuture};
 #[cfg(feature = "disk")]
-pub use disk::{DiskOptions, DiskStats, DiskStore};
+pub use disk::{DiskOptions, DiskStore};
 pub use fsync::Fsync;
 pub use memory::MemoryStore;
 #[cfg(test)]

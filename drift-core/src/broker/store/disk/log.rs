@@ -16,7 +16,7 @@ use super::reader::{ReadRequest, ReaderMsg};
 use super::retention::{Span, Stored};
 use super::writer::Request;
 use crate::broker::config::TopicConfig;
-use crate::broker::store::{Appended, Budget, Evict, Selection, StoreCall, TopicLog};
+use crate::broker::store::{Appended, Budget, Evict, Selection, StoreCall, TopicLog, evict_oldest};
 use crate::error::{Error, ErrorKind};
 use crate::lock::lock;
 use crate::model::Message;
@@ -104,17 +104,14 @@ impl Evict for Arc<LogShared> {
 
     fn evict(&self, budget: &Budget, level: u64, need: u64) -> u64 {
         let mut state = lock(&self.state);
-        let before = state.cache_bytes;
-        let mut evicted = 0;
-        while let Some(front) = state.cache.front() {
-            let now = state.cache_bytes;
-            if evicted > 0 && (now <= level || before - now >= need) {
-                break;
-            }
-            state.cache_bytes -= front.charged_bytes();
-            state.cache.pop_front();
-            evicted += 1;
-        }
+        let charged = |s: &LogState| s.cache_bytes;
+        let evicted = evict_oldest(&mut *state, level, need, charged, |s| {
+            let Some(front) = s.cache.pop_front() else {
+                return false;
+            };
+            s.cache_bytes -= front.charged_bytes();
+            true
+        });
         let old = self.recount(&state);
         budget.change(old, state.cache_bytes);
         evicted

@@ -105,18 +105,6 @@ pub struct DiskStore {
     handle: Arc<Handle>,
 }
 
-/// What the store has done since it was opened.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DiskStats {
-    /// Transactions committed.
-    pub commits: u64,
-    /// fdatasyncs of the write-ahead log (with [`Fsync::Always`], one
-    /// covers every commit written before it).
-    pub syncs: u64,
-    /// Messages appended.
-    pub messages: u64,
-}
-
 /// What the store's threads and its logs share.
 pub(super) struct Core {
     dir: PathBuf,
@@ -267,10 +255,12 @@ impl DiskStore {
         &self.handle.core.dir
     }
 
-    /// What the store has done since it was opened.
-    pub fn stats(&self) -> DiskStats {
+    /// What the store has done since it was opened: its commits, and the
+    /// fdatasyncs of its write-ahead log (with [`Fsync::Always`] one covers
+    /// every commit written before it).
+    pub fn stats(&self) -> Commits {
         let s = &self.handle.core.stats;
-        DiskStats {
+        Commits {
             commits: s.commits.load(Ordering::Relaxed),
             syncs: s.syncs.load(Ordering::Relaxed),
             messages: s.messages.load(Ordering::Relaxed),
@@ -331,8 +321,7 @@ impl TopicStore for DiskStore {
 
     fn limit_memory(&self, bytes: u64) {
         let core = &self.handle.core;
-        core.budget.set_limit(bytes);
-        if core.budget.over() {
+        if core.budget.set_limit(bytes) {
             core.settle();
         }
     }
@@ -342,16 +331,7 @@ impl TopicStore for DiskStore {
     }
 
     fn commits(&self) -> Option<Commits> {
-        let DiskStats {
-            commits,
-            syncs,
-            messages,
-        } = self.stats();
-        Some(Commits {
-            commits,
-            syncs,
-            messages,
-        })
+        Some(self.stats())
     }
 
     fn list(&self) -> StoreCall<Vec<Arc<dyn TopicLog>>> {
