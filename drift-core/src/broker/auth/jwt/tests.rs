@@ -355,6 +355,35 @@ fn minted_tokens_verify() {
     assert!(mint_hs256(b"short", &MintRequest::default()).is_err());
 }
 
+/// Every request carries the token whole (HTTP/2 never indexes
+/// `authorization`), so a minted one holds only what a server reads.
+#[test]
+fn minted_tokens_carry_nothing_a_server_does_not_read() {
+    let token = mint_hs256(
+        secret(),
+        &MintRequest {
+            publish: vec!["bench*".into()],
+            ttl: Some(Duration::from_secs(60)),
+            ..MintRequest::default()
+        },
+    )
+    .unwrap();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let part = |i: usize| -> Value {
+        let text = b64.decode(token.split('.').nth(i).unwrap()).unwrap();
+        serde_json::from_slice(&text).unwrap()
+    };
+    assert_eq!(part(0), json!({"alg": "HS256"}));
+    let claims = part(1);
+    let mut names: Vec<_> = claims.as_object().unwrap().keys().collect();
+    names.sort();
+    assert_eq!(names, ["drift", "exp"], "{claims}");
+    assert_eq!(claims["drift"], json!({"publish": ["bench*"]}));
+    let g = auth(&all(), &token).unwrap();
+    assert!(g.check(Action::Publish, "bench1").is_ok());
+    assert!(g.check(Action::Subscribe, "bench1").is_err());
+}
+
 #[test]
 fn short_secrets_and_bad_key_files_are_refused() {
     assert!(JwtAuthenticator::new(Some(b"short"), &[], &JwtConfig::default()).is_err());
