@@ -32,6 +32,10 @@ use crate::error::Result;
 use crate::lock::lock;
 use crate::model::{Message, MessageId};
 
+/// A retained message's row.
+const INSERT_MESSAGE: &str =
+    "INSERT INTO messages (epoch, seq, time_us, payload) VALUES (?1, ?2, ?3, ?4)";
+
 /// Requests a batch holds at most.
 const MAX_BATCH: usize = 8192;
 /// Payload bytes a batch holds at most (one request may exceed it alone).
@@ -336,15 +340,30 @@ impl Writer {
     fn build(&mut self, batch: &mut Batch, requests: Vec<Request>) -> rusqlite::Result<()> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         let clock = self.core.clock;
-        for request in requests {
+        let mut requests = requests.into_iter().peekable();
+        while let Some(request) = requests.next() {
             match request {
                 Request::Append {
                     log,
                     payloads,
                     reply,
                 } => {
-                    let outcome = self.append(batch, log, &payloads, clock())?;
+                    // One statement for the whole run of appends (nearly
+                    // every batch is one): taking it from rusqlite's cache
+                    // and handing it back per append cost more than the
+                    // inserts' own B-tree work.
+                    let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
+                    let outcome = append(&mut insert, batch, log, &payloads, clock())?;
                     batch.answers.push(Answer::Append(reply, outcome));
+                    while let Some(Request::Append {
+                        log,
+                        payloads,
+                        reply,
+                    }) = requests.next_if(|r| matches!(r, Request::Append { .. }))
+                    {
+                        let outcome = append(&mut insert, batch, log, &payloads, clock())?;
+                        batch.answers.push(Answer::Append(reply, outcome));
+                    }
                 }
                 Request::Create {
                     name,
@@ -405,54 +424,6 @@ impl Writer {
                 deleted: written.deleted,
             }
         })
-    }
-
-    fn append(
-        &mut self,
-        batch: &mut Batch,
-        log: Arc<LogShared>,
-        payloads: &[Bytes],
-        clock_us: u64,
-    ) -> rusqlite::Result<Result<Appended>> {
-        let p = Self::pending(batch, &log);
-        if p.deleted {
-            return Ok(Err(deleted(&log.name)));
-        }
-        let time_us = clock_us.max(p.last_time_us);
-        let first_seq = p.span.last_seq + 1;
-        let keep = log.config.retention.max_messages;
-        // Only the newest `keep` of a large batch could survive the trim.
-        let skip = payloads.len().saturating_sub(keep);
-        let mut insert = self.conn.prepare_cached(
-            "INSERT INTO messages (epoch, seq, time_us, payload) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let mut bytes = 0;
-        for (i, payload) in payloads.iter().enumerate().skip(skip) {
-            let seq = first_seq + i as u64;
-            insert.execute((log.epoch as i64, seq as i64, time_us as i64, &payload[..]))?;
-            bytes += payload.len() as u64;
-            let id = MessageId {
-                epoch: log.epoch,
-                seq,
-            };
-            p.new
-                .push(Arc::new(Message::new(id, time_us, payload.clone())));
-        }
-        if p.span.first_seq > p.span.last_seq {
-            // Nothing was retained: the first kept message is the oldest.
-            p.span.first_seq = first_seq + skip as u64;
-            p.span.first_time_us = time_us;
-        }
-        if p.span.stored.first_seq > p.span.last_seq {
-            p.span.stored.first_seq = first_seq + skip as u64;
-        }
-        p.span.last_seq += payloads.len() as u64;
-        p.span.bytes += bytes;
-        p.span.stored.bytes += bytes;
-        p.last_time_us = time_us;
-        p.appended = true;
-        batch.messages += payloads.len() as u64;
-        Ok(Ok(Appended { first_seq, time_us }))
     }
 
     fn create(
@@ -649,6 +620,53 @@ impl Writer {
         );
         trimmed
     }
+}
+
+/// Inserts `payloads` into `log` with `insert` ([`INSERT_MESSAGE`]), inside
+/// the batch's open transaction.
+fn append(
+    insert: &mut rusqlite::Statement<'_>,
+    batch: &mut Batch,
+    log: Arc<LogShared>,
+    payloads: &[Bytes],
+    clock_us: u64,
+) -> rusqlite::Result<Result<Appended>> {
+    let p = Writer::pending(batch, &log);
+    if p.deleted {
+        return Ok(Err(deleted(&log.name)));
+    }
+    let time_us = clock_us.max(p.last_time_us);
+    let first_seq = p.span.last_seq + 1;
+    let keep = log.config.retention.max_messages;
+    // Only the newest `keep` of a large batch could survive the trim.
+    let skip = payloads.len().saturating_sub(keep);
+    let mut bytes = 0;
+    for (i, payload) in payloads.iter().enumerate().skip(skip) {
+        let seq = first_seq + i as u64;
+        insert.execute((log.epoch as i64, seq as i64, time_us as i64, &payload[..]))?;
+        bytes += payload.len() as u64;
+        let id = MessageId {
+            epoch: log.epoch,
+            seq,
+        };
+        p.new
+            .push(Arc::new(Message::new(id, time_us, payload.clone())));
+    }
+    if p.span.first_seq > p.span.last_seq {
+        // Nothing was retained: the first kept message is the oldest.
+        p.span.first_seq = first_seq + skip as u64;
+        p.span.first_time_us = time_us;
+    }
+    if p.span.stored.first_seq > p.span.last_seq {
+        p.span.stored.first_seq = first_seq + skip as u64;
+    }
+    p.span.last_seq += payloads.len() as u64;
+    p.span.bytes += bytes;
+    p.span.stored.bytes += bytes;
+    p.last_time_us = time_us;
+    p.appended = true;
+    batch.messages += payloads.len() as u64;
+    Ok(Ok(Appended { first_seq, time_us }))
 }
 
 /// Where committed batches go.
