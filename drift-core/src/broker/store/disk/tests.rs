@@ -659,6 +659,34 @@ async fn count_bound_keeps_the_newest() {
     .await;
 }
 
+/// The count bound moves first, then the byte bound drops from there, in
+/// the same commit; the retained bytes it leaves are the ones a restart
+/// finds again.
+#[tokio::test]
+async fn count_then_byte_bound_in_one_commit_and_after_a_restart() {
+    within(async {
+        let dir = TempDir::new("count-bytes");
+        {
+            let store = open_store(&dir);
+            let log = create(&store, "t", config(4, Some(10), None)).await;
+            for p in [&b"a"[..], b"b", b"c", b"d", b"eeeeeeee"] {
+                append(&*log, p).await;
+            }
+            // By count 2..=5 (11 bytes), then by bytes 3..=5 (10).
+            assert_eq!(seqs(&*log, 0, None, None).await, [3, 4, 5]);
+            append(&*log, b"f").await;
+            assert_eq!(seqs(&*log, 0, None, None).await, [4, 5, 6]);
+        }
+        let store = open_store(&dir);
+        let log = existing(&store, "t").await;
+        assert_eq!(seqs(&*log, 0, None, None).await, [4, 5, 6]);
+        append(&*log, b"g").await;
+        assert_eq!(seqs(&*log, 0, None, None).await, [5, 6, 7]);
+        assert_eq!(payloads(&*log).await, [&b"eeeeeeee"[..], b"f", b"g"]);
+    })
+    .await;
+}
+
 static TICKING_CLOCK: AtomicU64 = AtomicU64::new(1_000_000);
 
 #[tokio::test]
