@@ -173,7 +173,9 @@ impl Writer {
                 backlog.extend(rest);
             }
             if !requests.is_empty() {
-                let committed = self.commit_batch(std::mem::take(&mut requests), &mut jobs);
+                // Drained, not taken: the vector keeps its capacity for
+                // the next batch instead of growing again from empty.
+                let committed = self.commit_batch(requests.drain(..), &mut jobs);
                 unsynced |= committed;
                 if committed && self.checkpoint && self.wal_len() > self.wal_limit {
                     self.checkpoint("PASSIVE");
@@ -304,8 +306,15 @@ impl Writer {
 
     /// Applies, commits and hands on `requests`; returns whether it
     /// committed.
-    fn commit_batch(&mut self, requests: Vec<Request>, sink: &mut Sink) -> bool {
-        let mut batch = Batch::default();
+    fn commit_batch(
+        &mut self,
+        requests: impl ExactSizeIterator<Item = Request>,
+        sink: &mut Sink,
+    ) -> bool {
+        let mut batch = Batch {
+            answers: Vec::with_capacity(requests.len()),
+            ..Batch::default()
+        };
         if self.core.poisoned.load(Ordering::Acquire) {
             refuse(requests, &publish::poisoned(&self.core));
             return false;
@@ -337,10 +346,14 @@ impl Writer {
     }
 
     /// Everything in `requests`, inside one open transaction (left open).
-    fn build(&mut self, batch: &mut Batch, requests: Vec<Request>) -> rusqlite::Result<()> {
+    fn build(
+        &mut self,
+        batch: &mut Batch,
+        requests: impl Iterator<Item = Request>,
+    ) -> rusqlite::Result<()> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         let clock = self.core.clock;
-        let mut requests = requests.into_iter().peekable();
+        let mut requests = requests.peekable();
         while let Some(request) = requests.next() {
             match request {
                 Request::Append {
@@ -681,9 +694,8 @@ enum Sink {
 }
 
 /// Answers every request with `e`.
-fn refuse(requests: Vec<Request>, e: &crate::Error) {
+fn refuse(requests: impl Iterator<Item = Request>, e: &crate::Error) {
     let answers = requests
-        .into_iter()
         .filter_map(|r| match r {
             Request::Append { reply, .. } => Some(Answer::Append(
                 reply,
