@@ -52,6 +52,20 @@ impl Span {
         self.first_seq > self.last_seq
     }
 
+    /// Makes `first` (its seq and publish time) the first retained message,
+    /// with `bytes` retained from it on, or, with `None`, retains nothing;
+    /// returns whether the first retained message moved forward.
+    fn retain_from(&mut self, first: Option<(u64, u64)>, bytes: u64) -> bool {
+        let (seq, time_us) = first.unwrap_or((self.last_seq + 1, 0));
+        if seq <= self.first_seq {
+            return false;
+        }
+        self.first_seq = seq;
+        self.first_time_us = time_us;
+        self.bytes = if first.is_some() { bytes } else { 0 };
+        true
+    }
+
     /// Whether [`advance`] would drop anything at `now_us`, judged without
     /// reading the disk (sizes of single messages are not known here, so a
     /// byte bound only says "maybe").
@@ -140,11 +154,9 @@ fn skip_to(conn: &Connection, span: &mut Span, seq: u64) -> rusqlite::Result<boo
             Ok((row.get(0)?, row.get(1)?))
         })
         .optional()?;
-    let Some((first, first_time)) = first.map(|(s, t)| (s as u64, t as u64)) else {
-        span.first_seq = span.last_seq + 1;
-        span.first_time_us = 0;
-        span.bytes = 0;
-        return Ok(true);
+    let first = first.map(|(s, t)| (s as u64, t as u64));
+    let Some((first_seq, _)) = first else {
+        return Ok(span.retain_from(None, 0));
     };
     let dropped: i64 = conn
         .prepare_cached(
@@ -152,13 +164,11 @@ fn skip_to(conn: &Connection, span: &mut Span, seq: u64) -> rusqlite::Result<boo
              WHERE epoch = ?1 AND seq >= ?2 AND seq < ?3",
         )?
         .query_row(
-            (span.epoch as i64, span.first_seq as i64, first as i64),
+            (span.epoch as i64, span.first_seq as i64, first_seq as i64),
             |row| row.get(0),
         )?;
-    span.first_seq = first;
-    span.first_time_us = first_time;
-    span.bytes = span.bytes.saturating_sub(dropped as u64);
-    Ok(true)
+    let bytes = span.bytes.saturating_sub(dropped as u64);
+    Ok(span.retain_from(first, bytes))
 }
 
 /// Drops, row by row from the first retained, what the byte bound (keeping
@@ -191,17 +201,7 @@ fn walk(
         bytes = bytes.saturating_sub(len);
     }
     drop(rows);
-    let (first, first_time) = keep.unwrap_or((span.last_seq + 1, 0));
-    if keep.is_none() {
-        bytes = 0;
-    }
-    if first <= span.first_seq {
-        return Ok(false);
-    }
-    span.first_seq = first;
-    span.first_time_us = first_time;
-    span.bytes = bytes;
-    Ok(true)
+    Ok(span.retain_from(keep, bytes))
 }
 
 /// Gives free pages back to the file system once more than a quarter of

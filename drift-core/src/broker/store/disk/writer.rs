@@ -356,26 +356,22 @@ impl Writer {
         let mut requests = requests.peekable();
         while let Some(request) = requests.next() {
             match request {
-                Request::Append {
-                    log,
-                    payloads,
-                    reply,
-                } => {
+                run @ Request::Append { .. } => {
                     // One statement for the whole run of appends (nearly
                     // every batch is one): taking it from rusqlite's cache
                     // and handing it back per append was about a tenth of
                     // the writer's work.
                     let mut insert = self.conn.prepare_cached(INSERT_MESSAGE)?;
-                    let outcome = append(&mut insert, batch, log, &payloads, clock())?;
-                    batch.answers.push(Answer::Append(reply, outcome));
+                    let mut next = Some(run);
                     while let Some(Request::Append {
                         log,
                         payloads,
                         reply,
-                    }) = requests.next_if(|r| matches!(r, Request::Append { .. }))
+                    }) = next
                     {
                         let outcome = append(&mut insert, batch, log, &payloads, clock())?;
                         batch.answers.push(Answer::Append(reply, outcome));
+                        next = requests.next_if(|r| matches!(r, Request::Append { .. }));
                     }
                 }
                 Request::Create {
