@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::connection_watch::{self, Expiry, PrefaceWatch, Streams, Watched};
 use super::engine::{Coalesced, Connections, EngineCounters, EngineStats, PollCount};
+use super::lingering::Linger;
 use super::metrics::{self, MetricsListener, MetricsRoute};
 use super::service::DriftService;
 use super::{ServerConfig, TlsMode, auth_setup, dead_peers, storage};
@@ -453,22 +454,33 @@ impl Drop for Slot {
 }
 
 impl Connection {
-    async fn serve(self, stream: TcpStream, peer: SocketAddr, deadline: Instant) {
+    async fn serve(mut self, stream: TcpStream, peer: SocketAddr, deadline: Instant) {
         let _ = stream.set_nodelay(true);
         if let Err(e) = dead_peers::watch(&stream, self.keepalive) {
             tracing::debug!(%peer, "no TCP keep-alive: {e}");
         }
+        // A lingering socket still counts against the connection limit.
+        let slot = self._slot.take();
+        let linger = Linger::keep(&stream);
         let result = match self.acceptor.clone() {
             None => self.serve_io(stream, deadline, false).await,
             Some(acceptor) => match accept_tls(acceptor, stream, deadline).await {
                 Ok(Some(tls)) => self.serve_io(tls, deadline, true).await,
                 Ok(None) => Ok(()),
-                Err(e) => Err(e),
+                Err(e) => Err(Failure::Other(e)),
             },
         };
-        if let Err(e) = result {
-            tracing::info!(%peer, "connection error: {e}");
+        match result {
+            Ok(()) => {}
+            Err(Failure::Http(e)) => {
+                tracing::info!(%peer, "connection error: {e}");
+                // The HTTP layer gave up with its reason written, maybe
+                // while the client is still sending.
+                linger.close().await;
+            }
+            Err(e) => tracing::info!(%peer, "connection error: {e}"),
         }
+        drop(slot);
     }
 
     /// Serves until the connection ends, is idle too long, sends no
@@ -478,10 +490,11 @@ impl Connection {
         io: IO,
         deadline: Instant,
         tls: bool,
-    ) -> std::result::Result<(), String>
+    ) -> std::result::Result<(), Failure>
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
+        let http = |e: Box<dyn std::error::Error + Send + Sync>| Failure::Http(e.to_string());
         let Connection {
             builder,
             service,
@@ -509,14 +522,14 @@ impl Connection {
                 let expiry = connection_watch::expired(&watched, deadline, timeouts.idle);
                 tokio::pin!(expiry);
                 let idle = tokio::select! {
-                    r = conn.as_mut() => return r.map_err(|e| e.to_string()),
+                    r = conn.as_mut() => return r.map_err(http),
                     _ = shutdown.wait_for(|stopping| *stopping) => false,
                     why = &mut expiry => match why {
                         Expiry::NoRequest => {
-                            return Err(format!(
+                            return Err(Failure::Other(format!(
                                 "no request within {:?} of connecting",
                                 timeouts.handshake
-                            ));
+                            )));
                         }
                         Expiry::Idle => true,
                     },
@@ -524,16 +537,33 @@ impl Connection {
                 conn.as_mut().graceful_shutdown();
                 if !idle {
                     // The server bounds its own shutdown.
-                    return conn.await.map_err(|e| e.to_string());
+                    return conn.await.map_err(http);
                 }
                 match tokio::time::timeout(IDLE_CLOSE_GRACE, conn).await {
-                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Ok(r) => r.map_err(http),
                     Err(_) => Ok(()),
                 }
             })
             .await;
         streams.closed();
         result
+    }
+}
+
+/// Why a connection ended other than cleanly.
+enum Failure {
+    /// The HTTP layer ended it (a protocol error, a header block far over
+    /// the limit): the connection closes lingering.
+    Http(String),
+    /// A timeout or a failed TLS handshake: it closes at once.
+    Other(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Http(why) | Failure::Other(why) => f.write_str(why),
+        }
     }
 }
 

@@ -36,6 +36,7 @@ mod engine;
 mod files_limit;
 mod health;
 mod inspect;
+mod lingering;
 mod listen;
 mod listener;
 mod metrics;
