@@ -27,21 +27,6 @@ struct DeafClient {
     buf: Vec<u8>,
 }
 
-struct RawFrame {
-    kind: u8,
-    flags: u8,
-    stream: u32,
-    payload: Vec<u8>,
-}
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
-    f.extend([kind, flags]);
-    f.extend(stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
 /// HPACK: a literal field without indexing, its name from the static table.
 fn literal(name_index: u8, value: &str) -> Vec<u8> {
     let mut f = vec![name_index, value.len() as u8];
@@ -71,8 +56,6 @@ fn request(path: &str) -> Vec<u8> {
     out.extend(get(path));
     out
 }
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 impl DeafClient {
     /// Connects over h2c and says hello, asking nothing yet.
@@ -115,27 +98,7 @@ impl DeafClient {
 
     /// The next frame, or `None` when the server closed the connection.
     async fn next(&mut self) -> Option<RawFrame> {
-        loop {
-            if self.buf.len() >= 9 {
-                let len = u32::from_be_bytes([0, self.buf[0], self.buf[1], self.buf[2]]) as usize;
-                if self.buf.len() >= 9 + len {
-                    let head: Vec<u8> = self.buf.drain(..9).collect();
-                    let payload = self.buf.drain(..len).collect();
-                    return Some(RawFrame {
-                        kind: head[3],
-                        flags: head[4],
-                        stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]])
-                            & 0x7fff_ffff,
-                        payload,
-                    });
-                }
-            }
-            let mut chunk = [0u8; 4096];
-            match self.io.read(&mut chunk).await {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
+        next_frame(&mut self.io, &mut self.buf).await
     }
 }
 

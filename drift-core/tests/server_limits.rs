@@ -222,16 +222,6 @@ async fn header_limit_is_431_on_the_stream_and_goaway_far_over_it() {
     .await
 }
 
-/// An HTTP/2 frame header and payload.
-fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = len.to_be_bytes()[1..].to_vec();
-    f.extend([kind, flags]);
-    f.extend(stream.to_be_bytes());
-    f.extend(payload);
-    f
-}
-
 /// A connection the server ends on an error lingers: the server sends its
 /// GOAWAY, then keeps reading (and discarding) what the client still sends
 /// until the client closes, instead of closing with those bytes unread,
@@ -241,34 +231,26 @@ fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn a_connection_ended_by_the_server_lingers_for_the_client_to_read_why() {
     use tokio::io::AsyncReadExt;
+    const SETTINGS: u8 = 0x4;
+    const GOAWAY: u8 = 0x7;
     within(async {
         let server = start_h2c(|_| {}).await;
         let mut io = server.tcp().await;
-        let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-        hello.extend(h2_frame(0x4, 0, 0, &[])); // SETTINGS
+        let mut hello = PREFACE.to_vec();
+        hello.extend(frame(SETTINGS, 0, 0, &[]));
         // DATA on stream 0: a connection error (PROTOCOL_ERROR).
-        hello.extend(h2_frame(0x0, 0, 0, b"x"));
+        hello.extend(frame(0x0, 0, 0, b"x"));
         io.write_all(&hello).await.expect("write");
 
         // The server's frames, up to its GOAWAY.
         let mut buf = Vec::new();
-        let reason = 'frames: loop {
-            while buf.len() >= 9 {
-                let len = u32::from_be_bytes([0, buf[0], buf[1], buf[2]]) as usize;
-                if buf.len() < 9 + len {
-                    break;
-                }
-                let frame: Vec<u8> = buf.drain(..9 + len).collect();
-                if frame[3] == 0x7 && len >= 8 {
-                    let code = frame[13..17].try_into().expect("4 bytes");
-                    break 'frames u32::from_be_bytes(code);
-                }
+        let goaway = loop {
+            let f = next_frame(&mut io, &mut buf).await.expect("a GOAWAY first");
+            if f.kind == GOAWAY {
+                break f;
             }
-            let mut chunk = [0u8; 4096];
-            let n = io.read(&mut chunk).await.expect("read before the GOAWAY");
-            assert!(n > 0, "closed without a GOAWAY");
-            buf.extend(&chunk[..n]);
         };
+        let reason = u32::from_be_bytes(goaway.payload[4..8].try_into().expect("4 bytes"));
         assert_eq!(reason, 1, "PROTOCOL_ERROR");
 
         // The server's side ends after the GOAWAY (and whatever came

@@ -27,6 +27,7 @@
 
 mod body;
 mod fs;
+mod h2frames;
 mod h2raw;
 mod hyper_client;
 mod raw;
@@ -39,6 +40,6 @@ mod timing;
 // Each test crate uses some of these re-exports and not others.
 #[allow(unused_imports)]
 pub use self::{
-    body::*, fs::*, h2raw::*, hyper_client::*, raw::*, redis::*, server::*, stores::*, sub::*,
-    timing::*,
+    body::*, fs::*, h2frames::*, h2raw::*, hyper_client::*, raw::*, redis::*, server::*, stores::*,
+    sub::*, timing::*,
 };
