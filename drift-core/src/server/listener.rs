@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::connection_watch::{self, Expiry, PrefaceWatch, Streams, Watched};
 use super::engine::{Coalesced, Connections, EngineCounters, EngineStats, PollCount};
-use super::lingering::Linger;
+use super::lingering::{Lingering, lingering};
 use super::metrics::{self, MetricsListener, MetricsRoute};
 use super::service::DriftService;
 use super::{ServerConfig, TlsMode, auth_setup, dead_peers, storage};
@@ -461,7 +461,7 @@ impl Connection {
         }
         // A lingering socket still counts against the connection limit.
         let slot = self._slot.take();
-        let linger = Linger::keep(&stream);
+        let (stream, reclaimed) = lingering(stream);
         let result = match self.acceptor.clone() {
             None => self.serve_io(stream, deadline, false).await,
             Some(acceptor) => match accept_tls(acceptor, stream, deadline).await {
@@ -476,7 +476,7 @@ impl Connection {
                 tracing::info!(%peer, "connection error: {e}");
                 // The HTTP layer gave up with its reason written, maybe
                 // while the client is still sending.
-                linger.close().await;
+                reclaimed.close().await;
             }
             Err(e) => tracing::info!(%peer, "connection error: {e}"),
         }
@@ -571,9 +571,9 @@ impl std::fmt::Display for Failure {
 /// `Ok(None)`.
 async fn accept_tls(
     acceptor: TlsAcceptor,
-    mut stream: TcpStream,
+    mut stream: Lingering,
     deadline: Instant,
-) -> std::result::Result<Option<tokio_rustls::server::TlsStream<TcpStream>>, String> {
+) -> std::result::Result<Option<tokio_rustls::server::TlsStream<Lingering>>, String> {
     let mut first = [0u8; 1];
     let n = match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
         Ok(n) => n.map_err(|e| e.to_string())?,
